@@ -1,0 +1,3 @@
+"""Commands of this area; see tinyaug.pipelines.cli."""
+
+COMMANDS: list = []
