@@ -1,0 +1,101 @@
+"""Word-vector candidates: top-K cosine neighbours, batched over unique words and cached.
+
+The neighbour pool is the first ``pool_size`` rows of the vectors (GloVe and word2vec files are
+ordered by frequency, so this keeps rare junk out, as the reference's 100,000-row cut does),
+filtered once to words that could replace a content word (alphabetic, not a stopword). Any
+word the vectors know, in or beyond the pool, can be queried.
+
+    >>> import numpy as np
+    >>> src = VectorSource(["movie", "film", "the", "cinema", "car"],
+    ...                    np.array([[1, 0], [.9, .1], [1, 0], [.7, .3], [0, 1]], "float32"))
+    >>> [c.word for c in src.candidates([Query("movie")], k=2)[0]]
+    ['film', 'cinema']
+
+Not here: reading vector files (``tinyaug.pipelines.vectors``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+
+from tinyaug.augment.mlm import is_candidate_word
+from tinyaug.augment.sources import Candidate, Query
+from tinyaug.augment.stopwords import STOPWORDS
+
+logger = logging.getLogger(__name__)
+
+
+class VectorSource:
+    """Cosine nearest neighbours over a word-vector table."""
+
+    name = "vectors"
+
+    def __init__(self, words: Sequence[str], vectors: np.ndarray, *, pool_size: int = 100_000,
+                 stopwords: frozenset[str] = STOPWORDS, chunk_size: int = 512) -> None:
+        """``words[i]`` is the word of row ``vectors[i]`` (``vectors`` may be memory-mapped)."""
+        if len(words) != len(vectors):
+            raise ValueError(f"{len(words)} words for {len(vectors)} vectors")
+        self.words = list(words)
+        self.vectors = vectors
+        self.index = {w: i for i, w in enumerate(self.words)}  # word -> row
+        self.chunk_size = chunk_size
+        pool = [i for i, w in enumerate(self.words[:pool_size]) if is_candidate_word(w, stopwords)]
+        self.pool_rows = np.asarray(pool, dtype=np.int64)  # pool column -> row
+        self.pool_column = {row: col for col, row in enumerate(pool)}  # row -> pool column
+        self.pool_ascii = np.array([self.words[row].isascii() for row in pool], dtype=bool)
+        self.pool = self._normalized(np.asarray(vectors[:pool_size], dtype=np.float32)[self.pool_rows])
+        self.cache: dict[str, tuple[Candidate, ...]] = {}  # word -> its top-k, for k below
+        self._cached_k = -1
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @staticmethod
+    def _normalized(matrix: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        return matrix / np.where(norms == 0, 1, norms)
+
+    def lookup(self, word: str) -> int | None:
+        """The row of ``word``: exact, then lowercased (GloVe 6B is lowercase)."""
+        row = self.index.get(word)
+        return self.index.get(word.lower()) if row is None else row
+
+    def candidates(self, queries: Sequence[Query], k: int) -> list[tuple[Candidate, ...]]:
+        """Top-``k`` neighbours per query; a word the vectors do not know gets none."""
+        if k != self._cached_k:
+            self.cache.clear()
+            self._cached_k = k
+        todo = sorted({q.word for q in queries if q.word not in self.cache})
+        known = [(w, row) for w in todo if (row := self.lookup(w)) is not None]
+        for w in todo:
+            self.cache.setdefault(w, ())
+        for start in range(0, len(known), self.chunk_size):
+            self._search(known[start:start + self.chunk_size], k)
+        return [self.cache[q.word][:k] for q in queries]
+
+    def _search(self, batch: list[tuple[str, int]], k: int) -> None:
+        rows = np.array([row for _, row in batch])
+        queries = self._normalized(np.asarray(self.vectors[rows], dtype=np.float32))
+        scores = queries @ self.pool.T  # (batch, pool)
+        ascii_query = np.array([word.isascii() for word, _ in batch])
+        scores[np.ix_(ascii_query, ~self.pool_ascii)] = -np.inf  # an ASCII word gets ASCII candidates
+        for i, (word, row) in enumerate(batch):
+            # the word itself, and its other spellings in the pool, are never candidates
+            for same in {row, self.lookup(word.lower())}:
+                if same in self.pool_column:
+                    scores[i, self.pool_column[same]] = -np.inf
+        take = min(k, scores.shape[1])
+        if take == 0:
+            return
+        top = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+        for i, (word, _) in enumerate(batch):
+            # sort by score, ties by pool column, so the order never depends on the batch
+            cols = sorted(top[i], key=lambda c: (-scores[i, c], c))
+            found = [(self.words[self.pool_rows[c]], float(scores[i, c]))
+                     for c in cols if np.isfinite(scores[i, c])]
+            self.cache[word] = tuple(Candidate(w, s, "vectors", rank)
+                                     for rank, (w, s) in enumerate(found))

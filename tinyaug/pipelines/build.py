@@ -1,0 +1,232 @@
+"""The dataset builder: an ``InputTable`` in, an augmented Arrow dataset out, resumable.
+
+Work happens in shards of ``shard_size`` examples, in a work folder ``OUT.partial`` beside the
+output. Each shard is written to a temporary folder and renamed into place, so a shard either
+exists whole or not at all; a run killed at any moment and started again with the same
+arguments skips the shards that exist and ends with exactly the rows of an uninterrupted run
+(every example draws from its own generator). When all shards exist they are joined, the
+dataset card is written, and the result is renamed to ``OUT``; ``OUT`` never holds a partial
+dataset. Several processes (say one per GPU) can share the shards with ``worker=(i, n)``.
+
+Output columns: the input's columns (text columns rewritten), plus provenance:
+``aug_example_id`` (source row), ``aug_variant`` (0 = the original) and ``aug_changes``
+(one record per replaced word: column, word index, character span in the original text,
+original and replacement as written, source and candidate rank). The recipe, the model and
+vector identifiers and the statistics are in the dataset's metadata (``info.description``, a
+JSON document) and in the dataset card ``README.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import datasets
+
+from tinyaug import __version__
+from tinyaug.augment.engine import Augmenter, Example, Stats, Variant
+from tinyaug.augment.mlm import MaskedLMSource
+from tinyaug.augment.recipe import Recipe
+from tinyaug.augment.vectors import VectorSource
+from tinyaug.errors import InputError, TinyaugError
+from tinyaug.pipelines.glue import EXAMPLE_ID
+from tinyaug.pipelines.inputs import InputTable
+from tinyaug.pipelines.models import LoadedMLM
+from tinyaug.pipelines.vectors import LoadedVectors
+
+logger = logging.getLogger(__name__)
+
+VARIANT = "aug_variant"
+CHANGES = "aug_changes"
+PROVENANCE_COLUMNS = (EXAMPLE_ID, VARIANT, CHANGES)
+CHANGE_FEATURE = [{
+    "column": datasets.Value("string"), "word_index": datasets.Value("int32"),
+    "start": datasets.Value("int32"), "end": datasets.Value("int32"),
+    "original": datasets.Value("string"), "replacement": datasets.Value("string"),
+    "source": datasets.Value("string"), "rank": datasets.Value("int32"),
+}]
+
+
+@dataclasses.dataclass
+class BuildOptions:
+    """How to run (none of these change the rows)."""
+
+    batch_size: int = 64  # masked contexts per model forward
+    examples_per_batch: int = 256  # examples planned together (candidate look-ups are batched across them)
+    shard_size: int = 1000  # examples per shard (the unit of resume)
+    worker: tuple[int, int] = (0, 1)  # (index, count): this process builds shards index, index+count, ...
+    overwrite: bool = False
+
+
+@dataclasses.dataclass
+class BuildReport:
+    out_dir: Path
+    complete: bool  # False when other workers still have shards to build
+    rows_in: int
+    rows_out: int
+    shards_done: int
+    shards_total: int
+    shards_resumed: int
+    stats: Stats
+    skipped: list[str]
+    metadata: dict[str, Any]
+
+
+def output_features(table: InputTable) -> datasets.Features:
+    features = dict(table.dataset.features)
+    features[VARIANT] = datasets.Value("int32")
+    features[CHANGES] = CHANGE_FEATURE
+    return datasets.Features(features)
+
+
+def variant_rows(row: dict[str, Any], text_columns: tuple[str, ...], variants: list[Variant]) -> list[dict]:
+    """The output rows of one source row: its columns with each variant's texts and provenance."""
+    out = []
+    for number, variant in enumerate(variants):
+        new = dict(row)
+        new.update(zip(text_columns, variant.texts))
+        new[VARIANT] = number
+        new[CHANGES] = [{**ch.to_dict(), "column": text_columns[ch.column]} for ch in variant.changes]
+        out.append(new)
+    return out
+
+
+def _run_key(table: InputTable, recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, shard_size: int) -> dict:
+    """Everything that decides the rows; a resumed run must match it."""
+    return {"tinyaug": __version__, "input": table.fingerprint, "rows": len(table.dataset),
+            "text_columns": list(table.text_columns), "recipe": recipe.to_dict(),
+            "mlm": mlm.identifier, "vectors": vectors.identifier, "shard_size": shard_size}
+
+
+def _atomic_write_dataset(ds: datasets.Dataset, target: Path, extra_files: dict[str, str]) -> None:
+    """Write ``ds`` (and small text files) to a temporary folder beside ``target``, then rename."""
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    try:
+        ds.save_to_disk(str(tmp))
+        for name, text in extra_files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def build_augmenter(recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, batch_size: int) -> Augmenter:
+    mlm_source = MaskedLMSource(mlm.model, mlm.tokenizer, context=recipe.mlm_context,
+                                batch_size=batch_size, max_length=recipe.max_length)
+    return Augmenter(recipe, mlm.tokenizer, mlm_source, VectorSource(vectors.words, vectors.vectors))
+
+
+def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: LoadedMLM,
+                  vectors: LoadedVectors, options: BuildOptions = BuildOptions(),
+                  progress: Callable[[int], None] | None = None) -> BuildReport:
+    """Augment every row of ``table`` into ``out_dir`` (see the module docstring)."""
+    datasets.disable_progress_bars()
+    out_dir = Path(out_dir)
+    index, count = options.worker
+    if not 0 <= index < count:
+        raise TinyaugError(f"worker {index}/{count}: the index must be between 0 and {count - 1}")
+    if out_dir.exists():
+        if not options.overwrite:
+            raise TinyaugError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
+    work = out_dir.with_name(out_dir.name + ".partial")
+    shards_dir = work / "shards"
+    key = _run_key(table, recipe, mlm, vectors, options.shard_size)
+    if (work / "run.json").is_file():
+        previous = json.loads((work / "run.json").read_text())
+        if previous != key:
+            changed = sorted(k for k in key if previous.get(k) != key[k])
+            raise TinyaugError(f"{work} holds an interrupted run with other arguments ({', '.join(changed)} differ); "
+                               f"rerun with the same arguments to resume, or delete {work} to start over")
+    else:
+        shards_dir.mkdir(parents=True, exist_ok=True)
+        (work / "run.json").write_text(json.dumps(key, indent=1))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+
+    features = output_features(table)
+    total = len(table.dataset)
+    n_shards = max(1, -(-total // options.shard_size))
+    augmenter: Augmenter | None = None
+    resumed = 0
+    for shard in range(n_shards):
+        target = shards_dir / f"{shard:05d}"
+        lo, hi = shard * options.shard_size, min(total, (shard + 1) * options.shard_size)
+        if target.exists():
+            resumed += 1
+            if progress:
+                progress(hi - lo)
+            continue
+        if shard % count != index:
+            continue
+        augmenter = augmenter or build_augmenter(recipe, mlm, vectors, options.batch_size)
+        rows, stats = [], Stats()
+        for start in range(lo, hi, options.examples_per_batch):
+            chunk = table.dataset[start:min(hi, start + options.examples_per_batch)]
+            records = [dict(zip(chunk, values)) for values in zip(*chunk.values())]
+            examples = [Example(int(r[EXAMPLE_ID]), tuple(r[c] for c in table.text_columns)) for r in records]
+            variants, batch_stats = augmenter.augment(examples)
+            stats.add(batch_stats)
+            for record, example_variants in zip(records, variants):
+                rows.extend(variant_rows(record, table.text_columns, example_variants))
+            if progress:
+                progress(len(records))
+        shard_ds = datasets.Dataset.from_list(rows, features=features)
+        _atomic_write_dataset(shard_ds, target, {"stats.json": json.dumps(stats.to_dict())})
+        logger.info("wrote shard %d/%d (%d rows)", shard + 1, n_shards, len(shard_ds))
+
+    done = sorted(p for p in shards_dir.iterdir() if not p.name.startswith("."))
+    stats = Stats()
+    for shard_path in done:
+        stats.add(Stats.from_dict(json.loads((shard_path / "stats.json").read_text())))
+    metadata = {
+        "tinyaug_version": __version__, "recipe": recipe.to_dict(), "input": table.source,
+        "task": table.task.name if table.task else None, "text_columns": list(table.text_columns),
+        "label_column": table.label_column, "mlm": mlm.identifier, "mlm_starter": mlm.starter,
+        "vectors": vectors.identifier, "shard_size": options.shard_size,
+        "skipped_rows": [str(b) for b in table.skipped], "stats": stats.to_dict(),
+        "rows_in": total, "rows_out": stats.rows_out,
+    }
+    report = BuildReport(out_dir, False, total, stats.rows_out, len(done), n_shards, resumed, stats,
+                         metadata["skipped_rows"], metadata)
+    if len(done) < n_shards:
+        return report
+    from tinyaug.pipelines.card import render_card
+
+    full = datasets.concatenate_datasets([datasets.load_from_disk(str(p)) for p in done])
+    full.info.description = json.dumps({"tinyaug": metadata})
+    if out_dir.exists():  # --overwrite: the old dataset goes only once the new one is complete
+        trash = out_dir.with_name(f".{out_dir.name}.old")
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(out_dir, trash)
+        _atomic_write_dataset(full, out_dir, {"README.md": render_card(metadata)})
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        _atomic_write_dataset(full, out_dir, {"README.md": render_card(metadata)})
+    del full
+    shutil.rmtree(work, ignore_errors=True)
+    report.complete = True
+    return report
+
+
+def read_metadata(ds: datasets.Dataset) -> dict[str, Any]:
+    """The tinyaug metadata of a dataset made by ``augment_table`` ({} for any other dataset)."""
+    try:
+        return json.loads(ds.info.description or "{}").get("tinyaug", {})
+    except (json.JSONDecodeError, AttributeError):
+        return {}
+
+
+def load_augmented(path: str | Path) -> datasets.Dataset:
+    """Load an augmented dataset folder, with a clear error if it is not one."""
+    path = Path(path)
+    if not (path / "state.json").is_file():
+        partial = path.with_name(path.name + ".partial")
+        hint = f"; {partial} holds an unfinished run: rerun the same augment command to finish it" if partial.exists() else ""
+        raise InputError(f"{path}: not a dataset written by tinyaug augment (no state.json){hint}")
+    return datasets.load_from_disk(str(path))

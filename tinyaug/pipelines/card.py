@@ -1,0 +1,87 @@
+"""The dataset card (README.md) written beside every augmented dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tinyaug.augment.engine import NO_CANDIDATES_BEYOND, NO_CANDIDATES_EMPTY, NO_CANDIDATES_UNKNOWN
+
+_REASONS = {
+    NO_CANDIDATES_UNKNOWN: "several WordPieces and unknown to the vectors",
+    NO_CANDIDATES_BEYOND: "beyond the model's maximum length (left untouched)",
+    NO_CANDIDATES_EMPTY: "the masked LM offered no whole word after filtering",
+}
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "n/a"
+
+
+def mlm_description(metadata: dict[str, Any]) -> str:
+    starter = metadata.get("mlm_starter")
+    if not starter:
+        return f"`{metadata['mlm']}`"
+    recall = starter.get("evaluation", {}).get("top15")
+    figure = f" Its top-15 recall of the original word on GLUE dev sentences is {100 * recall:.1f}%." if recall is not None else ""
+    return (f"`{metadata['mlm']}`: tinyaug's **offline starter masked LM** (MiniLM-L6 encoder with a masked-LM "
+            f"head trained on a CPU budget), not BERT-base.{figure} Pass `--mlm bert-base-uncased` (online) or a "
+            "local model directory for the paper's setting.")
+
+
+def render_card(metadata: dict[str, Any]) -> str:
+    """Markdown: what the set is, how it was made (recipe, models) and its statistics."""
+    recipe = metadata["recipe"]
+    stats = metadata["stats"]
+    replaced = stats.get("replaced", {})
+    total_replaced = sum(replaced.values())
+    eligible = stats.get("eligible_words", 0)
+    missing = stats.get("no_candidates", {})
+    rate = total_replaced / stats["variant_eligible_words"] if stats.get("variant_eligible_words") else 0.0
+    lines = [
+        "---", "tags: [tinyaug, data-augmentation, knowledge-distillation]", "---", "",
+        f"# Augmented {metadata['task'] or 'table'}: {metadata['rows_out']} rows from {metadata['rows_in']}",
+        "",
+        f"Made by tinyaug {metadata['tinyaug_version']} from `{metadata['input']}` (text columns: "
+        f"{', '.join(f'`{c}`' for c in metadata['text_columns'])}; label column: "
+        f"`{metadata['label_column']}`). Each row keeps every column of its source row; TinyBERT-style word "
+        "replacement rewrites only the replaced words' spans of the text columns. Provenance columns: "
+        "`aug_example_id` (source row), `aug_variant` (0 = the original), `aug_changes` (each replaced word "
+        "with its position, source and candidate rank).",
+        "",
+        "## Recipe", "",
+        "| setting | value |", "|---|---|",
+        f"| variants per example (N) | {recipe['variants_per_example']} |",
+        f"| candidates per word (K) | {recipe['candidates_per_word']} |",
+        f"| replacement probability (p) | {recipe['replace_prob']} |",
+        f"| seed | {recipe['seed']} |",
+        f"| masked-LM context | {recipe['mlm_context']} |",
+        f"| pair mode | {recipe['pair_mode']} |",
+        f"| max length | {recipe['max_length'] or 'the model maximum'} |",
+        f"| masked LM | {mlm_description(metadata)} |",
+        f"| word vectors | `{metadata['vectors']}` |",
+        "",
+        "## Statistics", "",
+        "| | value |", "|---|---|",
+        f"| rows in | {metadata['rows_in']} |",
+        f"| rows out | {metadata['rows_out']} ({metadata['rows_out'] / max(1, metadata['rows_in']):.1f} per row in) |",
+        f"| rows skipped as bad input | {len(metadata.get('skipped_rows', []))} |",
+        f"| eligible words in the source texts | {eligible} |",
+        f"| routed to the masked LM / the vectors | {stats.get('routed', {}).get('mlm', 0)} / "
+        f"{stats.get('routed', {}).get('vectors', 0)} |",
+        f"| replacement rate (replaced / eligible words, over the varied columns of variants) | {100 * rate:.1f}% |",
+        f"| replacements from the masked LM | {replaced.get('mlm', 0)} ({_pct(replaced.get('mlm', 0), total_replaced)}) |",
+        f"| replacements from the vectors | {replaced.get('vectors', 0)} ({_pct(replaced.get('vectors', 0), total_replaced)}) |",
+        f"| eligible words with no candidates | {sum(missing.values())} ({_pct(sum(missing.values()), eligible)}) |",
+    ]
+    for reason, count in sorted(missing.items()):
+        lines.append(f"| - {_REASONS.get(reason, reason)} | {count} |")
+    top_missing = sorted(stats.get("no_candidate_words", {}).items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+    if top_missing:
+        lines += ["", "Most frequent words with no candidates: " + ", ".join(f"{w} ({n})" for w, n in top_missing) + "."]
+    skipped = metadata.get("skipped_rows", [])
+    if skipped:
+        lines += ["", "## Skipped rows", ""] + [f"- {s}" for s in skipped[:50]]
+        if len(skipped) > 50:
+            lines.append(f"- ... and {len(skipped) - 50} more")
+    lines += ["", "Load with `datasets.load_from_disk(PATH)`; export with `tinyaug export PATH --format tsv|parquet|jsonl`.", ""]
+    return "\n".join(lines)
