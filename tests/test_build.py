@@ -1,0 +1,170 @@
+"""The dataset builder: determinism across batching and sharding, resume, provenance."""
+
+import json
+
+import datasets
+import pytest
+
+from tinyaug.augment.recipe import Recipe, RecipeError
+from tinyaug.errors import TinyaugError
+from tinyaug.pipelines.build import BuildOptions, augment_table, load_augmented, read_metadata
+from tinyaug.pipelines.inputs import load_input
+from tinyaug.pipelines.models import LoadedMLM
+from tinyaug.pipelines.vectors import LoadedVectors
+
+SENTENCES = ["the movie was great", "a charming surprise , quite funny", "the cat sat and the dog barked loudly",
+             "he said the plot was boring", "the movie was great", "Unbelievable actors , awful story !",
+             "she said \"GREAT film\" twice", "the house and the car", "good", "the road home was nice"]
+
+
+@pytest.fixture
+def loaded(tiny_model, tiny_tokenizer, tiny_vectors):
+    words, vectors = tiny_vectors
+    return LoadedMLM(tiny_model, tiny_tokenizer, "tiny-mlm"), LoadedVectors(words, vectors, "tiny-vectors", "test")
+
+
+@pytest.fixture
+def table(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"text": s, "label": i % 2, "note": f"n{i}"}) + "\n"
+                            for i, s in enumerate(SENTENCES)))
+    return load_input(input_path=path, text_columns=("text",), label_column="label")
+
+
+def run(table, out, loaded, recipe=Recipe(variants_per_example=6), **options):
+    mlm, vectors = loaded
+    return augment_table(table, out, recipe, mlm, vectors, BuildOptions(**options))
+
+
+def rows(path):
+    return load_augmented(path).to_list()
+
+
+def test_same_rows_whatever_the_batch_size(table, loaded, tmp_path):
+    run(table, tmp_path / "b1", loaded, batch_size=1, examples_per_batch=1)
+    run(table, tmp_path / "b64", loaded, batch_size=64, examples_per_batch=256)
+    assert rows(tmp_path / "b1") == rows(tmp_path / "b64")
+    assert len(rows(tmp_path / "b1")) > 2 * len(SENTENCES)
+
+
+def test_same_rows_whatever_the_shards_and_workers(table, loaded, tmp_path):
+    run(table, tmp_path / "one", loaded, shard_size=100)
+    run(table, tmp_path / "three", loaded, shard_size=4)  # 4 + 4 + 2 examples
+    assert rows(tmp_path / "one") == rows(tmp_path / "three")
+    first = run(table, tmp_path / "w", loaded, shard_size=4, worker=(0, 2))
+    assert not first.complete and not (tmp_path / "w").exists()
+    second = run(table, tmp_path / "w", loaded, shard_size=4, worker=(1, 2))
+    assert second.complete and rows(tmp_path / "w") == rows(tmp_path / "one")
+
+
+def test_resume_after_interruption_gives_the_uninterrupted_rows(table, loaded, tmp_path):
+    run(table, tmp_path / "full", loaded, shard_size=3)
+    seen = []
+
+    def die_in_second_shard(n):
+        seen.append(n)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        mlm, vectors = loaded
+        augment_table(table, tmp_path / "cut", Recipe(variants_per_example=6), mlm, vectors,
+                      BuildOptions(shard_size=3, examples_per_batch=1), progress=die_in_second_shard)
+    assert not (tmp_path / "cut").exists()  # never a partial dataset that looks complete
+    assert [p.name for p in (tmp_path / "cut.partial" / "shards").iterdir() if not p.name.startswith(".")] == ["00000"]
+    report = run(table, tmp_path / "cut", loaded, shard_size=3)
+    assert report.shards_resumed == 1 and report.complete
+    assert rows(tmp_path / "cut") == rows(tmp_path / "full")
+    assert not (tmp_path / "cut.partial").exists()
+    assert read_metadata(load_augmented(tmp_path / "cut"))["stats"] == read_metadata(load_augmented(tmp_path / "full"))["stats"]
+
+
+def test_resume_with_other_arguments_is_refused(table, loaded, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        mlm, vectors = loaded
+        augment_table(table, tmp_path / "o", Recipe(variants_per_example=6), mlm, vectors,
+                      BuildOptions(shard_size=3), progress=lambda n: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(TinyaugError, match="other arguments.*recipe"):
+        run(table, tmp_path / "o", loaded, Recipe(variants_per_example=7), shard_size=3)
+
+
+def test_existing_output_needs_overwrite(table, loaded, tmp_path):
+    run(table, tmp_path / "o", loaded)
+    with pytest.raises(TinyaugError, match="already exists.*--overwrite"):
+        run(table, tmp_path / "o", loaded)
+    run(table, tmp_path / "o", loaded, Recipe(variants_per_example=2), overwrite=True)
+    assert read_metadata(load_augmented(tmp_path / "o"))["recipe"]["variants_per_example"] == 2
+
+
+def test_rows_carry_provenance_and_copied_columns(table, loaded, tmp_path):
+    run(table, tmp_path / "o", loaded)
+    ds = load_augmented(tmp_path / "o")
+    assert isinstance(ds.features["label"], datasets.ClassLabel) or ds.features["label"].dtype == "int64"
+    source = {i: s for i, s in enumerate(SENTENCES)}
+    by_example = {}
+    for row in ds:
+        original = source[row["aug_example_id"]]
+        assert row["note"] == f"n{row['aug_example_id']}" and row["label"] == row["aug_example_id"] % 2
+        by_example.setdefault(row["aug_example_id"], []).append(row)
+        if row["aug_variant"] == 0:
+            assert row["text"] == original and row["aug_changes"] == []
+            continue
+        assert row["aug_changes"] and row["text"] != original
+        for ch in row["aug_changes"]:
+            assert original[ch["start"]:ch["end"]] == ch["original"]
+            assert ch["source"] in ("mlm", "vectors") and 0 <= ch["rank"] < 15
+    for example_rows in by_example.values():
+        texts = [r["text"] for r in example_rows]
+        assert len(texts) == len(set(texts))  # duplicates dropped
+        assert [r["aug_variant"] for r in example_rows] == list(range(len(example_rows)))
+    meta = read_metadata(ds)
+    assert meta["recipe"] == Recipe(variants_per_example=6).to_dict()
+    assert meta["mlm"] == "tiny-mlm" and meta["vectors"] == "tiny-vectors"
+    card = (tmp_path / "o" / "README.md").read_text()
+    assert f"{len(ds)} rows from {len(SENTENCES)}" in card and "replacement rate" in card
+
+
+def test_limit_keeps_example_rows(table, loaded, tmp_path, ):
+    run(table, tmp_path / "all", loaded)
+    small = load_input(input_path=table.source, text_columns=("text",), label_column="label", limit=4)
+    run(small, tmp_path / "four", loaded)
+    full = [r for r in rows(tmp_path / "all") if r["aug_example_id"] < 4]
+    assert rows(tmp_path / "four") == full
+
+
+def test_probability_zero_and_one(table, loaded, tmp_path):
+    run(table, tmp_path / "p0", loaded, Recipe(replace_prob=0.0))
+    assert all(r["aug_variant"] == 0 for r in rows(tmp_path / "p0"))
+    run(table, tmp_path / "p1", loaded, Recipe(replace_prob=1.0, variants_per_example=3))
+    changed_words = {}
+    for row in rows(tmp_path / "p1"):
+        if row["aug_variant"]:  # with p=1 every word that has candidates is replaced in every variant
+            positions = tuple(ch["word_index"] for ch in row["aug_changes"])
+            assert changed_words.setdefault(row["aug_example_id"], positions) == positions
+    assert changed_words
+
+
+def test_long_sentences_are_augmented_where_they_fit(tiny_tokenizer, tiny_vectors, tmp_path):
+    from conftest import make_mlm
+
+    words, vectors = tiny_vectors
+    mlm = LoadedMLM(make_mlm(tiny_tokenizer, max_positions=16), tiny_tokenizer, "short-mlm")
+    long_text = " ".join(["the movie was great"] * 10)  # 40 pieces, the model holds 16 positions
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps({"text": long_text}) + "\n")
+    table = load_input(input_path=path, text_columns=("text",))
+    report = augment_table(table, tmp_path / "o", Recipe(replace_prob=1.0, variants_per_example=3),
+                           mlm, LoadedVectors(words, vectors, "v", "t"))
+    assert report.stats.no_candidates["beyond_max_length"] > 0
+    fits = len("the movie was great " * 3 + "the movie")  # 14 pieces: 16 positions less [CLS], [SEP]
+    changed = [ch for row in rows(tmp_path / "o") for ch in row["aug_changes"]]
+    assert changed and max(ch["end"] for ch in changed) == fits
+    for row in rows(tmp_path / "o"):
+        assert row["text"].endswith(long_text[fits:])
+
+
+def test_recipe_reports_every_problem_at_once():
+    with pytest.raises(RecipeError) as info:
+        Recipe(variants_per_example=-1, replace_prob=2, mlm_context="both")
+    message = str(info.value)
+    assert "variants_per_example" in message and "replace_prob" in message and "mlm_context" in message

@@ -1,0 +1,154 @@
+"""Candidate sources and routing, against hand-worked lists."""
+
+import numpy as np
+import pytest
+import torch
+
+from tinyaug.augment.engine import NO_CANDIDATES_UNKNOWN, Augmenter
+from tinyaug.augment.mlm import MaskedLMSource, vocab_words
+from tinyaug.augment.recipe import Recipe
+from tinyaug.augment.sources import Query, route
+from tinyaug.augment.vectors import VectorSource
+
+from conftest import make_mlm, make_tokenizer
+
+
+def fixed_logit_mlm(tokenizer, scores: dict[str, float]):
+    """A masked LM whose logits are the same at every position: ``scores`` (others -5)."""
+    model = make_mlm(tokenizer)
+    model.config.tie_word_embeddings = False
+    decoder = model.cls.predictions.decoder
+    decoder.weight = torch.nn.Parameter(torch.zeros_like(decoder.weight))
+    bias = torch.full((len(tokenizer),), -5.0)
+    for token, value in scores.items():
+        bias[tokenizer.convert_tokens_to_ids(token)] = value
+    model.cls.predictions.bias = torch.nn.Parameter(bias)
+    decoder.bias = model.cls.predictions.bias
+    return model
+
+
+SCORES = {"##ing": 10, "[SEP]": 9, ",": 8, "great": 7, "the": 6, "movie": 5, "x": 4.5, "café": 4.2,
+          "good": 4, "film": 3, "bad": 2}
+
+
+def query(tokenizer, text, word):
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return Query(word, tuple(ids), ids.index(tokenizer.convert_tokens_to_ids(word)))
+
+
+def test_mlm_candidates_are_filtered_before_top_k(tmp_path):
+    tok = make_tokenizer(tmp_path)
+    source = MaskedLMSource(fixed_logit_mlm(tok, SCORES), tok)
+    q = query(tok, "the movie was great", "movie")
+    # drops ##ing (piece), [SEP] (special), "," (punctuation), the (stopword), movie (original),
+    # x (single letter), café (not ASCII for an ASCII word); K=3 still gives 3 candidates
+    assert [c.word for c in source.candidates([q], 3)[0]] == ["great", "good", "film"]
+    assert [c.rank for c in source.candidates([q], 3)[0]] == [0, 1, 2]
+    assert [c.word for c in source.ranked_words([q], 3, drop_original=False)[0]] == ["great", "movie", "good"]
+    probs = torch.softmax(fixed_logit_mlm(tok, SCORES).cls.predictions.bias.detach(), -1)
+    assert source.candidates([q], 1)[0][0].score == pytest.approx(float(probs[tok.convert_tokens_to_ids("great")]))
+
+
+def test_vocab_words_mark_pieces_and_specials(tmp_path):
+    tok = make_tokenizer(tmp_path)
+    words = vocab_words(tok)
+    assert words[tok.convert_tokens_to_ids("##ing")] is None
+    assert words[tok.convert_tokens_to_ids("[MASK]")] is None
+    assert words[tok.convert_tokens_to_ids("movie")] == "movie"
+
+
+def test_contexts_masked_and_pair(tmp_path):
+    tok = make_tokenizer(tmp_path)
+    model = make_mlm(tok)
+    ids = tok("the movie was great", add_special_tokens=False)["input_ids"]
+    cls, sep, mask = tok.cls_token_id, tok.sep_token_id, tok.mask_token_id
+    masked = MaskedLMSource(model, tok, context="masked").build_context(ids, 1)
+    assert masked == ([cls, ids[0], mask, *ids[2:], sep], [0] * 6)
+    pair = MaskedLMSource(model, tok, context="pair").build_context(ids, 1)
+    assert pair == ([cls, ids[0], mask, *ids[2:], sep, *ids, sep], [0] * 6 + [1] * 5)
+
+
+def test_route_rule():
+    assert route(1) == "mlm"
+    assert route(2) == "vectors" and route(5) == "vectors"
+    assert route(1, is_unknown=True) == "vectors"
+    assert route(0) is None
+
+
+def test_vectors_hand_placed_neighbours(tiny_vectors):
+    words, vectors = tiny_vectors
+    src = VectorSource(words, vectors)
+    got = src.candidates([Query("movie"), Query("unbelievable"), Query("zebra"), Query("car")], k=2)
+    assert [c.word for c in got[0]] == ["film", "picture"]  # "the" is closer but a stopword
+    assert [c.word for c in got[1]] == ["incredible", "amazing"]
+    assert got[2] == ()
+    assert [c.word for c in got[3]] == ["road", "picture"]  # cos 0.98, then 0.2/1.02
+    assert got[0][0].score == pytest.approx(1 / np.sqrt(1.01), rel=1e-5)
+    assert all(c.source == "vectors" for c in got[0])
+
+
+def test_vectors_batched_equals_one_at_a_time(tiny_vectors):
+    words, vectors = tiny_vectors
+    queries = [Query(w) for w in words + ["zebra", "MOVIE"]]
+    batched = VectorSource(words, vectors, chunk_size=64).candidates(queries, 3)
+    single = [VectorSource(words, vectors, chunk_size=1).candidates([q], 3)[0] for q in queries]
+    assert batched == single
+
+
+def test_routing_in_the_engine(tmp_path, tiny_vectors):
+    tok = make_tokenizer(tmp_path)
+    words, vectors = tiny_vectors
+    augmenter = Augmenter(Recipe(candidates_per_word=2), tok, MaskedLMSource(fixed_logit_mlm(tok, SCORES), tok),
+                          VectorSource(words, vectors))
+    plan = augmenter.plan(["The Unbelievable movie, zebra!"])[0]
+    by_word = {w.text: i for i, w in enumerate(plan.words)}
+    assert plan.routes[by_word["The"]] is None
+    assert plan.routes[by_word["Unbelievable"]] == "vectors"  # un ##believ ##able
+    assert [c.word for c in plan.candidates[by_word["Unbelievable"]]] == ["incredible", "amazing"]
+    assert plan.routes[by_word["movie"]] == "mlm"
+    assert [c.word for c in plan.candidates[by_word["movie"]]] == ["great", "good"]
+    assert plan.routes[by_word["zebra"]] == "vectors"  # [UNK]: not a real single piece
+    assert plan.candidates[by_word["zebra"]] == ()
+    assert plan.missing == {by_word["zebra"]: NO_CANDIDATES_UNKNOWN}
+
+
+def _queries(tok, texts):
+    out = []
+    for text in texts:
+        ids = tuple(tok(text, add_special_tokens=False)["input_ids"])
+        for pos, token in enumerate(tok.convert_ids_to_tokens(list(ids))):
+            if token.isalpha():
+                out.append(Query(token, ids, pos))
+    return out
+
+
+TEXTS = ["the movie was great", "a charming surprise", "the cat sat and the dog barked loudly",
+         "the movie was great", "she said the plot was boring", "great"]
+
+
+@pytest.mark.parametrize("context", ["masked", "pair"])
+def test_mlm_batched_equals_one_at_a_time(tiny_tokenizer, tiny_model, context):
+    queries = _queries(tiny_tokenizer, TEXTS)
+    batched = MaskedLMSource(tiny_model, tiny_tokenizer, context=context, batch_size=64).candidates(queries, 5)
+    single = [MaskedLMSource(tiny_model, tiny_tokenizer, context=context, batch_size=1).candidates([q], 5)[0]
+              for q in queries]
+    assert [[(c.word, c.rank) for c in row] for row in batched] == [[(c.word, c.rank) for c in row] for row in single]
+    for a, b in zip(batched, single):
+        assert [c.score for c in a] == pytest.approx([c.score for c in b], rel=1e-4, abs=1e-7)
+
+
+def test_mlm_dedup_and_head_only_equal_plain(tiny_tokenizer, tiny_model):
+    queries = _queries(tiny_tokenizer, TEXTS)
+    source = MaskedLMSource(tiny_model, tiny_tokenizer, batch_size=4)
+    deduped = source.candidates(queries, 5)
+    assert source.contexts_run < source.contexts_seen  # "the movie was great" twice
+    plain = MaskedLMSource(tiny_model, tiny_tokenizer, batch_size=4)
+    plain._split = None  # full forward, logits at every position
+    full = [plain.candidates([q], 5)[0] for q in queries]
+    assert [[c.word for c in r] for r in deduped] == [[c.word for c in r] for r in full]
+
+
+def test_mlm_words_beyond_max_length_are_refused(tiny_tokenizer, tiny_model):
+    source = MaskedLMSource(tiny_model, tiny_tokenizer, max_length=8)
+    assert source.piece_budget == 6 and source.fits(5) and not source.fits(6)
+    assert MaskedLMSource(tiny_model, tiny_tokenizer, max_length=9, context="pair").piece_budget == 3
