@@ -22,6 +22,14 @@ un ##believ ##able ##ing ##s ##ly , . " ' ! ? - $ 1 2 x v é café naive house h
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+import datasets  # noqa: E402
+
+import transformers  # noqa: E402
+
+datasets.disable_progress_bars()
+transformers.utils.logging.disable_progress_bar()
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     random.seed(0)

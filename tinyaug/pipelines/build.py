@@ -226,7 +226,7 @@ def load_augmented(path: str | Path) -> datasets.Dataset:
     """Load an augmented dataset folder, with a clear error if it is not one."""
     path = Path(path)
     if not (path / "state.json").is_file():
-        partial = path.with_name(path.name + ".partial")
+        partial = path.resolve().with_name(path.resolve().name + ".partial")
         hint = f"; {partial} holds an unfinished run: rerun the same augment command to finish it" if partial.exists() else ""
         raise InputError(f"{path}: not a dataset written by tinyaug augment (no state.json){hint}")
     return datasets.load_from_disk(str(path))

@@ -148,10 +148,10 @@ def augment_command(task, data_dir, input_path, split, from_hub, text_columns, l
     table = load_input(task=task, data_dir=data_dir, input_path=input_path, split=split, text_columns=columns,
                        label_column=label_column, skip_bad_rows=skip_bad_rows, limit=limit, from_hub=from_hub)
     out = Path(out or Path("tinyaug-out") / f"{(table.task.name if table.task else Path(input_path).stem)}-aug")
+    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device)
     click.echo(f"Input: {table.source} ({len(table.dataset)} rows, text columns: {', '.join(table.text_columns)})", err=True)
     if table.skipped:
         click.echo(f"Skipped {len(table.skipped)} bad rows (first: {table.skipped[0]})", err=True)
-    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device)
     click.echo(f"Masked LM: {loaded_mlm.identifier}; vectors: {loaded_vectors.identifier}", err=True)
     options = BuildOptions(batch_size=batch_size, shard_size=shard_size, worker=_parse_worker(worker),
                            overwrite=overwrite)

@@ -153,7 +153,7 @@ def read_table(path: Path, text_columns: tuple[str, ...], label_column: str | No
     ds = datasets.Dataset.from_list(kept)
     if features is not None and kept:
         ds = ds.cast(datasets.Features({**features, EXAMPLE_ID: datasets.Value("int64")}))
-    elif label_column and kept and isinstance(kept[0][label_column], str):
+    if label_column and kept and isinstance(kept[0][label_column], str):
         ds = ds.class_encode_column(label_column)  # string labels -> ClassLabel (sorted names)
     return ds, bad
 

@@ -107,7 +107,7 @@ def load_masked_lm(name_or_path: str = DEFAULT_MLM, device: str | None = "auto")
         model, tokenizer = starter_mlm.load_starter_mlm(device=str(target))
         manifest = starter_mlm.read_manifest()
         return LoadedMLM(model.eval(), tokenizer, starter_mlm.STARTER_MLM_ID, manifest)
-    tokenizer = from_pretrained(AutoTokenizer.from_pretrained, name_or_path, "tokenizer")
+    tokenizer = from_pretrained(AutoTokenizer.from_pretrained, name_or_path, "masked LM")
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{name_or_path}: tinyaug needs a fast tokenizer (tokenizer.json); "
                              "save one with AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained(DIR)")
