@@ -15,9 +15,11 @@ Not here: reading or writing datasets (``tinyaug.pipelines.build``).
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import logging
-from typing import Any, Sequence
+import time
+from typing import Any, Iterator, Sequence
 
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sampler import draw_replacements, example_rng
@@ -131,6 +133,15 @@ class Augmenter:
         lower = "lowercase=True" in repr(getattr(backend, "normalizer", "")) or backend is None
         self.normalizer = bert_normalizer(lower)
         self.unknown_id = tokenizer.unk_token_id
+        self.timings: collections.Counter = collections.Counter()  # stage -> seconds spent
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] += time.perf_counter() - start
 
     def fits(self, position: int) -> bool:
         fits = getattr(self.mlm, "fits", None)
@@ -139,7 +150,25 @@ class Augmenter:
     def plan(self, texts: Sequence[str]) -> list[TextPlan]:
         """Words, routes and candidates for each text (distinct texts are planned once)."""
         distinct = list(dict.fromkeys(texts))
-        encoded = self.tokenizer(distinct, add_special_tokens=False, return_offsets_mapping=True)
+        with self.timed("split"):
+            mlm_queries, vector_queries, plans = self._route(distinct)
+        k = self.recipe.candidates_per_word
+        for stage, source, queries in (("mlm", self.mlm, mlm_queries), ("vectors", self.vectors, vector_queries)):
+            if not queries:
+                continue
+            with self.timed(stage):
+                found_lists = source.candidates([q for *_, q in queries], k)
+            for (t, w, _), found in zip(queries, found_lists):
+                plans[t].candidates[w] = found
+                if not found:
+                    plans[t].missing[w] = (NO_CANDIDATES_UNKNOWN if source is self.vectors
+                                           else NO_CANDIDATES_EMPTY)
+        by_text = dict(zip(distinct, plans))
+        return [by_text[text] for text in texts]
+
+    def _route(self, distinct: Sequence[str]) -> tuple[list, list, list[TextPlan]]:
+        """Split and tokenize each text; route its eligible words into (text, word, query) lists."""
+        encoded = self.tokenizer(list(distinct), add_special_tokens=False, return_offsets_mapping=True)
         mlm_queries: list[tuple[int, int, Query]] = []  # (text, word, query)
         vector_queries: list[tuple[int, int, Query]] = []
         plans = []
@@ -161,17 +190,7 @@ class Augmenter:
                 else:
                     vector_queries.append((t, w, Query(word.norm.lower())))
             plans.append(TextPlan(text, words, routes, [()] * len(words), missing))
-        k = self.recipe.candidates_per_word
-        for source, queries in ((self.mlm, mlm_queries), (self.vectors, vector_queries)):
-            if not queries:
-                continue
-            for (t, w, _), found in zip(queries, source.candidates([q for *_, q in queries], k)):
-                plans[t].candidates[w] = found
-                if not found:
-                    plans[t].missing[w] = (NO_CANDIDATES_UNKNOWN if source is self.vectors
-                                           else NO_CANDIDATES_EMPTY)
-        by_text = dict(zip(distinct, plans))
-        return [by_text[text] for text in texts]
+        return mlm_queries, vector_queries, plans
 
     def augment(self, examples: Sequence[Example]) -> tuple[list[list[Variant]], Stats]:
         """Variants for each example (the original first) and the batch's statistics."""
@@ -179,9 +198,10 @@ class Augmenter:
         plans = iter(self.plan(flat))
         stats = Stats()
         out = []
-        for ex in examples:
-            ex_plans = [next(plans) for _ in ex.texts]
-            out.append(self.sample(ex, ex_plans, stats))
+        with self.timed("sampling"):
+            for ex in examples:
+                ex_plans = [next(plans) for _ in ex.texts]
+                out.append(self.sample(ex, ex_plans, stats))
         return out, stats
 
     def sample(self, example: Example, plans: Sequence[TextPlan], stats: Stats) -> list[Variant]:

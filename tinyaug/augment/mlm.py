@@ -18,6 +18,7 @@ Not here: loading models (``tinyaug.pipelines.models``) or deciding which words 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Literal, Sequence
 
 import torch
@@ -70,6 +71,13 @@ def ascii_mask(words: Sequence[str | None]) -> torch.Tensor:
     return torch.tensor([w is not None and w.isascii() for w in words], dtype=torch.bool)
 
 
+def _output_size(model) -> int:
+    """Rows of the output projection (a dynamically quantized Linear exposes ``weight()``)."""
+    weight = getattr(model.get_output_embeddings(), "weight", None)
+    weight = weight() if callable(weight) else weight
+    return int(weight.shape[0]) if weight is not None else int(model.config.vocab_size)
+
+
 def _split_encoder_and_head(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
     """(encoder, head) when the head can be applied to selected positions only."""
     base = getattr(model, getattr(model, "base_model_prefix", ""), None)
@@ -104,13 +112,15 @@ class MaskedLMSource:
         if self.piece_budget < 1:
             raise ValueError(f"max_length {self.max_length} leaves no room for a sentence")
         self.words = vocab_words(tokenizer)
-        out_size = model.get_output_embeddings().weight.shape[0]  # may differ from len(tokenizer)
+        out_size = _output_size(model)  # may differ from len(tokenizer)
         self.allowed = self._fit(candidate_mask(self.words, stopwords), out_size)  # (vocab,)
         self.allowed_ascii = self.allowed & self._fit(ascii_mask(self.words), out_size)
         self._split = _split_encoder_and_head(model)
         self.contexts_seen = 0  # masked contexts asked for
         self.contexts_run = 0  # ... and actually run through the model (after de-duplication)
         self.tokens_run = 0  # non-padding tokens fed to the model
+        self.squared_lengths_run = 0  # sum of squared context lengths (attention cost)
+        self.forward_seconds = 0.0  # time in model forwards and top-k (the masked-LM stage proper)
 
     def _fit(self, mask: torch.Tensor, size: int) -> torch.Tensor:
         fitted = torch.zeros(size, dtype=torch.bool)
@@ -177,6 +187,8 @@ class MaskedLMSource:
             token_types[i, :len(ids)] = torch.tensor(types)
             attention[i, :len(ids)] = 1
         self.tokens_run += int(attention.sum())
+        self.squared_lengths_run += sum(len(ids) ** 2 for ids, _ in built)
+        started = time.perf_counter()
         masked_at = torch.tensor([pos + 1 for _, pos, _ in batch])  # +1 for [CLS]
         inputs = {"input_ids": input_ids, "attention_mask": attention}
         if "token_type_ids" in self.tokenizer.model_input_names:
@@ -200,4 +212,5 @@ class MaskedLMSource:
         out = []
         for row_ids, row_values, row_probs in zip(ids.tolist(), values.tolist(), picked.tolist()):
             out.append([(i, p) for i, v, p in zip(row_ids, row_values, row_probs) if v != float("-inf")])
+        self.forward_seconds += time.perf_counter() - started
         return out

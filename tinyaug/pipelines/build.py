@@ -76,6 +76,7 @@ class BuildReport:
     stats: Stats
     skipped: list[str]
     metadata: dict[str, Any]
+    augmenter: Augmenter | None = None  # this run's engine (its timings and model counters), if it ran
 
 
 def output_features(table: InputTable) -> datasets.Features:
@@ -176,8 +177,9 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
                 rows.extend(variant_rows(record, table.text_columns, example_variants))
             if progress:
                 progress(len(records))
-        shard_ds = datasets.Dataset.from_list(rows, features=features)
-        _atomic_write_dataset(shard_ds, target, {"stats.json": json.dumps(stats.to_dict())})
+        with augmenter.timed("writing"):
+            shard_ds = datasets.Dataset.from_list(rows, features=features)
+            _atomic_write_dataset(shard_ds, target, {"stats.json": json.dumps(stats.to_dict())})
         logger.info("wrote shard %d/%d (%d rows)", shard + 1, n_shards, len(shard_ds))
 
     done = sorted(p for p in shards_dir.iterdir() if not p.name.startswith("."))
@@ -193,7 +195,7 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
         "rows_in": total, "rows_out": stats.rows_out,
     }
     report = BuildReport(out_dir, False, total, stats.rows_out, len(done), n_shards, resumed, stats,
-                         metadata["skipped_rows"], metadata)
+                         metadata["skipped_rows"], metadata, augmenter)
     if len(done) < n_shards:
         return report
     from tinyaug.pipelines.card import render_card
