@@ -1,0 +1,327 @@
+"""``tinyaug bench``: augmentation throughput, measured against the machine and the naive way.
+
+One run augments a fixed, seeded slice of SST-2 and MRPC train with a bert-base-sized masked LM
+(12 layers, 768 wide, the bert-base-uncased vocabulary; random weights built locally, since
+timing does not need trained ones) and GloVe 6B 50d, through the real pipeline, and reports:
+
+- sentences/s and masked predictions/s end to end, and for the masked-LM stage alone;
+- the masked-LM stage's GFLOP/s, counted analytically from the model shape and the real token
+  counts, next to the machine's dense fp32 matmul GFLOP/s measured in the same run;
+- a naive mode on a subset (one masked sentence per forward, batch 1, logits at every position,
+  one brute-force float64 vector scan with a full sort per word, as the reference does it),
+  whether its candidate lists are identical, and the speed-up over it;
+- each stage's share of the time, peak memory, the share of masked contexts saved by
+  de-duplication, and for reduced-precision modes their speed and their agreement with fp32.
+
+Not a test: the figures depend on the machine; tests check the optimisations' correctness.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import os
+import resource
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from tinyaug.augment.engine import Augmenter, Example
+from tinyaug.augment.mlm import MaskedLMSource
+from tinyaug.augment.recipe import Recipe
+from tinyaug.augment.sources import Candidate, Query
+from tinyaug.augment.vectors import VectorSource
+from tinyaug.pipelines.build import BuildOptions, augment_table
+from tinyaug.pipelines.inputs import InputTable, load_input
+from tinyaug.pipelines.models import LoadedMLM, load_masked_lm, resolve_device
+from tinyaug.pipelines.vectors import LoadedVectors, load_vectors
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    sst2_rows: int = 400
+    mrpc_rows: int = 100
+    naive_fraction: float = 0.08  # share of each slice (every k-th example) for the naive mode and agreement
+    variants: int = 20
+    batch_size: int = 64
+    seed: int = 0
+    data_dir: str | None = None  # a GLUE folder; None: $TINYAUG_GLUE_DIR, ../shared/glue, or the embedded sample
+    mlm: str | None = None  # None: a random bert-base-sized model built locally
+    precisions: tuple[str, ...] = ("fp32",)
+    device: str = "cpu"
+
+
+def bert_base_random(seed: int = 0) -> LoadedMLM:
+    """A bert-base-uncased-shaped masked LM with random weights and the real WordPiece vocabulary
+    (the tokenizer of the installed MiniLM package, which is bert-base-uncased's)."""
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    from tinyaug.pipelines.starter_mlm import base_model_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir()))
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                        intermediate_size=3072, max_position_embeddings=512)
+    return LoadedMLM(BertForMaskedLM(config).eval(), tokenizer, "random bert-base-uncased shape (12x768)")
+
+
+def _glue_dir(configured: str | None) -> Path | None:
+    for candidate in (configured, os.environ.get("TINYAUG_GLUE_DIR"), "../shared/glue"):
+        if candidate and (Path(candidate) / "SST-2" / "train.tsv").is_file():
+            return Path(candidate)
+    return None
+
+
+def seeded_slice(task: str, rows: int, seed: int, data_dir: Path | None) -> InputTable:
+    """``rows`` examples of ``task`` train, picked by a seeded generator, in file order."""
+    table = load_input(task=task, data_dir=data_dir)
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(table.dataset), size=min(rows, len(table.dataset)), replace=False))
+    table.dataset = table.dataset.select(keep.tolist())
+    table.fingerprint += f"|slice {rows} seed {seed}"
+    return table
+
+
+def matmul_gflops(seconds: float = 1.5) -> float:
+    """The best dense fp32 matmul rate over a few transformer-like shapes, GFLOP/s."""
+    best = 0.0
+    for m, k, n in ((2048, 768, 3072), (2048, 3072, 768), (4096, 4096, 4096)):
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        torch.mm(a, b)
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 3:
+            torch.mm(a, b)
+            runs += 1
+        best = max(best, 2 * m * k * n * runs / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def mlm_flops(config: Any, tokens: int, squared_lengths: int, contexts: int) -> float:
+    """Forward FLOPs of a BERT masked LM for the contexts run: per token and layer, the Q, K, V and
+    output projections (4 d^2 multiply-adds) and the feed-forward (2 d f); per context and layer,
+    attention scores and mixing (2 L^2 d); per context, the head at the masked position
+    (d^2 + d V). Two FLOPs per multiply-add."""
+    d, f, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    vocab = config.vocab_size
+    per_token = layers * (4 * d * d + 2 * d * f)
+    attention = layers * 2 * d * squared_lengths
+    head = contexts * (d * d + d * vocab)
+    return 2.0 * (tokens * per_token + attention + head)
+
+
+class NaiveMLMSource(MaskedLMSource):
+    """The reference's way: one masked sentence per forward, logits at every position, no reuse."""
+
+    def ranked_words(self, queries: Sequence[Query], k: int, *, drop_original: bool = True
+                     ) -> list[tuple[Candidate, ...]]:
+        self._split = None
+        out = []
+        for q in queries:
+            out.extend(super().ranked_words([q], k, drop_original=drop_original))
+        return out
+
+
+class NaiveVectorSource(VectorSource):
+    """The reference's way: per word, a float64 dot product with every row and a full sort."""
+
+    def __init__(self, words: Sequence[str], vectors: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(words, vectors, **kwargs)
+        self.pool64 = self.pool.astype(np.float64)
+
+    def candidates(self, queries: Sequence[Query], k: int) -> list[tuple[Candidate, ...]]:
+        out = []
+        for q in queries:
+            row = self.lookup(q.word)
+            if row is None:
+                out.append(())
+                continue
+            query = np.asarray(self.vectors[row], dtype=np.float64)
+            scores = self.pool64 @ (query / (np.linalg.norm(query) or 1.0))
+            for same in {row, self.lookup(q.word.lower())}:
+                if same in self.pool_column:
+                    scores[self.pool_column[same]] = -np.inf
+            if q.word.isascii():
+                scores[~self.pool_ascii] = -np.inf
+            order = sorted(range(len(scores)), key=lambda c: (-scores[c], c))[:k] if len(scores) < 64 else \
+                np.lexsort((np.arange(len(scores)), -scores))[:k]
+            out.append(tuple(Candidate(self.words[self.pool_rows[c]], float(scores[c]), "vectors", r)
+                             for r, c in enumerate(order) if np.isfinite(scores[c])))
+        return out
+
+
+def _examples(table: InputTable, fraction: float) -> list[Example]:
+    """Every k-th example of the slice (k = 1 / fraction), so a subset has the slice's mix."""
+    step = max(1, round(1 / fraction))
+    ds = table.dataset.select(range(0, len(table.dataset), step))
+    return [Example(int(r["aug_example_id"]), tuple(r[c] for c in table.text_columns)) for r in ds]
+
+
+def _candidate_words(augmenter: Augmenter, examples: list[Example]) -> list[list[tuple[str, ...]]]:
+    texts = [t for ex in examples for t in ex.texts]
+    return [[tuple(c.word for c in cands) for cands in plan.candidates] for plan in augmenter.plan(texts)]
+
+
+def _quantized(loaded: LoadedMLM, precision: str) -> LoadedMLM:
+    model = copy.deepcopy(loaded.model)
+    if precision == "bf16":
+        model = model.to(torch.bfloat16)
+    elif precision == "int8":
+        with warnings.catch_warnings():  # the eager dynamic-quantization API warns that it is deprecated
+            warnings.simplefilter("ignore")
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return LoadedMLM(model.eval(), loaded.tokenizer, f"{loaded.identifier} [{precision}]")
+
+
+def _overlap(a: list[list[tuple[str, ...]]], b: list[list[tuple[str, ...]]]) -> float:
+    """Mean share of a word's top-K candidate set (in ``a``) also in ``b``, over words with candidates."""
+    shares = [len(set(x) & set(y)) / len(x) for xs, ys in zip(a, b) for x, y in zip(xs, ys) if x]
+    return float(np.mean(shares)) if shares else 1.0
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
+    """Run every measurement and return the figures (see the module docstring)."""
+    torch.manual_seed(cfg.seed)
+    glue_dir = _glue_dir(cfg.data_dir)
+    tables = [seeded_slice("sst2", cfg.sst2_rows, cfg.seed, glue_dir),
+              seeded_slice("mrpc", cfg.mrpc_rows, cfg.seed, glue_dir)]
+    loaded = load_masked_lm(cfg.mlm, cfg.device) if cfg.mlm else bert_base_random(cfg.seed)
+    loaded.model.to(resolve_device(cfg.device))
+    start = time.perf_counter()
+    vectors = load_vectors()
+    vectors_load_s = time.perf_counter() - start
+    recipe = Recipe(variants_per_example=cfg.variants)
+    result: dict[str, Any] = {
+        "model": loaded.identifier, "vectors": vectors.identifier, "threads": torch.get_num_threads(),
+        "device": cfg.device, "batch_size": cfg.batch_size, "variants": cfg.variants,
+        "data": str(glue_dir) if glue_dir else "embedded sample", "vectors_load_s": vectors_load_s,
+        "matmul_gflops": matmul_gflops(),
+    }
+    fast = _run_pipeline(tables, recipe, loaded, vectors, cfg, progress)
+    result.update(fast)
+    result["peak_rss_mb"] = _peak_rss_mb()
+
+    # naive mode on a subset with the same mix; its candidate lists must be those of the fast mode
+    subset = [ex for table in tables for ex in _examples(table, cfg.naive_fraction)]
+    subset_sentences = sum(len(ex.texts) for ex in subset)
+
+    def make_fast(m: LoadedMLM) -> Augmenter:
+        return Augmenter(recipe, m.tokenizer, MaskedLMSource(m.model, m.tokenizer, batch_size=cfg.batch_size),
+                         VectorSource(vectors.words, vectors.vectors))
+
+    reference_lists = _candidate_words(make_fast(loaded), subset)
+    naive = Augmenter(recipe, loaded.tokenizer, NaiveMLMSource(loaded.model, loaded.tokenizer, batch_size=1),
+                      NaiveVectorSource(vectors.words, vectors.vectors))
+    start = time.perf_counter()
+    naive.augment(subset)  # candidates and sampling, no writing: the naive mode is not charged for I/O
+    naive_rate = subset_sentences / (time.perf_counter() - start)
+    result.update({
+        "naive_examples": len(subset), "naive_sentences_per_s": naive_rate,
+        "naive_identical_candidates": _candidate_words(naive, subset) == reference_lists,
+        "speedup_vs_naive": result["sentences_per_s"] / naive_rate,
+    })
+    precisions = {}
+    for precision in cfg.precisions:
+        if precision == "fp32":
+            continue
+        low = _quantized(loaded, precision)
+        low_aug = make_fast(low)
+        lists = _candidate_words(low_aug, subset)
+        run = _run_pipeline(tables, recipe, low, vectors, cfg, progress)
+        precisions[precision] = {"sentences_per_s": run["sentences_per_s"], "mlm_sentences_per_s": run["mlm_sentences_per_s"],
+                                 "speedup_vs_naive": run["sentences_per_s"] / result["naive_sentences_per_s"],
+                                 "top15_overlap_with_fp32": _overlap(reference_lists, lists)}
+    result["precisions"] = precisions
+    return result
+
+
+def _run_pipeline(tables: list[InputTable], recipe: Recipe, loaded: LoadedMLM, vectors: LoadedVectors,
+                  cfg: BenchConfig, progress) -> dict[str, Any]:
+    """The real pipeline over the slices, with its stage timings and the model's counters."""
+    timings: dict[str, float] = {}
+    counters = {"contexts_seen": 0, "contexts_run": 0, "tokens_run": 0, "squared_lengths_run": 0,
+                "forward_seconds": 0.0}
+    sentences = examples = rows = 0
+    work = Path(tempfile.mkdtemp(prefix="tinyaug-bench-"))
+    start = time.perf_counter()
+    try:
+        for table in tables:
+            report = augment_table(table, work / table.task.name, recipe, loaded, vectors,
+                                   BuildOptions(batch_size=cfg.batch_size), progress=progress)
+            for stage, seconds in report.augmenter.timings.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
+            source = report.augmenter.mlm
+            for name in counters:
+                counters[name] += getattr(source, name)
+            sentences += report.rows_in * len(table.text_columns)
+            examples += report.rows_in
+            rows += report.rows_out
+    finally:
+        wall = time.perf_counter() - start
+        shutil.rmtree(work, ignore_errors=True)
+    flops = mlm_flops(loaded.model.config, counters["tokens_run"], counters["squared_lengths_run"],
+                      counters["contexts_run"])
+    timings["other"] = max(0.0, wall - sum(timings.values()))
+    return {
+        "examples": examples, "sentences": sentences, "rows_out": rows, "seconds": wall,
+        "sentences_per_s": sentences / wall, "masked_predictions_per_s": counters["contexts_seen"] / wall,
+        "mlm_seconds": timings.get("mlm", 0.0), "mlm_forward_seconds": counters["forward_seconds"],
+        "mlm_sentences_per_s": sentences / timings["mlm"] if timings.get("mlm") else 0.0,
+        "mlm_predictions_per_s": counters["contexts_run"] / counters["forward_seconds"] if counters["forward_seconds"] else 0.0,
+        "mlm_gflops": flops / 1e9 / counters["forward_seconds"] if counters["forward_seconds"] else 0.0,
+        "dedup_saved_share": 1 - counters["contexts_run"] / counters["contexts_seen"] if counters["contexts_seen"] else 0.0,
+        "time_share": {k: v / wall for k, v in sorted(timings.items())},
+        "vector_time_share": timings.get("vectors", 0.0) / wall,
+        "contexts_seen": counters["contexts_seen"], "contexts_run": counters["contexts_run"],
+        "tokens_run": counters["tokens_run"],
+    }
+
+
+def format_table(r: dict[str, Any]) -> str:
+    """The figures as a readable table (markdown, so it can go into the README as it is)."""
+    pct = r["mlm_gflops"] / r["matmul_gflops"] * 100 if r["matmul_gflops"] else 0.0
+    lines = [
+        f"model: {r['model']}; vectors: {r['vectors']}; {r['threads']} threads on {r['device']}; "
+        f"batch {r['batch_size']}; N={r['variants']}; data: {r['data']}",
+        "", "| measure | value |", "|---|---|",
+        f"| examples / sentences / rows out | {r['examples']} / {r['sentences']} / {r['rows_out']} |",
+        f"| end to end: sentences/s | {r['sentences_per_s']:.2f} |",
+        f"| end to end: masked predictions/s | {r['masked_predictions_per_s']:.1f} |",
+        f"| masked-LM stage: sentences/s | {r['mlm_sentences_per_s']:.2f} |",
+        f"| masked-LM stage: predictions/s (forward) | {r['mlm_predictions_per_s']:.1f} |",
+        f"| masked-LM stage: GFLOP/s | {r['mlm_gflops']:.1f} |",
+        f"| dense fp32 matmul: GFLOP/s (this run) | {r['matmul_gflops']:.1f} |",
+        f"| masked-LM stage: share of matmul peak | {pct:.0f}% |",
+        f"| naive mode: sentences/s ({r['naive_examples']} of the examples) | {r['naive_sentences_per_s']:.3f} |",
+        f"| naive mode: identical candidate lists | {r['naive_identical_candidates']} |",
+        f"| speed-up over naive (fp32) | {r['speedup_vs_naive']:.1f}x |",
+        f"| masked contexts saved by de-duplication | {100 * r['dedup_saved_share']:.1f}% |",
+        f"| peak memory (RSS) | {r['peak_rss_mb']:.0f} MB |",
+        f"| vectors load time | {r['vectors_load_s']:.2f} s |",
+    ]
+    for stage, share in r["time_share"].items():
+        lines.append(f"| time share: {stage} | {100 * share:.1f}% |")
+    for name, p in r.get("precisions", {}).items():
+        lines.append(f"| {name}: sentences/s, speed-up over naive | {p['sentences_per_s']:.2f}, {p['speedup_vs_naive']:.1f}x |")
+        lines.append(f"| {name}: top-15 overlap with fp32 | {100 * p['top15_overlap_with_fp32']:.1f}% |")
+    return "\n".join(lines)
+
+
+def to_json(r: dict[str, Any]) -> str:
+    r = dict(r, mlm_percent_of_peak=r["mlm_gflops"] / r["matmul_gflops"] * 100 if r["matmul_gflops"] else 0.0)
+    return json.dumps(r, indent=1, sort_keys=True)
