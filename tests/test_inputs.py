@@ -149,7 +149,7 @@ def test_model_path_missing_and_hub_offline_fail_fast(tmp_path, monkeypatch):
         load_masked_lm(str(tmp_path / "nope" / "model"), "cpu")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.monotonic()
-    with pytest.raises(ModelLoadError, match="hub cannot be reached .*local model directory"):
+    with pytest.raises(ModelLoadError, match="cannot reach the Hugging Face hub .*local model directory.*embedded starter"):
         load_masked_lm("some-org/some-missing-model", "cpu")
     assert time.monotonic() - start < 10
 

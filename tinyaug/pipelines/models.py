@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import os
 import socket
+import threading
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
@@ -29,16 +30,38 @@ STARTER_MLM = "starter"  # the embedded offline masked LM (see data/README.md)
 DEFAULT_MLM = STARTER_MLM
 
 
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face hub answers a TCP connection within ``timeout`` seconds."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+HUB_PROBE_TIMEOUT = 2.5  # seconds
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
+    """Whether a TCP connection to the hub host opens within ``timeout`` seconds.
+
+    ``HF_HUB_OFFLINE=1`` means no. The probe (DNS included) runs in a daemon thread so that a
+    resolver that never answers cannot stall the caller beyond the timeout.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         return False
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        with socket.create_connection((endpoint.hostname, endpoint.port or 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    parsed = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = parsed.hostname or "huggingface.co", parsed.port or (80 if parsed.scheme == "http" else 443)
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return bool(answer and answer[0])
+
+
+def looks_like_path(name: str) -> bool:
+    """A name that can only be a path (a hub name is ``name`` or ``org/name``)."""
+    return (name.startswith((".", "/", "~")) or name.endswith("/") or name.count("/") > 1
+            or (os.sep != "/" and os.sep in name))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -46,8 +69,15 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def from_pretrained(loader: Callable[..., Any], name_or_path: str, what: str, **kwargs: Any) -> Any:
-    """Call ``loader(name_or_path, ...)`` (a ``from_pretrained``) with offline-safe error handling."""
+def from_pretrained(loader: Callable[..., Any], name_or_path: str | Path, what: str = "model", *, offline_hint: str = "",
+                    **kwargs: Any) -> Any:
+    """Call ``loader(name_or_path, ...)`` (a ``from_pretrained``) with offline-safe error handling.
+
+    A directory is loaded directly. Anything else is taken as a hub name: first from the local
+    cache only; if it is not cached, a quick socket probe decides between downloading and an
+    immediate ``ModelLoadError`` (transformers itself retries for ~20 s when DNS fails).
+    """
+    name_or_path = str(name_or_path)
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -56,19 +86,22 @@ def from_pretrained(loader: Callable[..., Any], name_or_path: str, what: str, **
         try:
             return loader(str(path), **kwargs)
         except (OSError, ValueError, KeyError) as exc:
-            raise ModelLoadError(f"{path}: cannot load {what} from this directory ({_first_line(exc)})") from exc
-    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
+            raise ModelLoadError(f"{path}: cannot load the {what} from this directory ({_first_line(exc)}); "
+                                 "expected a directory written by save_pretrained (config.json, weights, "
+                                 "tokenizer files)") from exc
+    if looks_like_path(name_or_path):
         raise ModelLoadError(f"{name_or_path}: no such directory; pass the path of a saved {what} "
                              "(a folder with config.json) or a hub name such as bert-base-uncased")
     try:
         return loader(name_or_path, local_files_only=True, **kwargs)
-    except (OSError, ValueError):
+    except OSError:
         pass  # not in the local cache
     if not hub_reachable():
+        hint = f", {offline_hint}" if offline_hint else ""
         raise ModelLoadError(
-            f"{what} {name_or_path!r} is not a local directory nor in the Hugging Face cache, and the "
-            "hub cannot be reached (offline?); pass a local model directory (one that "
-            "AutoModelForMaskedLM.from_pretrained loads), or run without --mlm for the embedded starter model")
+            f"{what} {name_or_path!r} is not a local directory nor in the Hugging Face cache, and tinyaug "
+            "cannot reach the Hugging Face hub (offline?); pass a local model directory (one written by "
+            f"save_pretrained){hint}")
     try:
         return loader(name_or_path, **kwargs)
     except (OSError, ValueError) as exc:
@@ -85,14 +118,15 @@ class LoadedMLM:
 
 def resolve_device(device: str | None) -> torch.device:
     """``auto``/None -> cuda if available else cpu; otherwise the named device, checked."""
-    if device in (None, "auto"):
+    name = (device or "auto").strip().lower()
+    if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        resolved = torch.device(device)
+        resolved = torch.device(name)
     except RuntimeError as exc:
-        raise ModelLoadError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from exc
+        raise ModelLoadError(f"--device {device!r}: expected cpu, cuda, cuda:N or auto") from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError(f"device {device!r} asked for, but no CUDA device is available; use --device cpu")
+        raise ModelLoadError(f"--device {device}: no CUDA device is visible here; use --device cpu or auto")
     return resolved
 
 
@@ -107,11 +141,12 @@ def load_masked_lm(name_or_path: str = DEFAULT_MLM, device: str | None = "auto")
         model, tokenizer = starter_mlm.load_starter_mlm(device=str(target))
         manifest = starter_mlm.read_manifest()
         return LoadedMLM(model.eval(), tokenizer, starter_mlm.STARTER_MLM_ID, manifest)
-    tokenizer = from_pretrained(AutoTokenizer.from_pretrained, name_or_path, "masked LM")
+    hint = f"or leave out --mlm for the embedded starter model ({STARTER_MLM})"
+    tokenizer = from_pretrained(AutoTokenizer.from_pretrained, name_or_path, "masked LM", offline_hint=hint)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{name_or_path}: tinyaug needs a fast tokenizer (tokenizer.json); "
                              "save one with AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained(DIR)")
     if tokenizer.mask_token_id is None:
         raise ModelLoadError(f"{name_or_path}: the tokenizer has no mask token; pass a masked language model")
-    model = from_pretrained(AutoModelForMaskedLM.from_pretrained, name_or_path, "masked LM")
+    model = from_pretrained(AutoModelForMaskedLM.from_pretrained, name_or_path, "masked LM", offline_hint=hint)
     return LoadedMLM(model.to(target).eval(), tokenizer, str(name_or_path))

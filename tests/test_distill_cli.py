@@ -1,0 +1,87 @@
+"""The distillation commands end to end through click, on a tiny GLUE folder and tiny models."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tinyaug.pipelines import distill_testing as T
+from tinyaug.pipelines.cli import main
+from tinyaug.pipelines.cli_distill import COMMANDS
+
+STUDENT = "layers=2,hidden=16,heads=2,intermediate=20"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_every_command_has_an_example():
+    assert {c.name for c in COMMANDS} == {"finetune", "teacher-logits", "distill", "evaluate"}
+    for command in COMMANDS:
+        result = invoke(command.name, "--help")
+        assert result.exit_code == 0
+        assert "Example: tinyaug " + command.name in result.output
+        assert "--device" in result.output
+
+
+def test_end_to_end(tmp_path):
+    glue = T.write_glue_task(tmp_path / "glue", "sst2", train_rows=64, dev_rows=32)
+    T.save_tiny_model(tmp_path / "encoder", T.tiny_config(layers=4), encoder_only=True)
+
+    r = invoke("finetune", tmp_path / "encoder", "--task", "sst2", "--data-dir", glue, "--out",
+               tmp_path / "teacher", "--epochs", "30", "--lr", "2e-3", "--batch-size", "16",
+               "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[0] == "dev (32 examples): accuracy 1.0000"
+    assert r.stdout.splitlines()[1] == f"teacher saved to {tmp_path / 'teacher'} (120 steps)"
+
+    data = T.write_augmented(glue, "sst2", tmp_path / "aug", variants=2)
+    r = invoke("teacher-logits", "--teacher", tmp_path / "teacher", "--data", data, "--task", "sst2",
+               "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(f"wrote 192 rows with teacher_logits to {data} (teacher vs labels: accuracy 1.0000)")
+
+    r = invoke("distill", "--teacher", tmp_path / "teacher", "--student", STUDENT, "--data", data,
+               "--task", "sst2", "--out", tmp_path / "student", "--stage", "both", "--data-dir", glue,
+               "--stage1-max-steps", "5", "--stage1-batch-size", "16", "--stage2-max-steps", "5",
+               "--stage2-batch-size", "16", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == "teacher accuracy 1.0000 on dev (sst2) (chance 0.5000)"
+    assert lines[1].startswith("stage1: 5 steps, loss ") and lines[2].startswith("stage2: 5 steps, loss ")
+    assert lines[3].startswith("dev (32 examples): accuracy ")
+    assert lines[4] == f"student saved to {tmp_path / 'student'}"
+    results = json.loads((tmp_path / "student" / "distill_results.json").read_text())
+    assert results["used_stored_teacher_logits"] and results["recipe"]["stage1"]["max_steps"] == 5
+
+    r = invoke("evaluate", tmp_path / "student", "--task", "sst2", "--data-dir", glue, "--device", "cpu",
+               "--out", tmp_path / "eval.json")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == lines[3] + "\n"
+    assert json.loads((tmp_path / "eval.json").read_text())["dev_metrics"] == results["dev_metrics"]
+
+
+def test_bad_input_is_one_line_without_traceback(tmp_path):
+    glue = T.write_glue_task(tmp_path / "glue", "sst2", train_rows=8, dev_rows=4)
+    T.save_tiny_model(tmp_path / "encoder", T.tiny_config(layers=2), encoder_only=True)
+    data = T.write_augmented(glue, "sst2", tmp_path / "aug", variants=0)
+    r = invoke("distill", "--teacher", tmp_path / "encoder", "--student", STUDENT, "--data", data,
+               "--task", "sst2", "--out", tmp_path / "s", "--device", "cpu")
+    assert r.exit_code == 1
+    assert r.stderr.startswith("Error: the teacher ") and "never fine-tuned on sst2" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
+    r = invoke("evaluate", tmp_path / "nowhere", "--task", "sst2", "--data-dir", glue, "--device", "cpu")
+    assert r.exit_code == 1 and "nowhere: no such directory" in r.stderr
+    r = invoke("distill", "--teacher", tmp_path / "encoder", "--student", STUDENT, "--data", data,
+               "--task", "sst2", "--out", tmp_path / "s", "--layer-map", "two,four")
+    assert r.exit_code == 1 and "comma-separated" in r.stderr

@@ -1,0 +1,97 @@
+"""GLUE's official dev metrics, computed with scikit-learn and scipy.
+
+CoLA: Matthews correlation. STS-B: Pearson and Spearman correlation. MRPC, QQP: F1 of the
+positive class (equivalent / duplicate) and accuracy. Everything else: accuracy. MNLI's matched
+and mismatched dev sets are scored separately by the caller (one call each).
+
+Also a plain "is this model better than chance?" test, used to refuse to hide a teacher that
+never learned its task.
+
+Not here: running models; predictions and labels come in as arrays in the task's label order.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+PRIMARY_METRIC = {"cola": "mcc", "stsb": "pearson", "mrpc": "f1", "qqp": "f1"}  # else accuracy
+
+# How far above chance the primary metric must be before a teacher counts as trained.
+CHANCE_MARGIN = {"mcc": 0.05, "pearson": 0.10, "f1": 0.02, "accuracy": 0.02}
+
+
+def primary_metric(task: str) -> str:
+    """The metric GLUE ranks a task by: ``"mcc"`` for CoLA, ``"accuracy"`` for SST-2, ..."""
+    return PRIMARY_METRIC.get(task, "accuracy")
+
+
+def compute_metrics(task: str, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """The task's official metrics.
+
+    ``predictions``: (N,) class ids, or for STS-B (N,) or (N, 1) scores; (N, C) logits are
+    reduced with argmax. ``labels``: (N,) class ids or scores.
+
+    Example: task "mrpc", predictions [1, 1, 0, 0], labels [1, 0, 1, 0]
+    -> {"f1": 0.5, "accuracy": 0.5}.
+    """
+    predictions = np.asarray(predictions)
+    labels = np.asarray(labels)
+    if task == "stsb":
+        scores = predictions.reshape(-1).astype(np.float64)
+        gold = labels.astype(np.float64)
+        return {"pearson": _correlation(stats.pearsonr, scores, gold),
+                "spearman": _correlation(stats.spearmanr, scores, gold)}
+    if predictions.ndim == 2:
+        predictions = predictions.argmax(axis=-1)
+    if task == "cola":
+        return {"mcc": float(matthews_corrcoef(labels, predictions))}
+    if task in ("mrpc", "qqp"):
+        return {"f1": float(f1_score(labels, predictions, pos_label=1, zero_division=0.0)),
+                "accuracy": float(accuracy_score(labels, predictions))}
+    return {"accuracy": float(accuracy_score(labels, predictions))}
+
+
+def _correlation(fn, x: np.ndarray, y: np.ndarray) -> float:
+    """A correlation that is 0.0, not NaN and a warning, when one side is constant."""
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    return float(fn(x, y)[0])
+
+
+def chance_level(task: str, labels: np.ndarray, num_labels: int | None = None) -> float:
+    """The primary metric of the best constant guess on these labels.
+
+    Accuracy: the majority class's share. F1: predicting the positive class for everything.
+    MCC and Pearson: 0.
+
+    Example: task "sst2", labels [1, 1, 0] -> 0.6667.
+    """
+    metric = primary_metric(task)
+    labels = np.asarray(labels)
+    if metric in ("mcc", "pearson") or len(labels) == 0:
+        return 0.0
+    counts = np.bincount(labels.astype(np.int64), minlength=num_labels or 0)
+    if metric == "f1":
+        positive = counts[1] / len(labels) if len(counts) > 1 else 0.0
+        return float(2 * positive / (1 + positive)) if positive else 0.0
+    return float(counts.max() / len(labels))
+
+
+def chance_report(task: str, metrics: dict[str, float], labels: Sequence) -> dict:
+    """Whether a model's primary dev metric is within a small margin of chance.
+
+    Returns ``{"metric", "value", "chance", "margin", "near_chance"}``.
+
+    Example: task "sst2", metrics {"accuracy": 0.51}, labels with a 50% majority
+    -> near_chance True (0.51 <= 0.50 + 0.02).
+    """
+    metric = primary_metric(task)
+    chance = chance_level(task, np.asarray(labels))
+    margin = CHANCE_MARGIN[metric]
+    value = float(metrics[metric])
+    return {"metric": metric, "value": value, "chance": chance, "margin": margin,
+            "near_chance": bool(value <= chance + margin)}
