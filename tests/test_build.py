@@ -90,8 +90,9 @@ def test_resume_with_other_arguments_is_refused(table, loaded, tmp_path):
 
 def test_existing_output_needs_overwrite(table, loaded, tmp_path):
     run(table, tmp_path / "o", loaded)
+    assert run(table, tmp_path / "o", loaded).already_complete  # same arguments: nothing to redo
     with pytest.raises(TinyaugError, match="already exists.*--overwrite"):
-        run(table, tmp_path / "o", loaded)
+        run(table, tmp_path / "o", loaded, Recipe(variants_per_example=3))
     run(table, tmp_path / "o", loaded, Recipe(variants_per_example=2), overwrite=True)
     assert read_metadata(load_augmented(tmp_path / "o"))["recipe"]["variants_per_example"] == 2
 
@@ -168,3 +169,71 @@ def test_recipe_reports_every_problem_at_once():
         Recipe(variants_per_example=-1, replace_prob=2, mlm_context="both")
     message = str(info.value)
     assert "variants_per_example" in message and "replace_prob" in message and "mlm_context" in message
+
+
+def test_kill_after_assembly_before_cleanup_is_finished_by_a_rerun(table, loaded, tmp_path, monkeypatch):
+    from tinyaug.pipelines import build
+
+    real_remove = build._remove_tree
+    monkeypatch.setattr(build, "_remove_tree", lambda path: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        run(table, tmp_path / "o", loaded, shard_size=4)
+    assert (tmp_path / "o").exists() and (tmp_path / "o.partial").exists()
+    monkeypatch.setattr(build, "_remove_tree", real_remove)
+    report = run(table, tmp_path / "o", loaded, shard_size=4)
+    assert report.complete and report.already_complete and not (tmp_path / "o.partial").exists()
+    run(table, tmp_path / "ref", loaded, shard_size=4)
+    assert rows(tmp_path / "o") == rows(tmp_path / "ref")
+
+
+def test_unreadable_run_file_is_a_clear_error(table, loaded, tmp_path):
+    (tmp_path / "o.partial").mkdir()
+    (tmp_path / "o.partial" / "run.json").write_text('{"tiny')
+    with pytest.raises(TinyaugError, match=r"run.json is unreadable; delete .*o.partial to start over"):
+        run(table, tmp_path / "o", loaded)
+
+
+def test_overwrite_replaces_only_tinyaug_datasets(table, loaded, tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(TinyaugError, match="not a dataset written by tinyaug augment"):
+        run(table, precious, loaded, overwrite=True)
+    assert (precious / "notes.txt").read_text() == "keep me"
+    (tmp_path / "empty").mkdir()
+    assert run(table, tmp_path / "empty", loaded, overwrite=True).complete
+
+
+def test_a_worker_does_not_assemble_while_another_is(table, loaded, tmp_path):
+    from tinyaug.pipelines.build import _assembly_lock
+
+    run(table, tmp_path / "w", loaded, shard_size=4, worker=(0, 2))
+    with _assembly_lock(tmp_path / "w.partial") as mine:
+        assert mine
+        assert not run(table, tmp_path / "w", loaded, shard_size=4, worker=(1, 2)).complete
+    assert run(table, tmp_path / "w", loaded, shard_size=4, worker=(1, 2)).complete
+
+
+def pair_table(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps({"a": a, "b": b, "label": 1}) + "\n" for a, b in
+                            [("the movie was great", "the film was good"), ("a charming story", "the cat sat")]))
+    return load_input(input_path=path, text_columns=("a", "b"), label_column="label")
+
+
+def test_pair_mode_each_varies_one_column_and_keeps_the_other_original(loaded, tmp_path):
+    table = pair_table(tmp_path)
+    run(table, tmp_path / "each", loaded, Recipe(variants_per_example=5, replace_prob=0.8))
+    originals = {r["aug_example_id"]: r for r in rows(tmp_path / "each") if r["aug_variant"] == 0}
+    varied = {"a": 0, "b": 0}
+    for row in rows(tmp_path / "each"):
+        if row["aug_variant"]:
+            columns = {ch["column"] for ch in row["aug_changes"]}
+            assert len(columns) == 1
+            other = "b" if columns == {"a"} else "a"
+            assert row[other] == originals[row["aug_example_id"]][other]  # the reference's in-place bug is gone
+            varied[columns.pop()] += 1
+    assert varied["a"] and varied["b"]
+    run(table, tmp_path / "all", loaded, Recipe(variants_per_example=5, replace_prob=0.8, pair_mode="all"))
+    both = [r for r in rows(tmp_path / "all") if {ch["column"] for ch in r["aug_changes"]} == {"a", "b"}]
+    assert both and all(len([r for r in rows(tmp_path / "all") if r["aug_example_id"] == i]) <= 6 for i in (0, 1))

@@ -101,7 +101,10 @@ def test_cli_end_to_end_on_real_glue_slice(runner, glue_dir, tiny_dir, tmp_path)
     assert set(ds["aug_example_id"]) == set(range(6)) and ds.features["Quality"].names == ["not_equivalent", "equivalent"]
     again = runner.invoke(main, ["augment", "--task", "mrpc", "--data-dir", str(glue_dir), "--limit", "6",
                                  "--mlm", str(tiny_dir), "-n", "4", "--seed", "3", "--out", str(out)])
-    assert again.exit_code == 1 and "already exists; pass --overwrite" in again.output
+    assert again.exit_code == 0 and "already complete with these arguments" in again.output
+    other = runner.invoke(main, ["augment", "--task", "mrpc", "--data-dir", str(glue_dir), "--limit", "6",
+                                 "--mlm", str(tiny_dir), "-n", "5", "--seed", "3", "--out", str(out)])
+    assert other.exit_code == 1 and "already exists; pass --overwrite" in other.output
 
     shown = runner.invoke(main, ["inspect", str(out), "--example", "2", "--no-pager"])
     assert shown.exit_code == 0 and "example 2 variant 0" in shown.output
@@ -122,7 +125,8 @@ def test_cli_inspect_sentence(runner, tiny_dir):
 @pytest.mark.parametrize("args,message", [
     (["augment", "--task", "nope"], "Error: unknown task 'nope'"),
     (["augment", "--task", "sst2", "--mlm", "/no/such/model"], "Error: /no/such/model: no such directory"),
-    (["augment", "--task", "sst2", "-p", "1.5", "--mlm", "x"], "Error: replace_prob must be between 0 and 1"),
+    (["augment", "--task", "sst2", "-p", "1.5", "--mlm", "x"], "1.5 is not in the range 0<=x<=1"),
+    (["augment", "--task", "sst2", "--batch-size", "0", "--mlm", "x"], "0 is not in the range x>=1"),
     (["augment", "--input", "missing.csv", "--text-columns", "a"], "Error: missing.csv: no such file"),
     (["export", "."], "Error: .: not a dataset written by tinyaug augment"),
 ])
@@ -130,11 +134,21 @@ def test_cli_errors_are_one_line(runner, args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(main, args)
     assert result.exit_code != 0
-    assert message in result.output and "Traceback" not in result.output
-    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert message in result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # a clean exit, never an exception
+    assert len([line for line in result.output.splitlines() if line.startswith("Error")]) == 1, result.output
 
 
 def test_every_command_has_help_with_an_example(runner):
     for name, command in main.commands.items():
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output, name
+
+
+def test_tsv_export_of_a_hub_style_dataset_fills_missing_layout_columns(tmp_path):
+    ds = datasets.Dataset.from_dict({"#1 String": ["a b"], "#2 String": ["c d"], "Quality": [1],
+                                     "aug_example_id": [0]})
+    ds.info.description = json.dumps({"tinyaug": {"task": "mrpc", "label_column": "Quality"}})
+    report = export(ds, "tsv", tmp_path / "x.tsv")
+    assert report.columns_left_empty == ["#1 ID", "#2 ID"]
+    assert report.path.read_text().splitlines() == ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", "1\t\t\ta b\tc d"]

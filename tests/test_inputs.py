@@ -192,3 +192,22 @@ def test_vector_formats_load_the_same_and_cache(tmp_path, monkeypatch):
 def test_embedded_glove():
     loaded = load_vectors()
     assert len(loaded.words) == 400_000 and loaded.vectors.shape == (400_000, 50)
+
+
+def test_jsonl_rows_may_differ_from_the_first(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "fine film", "label": 1}\n{"text": "dull", "label": 0, "extra": "x"}\n'
+                    '{"label": 1}\n')
+    with pytest.raises(InputError, match=r"t.jsonl, line 3: no column 'text'"):
+        load_input(input_path=path, text_columns=("text",), label_column="label")
+    table = load_input(input_path=path, text_columns=("text",), label_column="label", skip_bad_rows=True)
+    assert table.dataset["extra"] == [None, "x"] and [b.line for b in table.skipped] == [3]
+    path.write_text('{"text": "fine", "label": 1}\n{"text": "dull", "label": "pos"}\n')
+    with pytest.raises(InputError, match="mixes int and str labels"):
+        load_input(input_path=path, text_columns=("text",), label_column="label")
+
+
+def test_unicode_line_separators_stay_inside_fields(tmp_path):
+    (tmp_path / "t.tsv").write_text("text\tlabel\nhello\u2028world\t1\nnext\x85line\t0\n", encoding="utf-8")
+    table = load_input(input_path=tmp_path / "t.tsv", text_columns=("text",), label_column="label")
+    assert table.dataset["text"] == ["hello\u2028world", "next\x85line"]

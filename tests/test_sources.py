@@ -152,3 +152,64 @@ def test_mlm_words_beyond_max_length_are_refused(tiny_tokenizer, tiny_model):
     source = MaskedLMSource(tiny_model, tiny_tokenizer, max_length=8)
     assert source.piece_budget == 6 and source.fits(5) and not source.fits(6)
     assert MaskedLMSource(tiny_model, tiny_tokenizer, max_length=9, context="pair").piece_budget == 3
+
+
+def test_pieces_align_with_words_when_pieces_include_the_space():
+    from tinyaug.augment.engine import _pieces_per_word
+    from tinyaug.augment.words import split_words
+
+    words = split_words("the movie was great")
+    # SentencePiece-style offsets: "▁movie" spans the space before the word
+    metaspace = [(0, 3), (3, 9), (9, 13), (13, 15), (15, 19)]  # ▁the ▁movie ▁was ▁gr eat
+    assert _pieces_per_word(words, metaspace) == [(0, 1), (1, 2), (2, 3), (3, 5)]
+    wordpiece = [(0, 3), (4, 9), (10, 13), (14, 16), (16, 19)]
+    assert _pieces_per_word(words, wordpiece) == [(0, 1), (1, 2), (2, 3), (3, 5)]
+
+
+def test_cased_vectors_never_offer_the_word_itself():
+    words = ["movie", "Movie", "MOVIE", "film", "Film", "cinema"]
+    vectors = np.array([[1, 0], [1, 0.01], [1, 0.02], [1, 0.1], [1, 0.11], [1, 0.3]], dtype=np.float32)
+    found = VectorSource(words, vectors).candidates([Query("movie")], k=3)[0]
+    assert [c.word for c in found] == ["film", "cinema"]  # one spelling per word, none of "movie"
+
+
+def test_near_ties_rank_by_id_not_by_float_noise():
+    from tinyaug.augment.mlm import stable_rank_key
+
+    assert sorted([stable_rank_key(0.30000004, 9), stable_rank_key(0.30000001, 4)]) == \
+        [stable_rank_key(0.3, 4), stable_rank_key(0.3, 9)]
+    assert stable_rank_key(0.5, 9) < stable_rank_key(0.3, 1)
+
+
+def test_usable_positions_respect_roberta_offset_and_tokenizer_max(tiny_tokenizer):
+    from transformers import RobertaConfig, RobertaForMaskedLM
+
+    from tinyaug.augment.mlm import usable_positions
+
+    roberta = RobertaForMaskedLM(RobertaConfig(vocab_size=len(tiny_tokenizer), hidden_size=16, num_hidden_layers=1,
+                                               num_attention_heads=2, intermediate_size=20, max_position_embeddings=22,
+                                               pad_token_id=1))
+    assert usable_positions(roberta, tiny_tokenizer) == 20  # positions start after the padding index
+    bert = make_mlm(tiny_tokenizer, max_positions=64)
+    tiny_tokenizer_short = copy_with_max(tiny_tokenizer, 30)
+    assert usable_positions(bert, tiny_tokenizer_short) == 30 and usable_positions(bert, tiny_tokenizer) == 64
+
+
+def copy_with_max(tokenizer, limit):
+    import copy
+
+    other = copy.deepcopy(tokenizer)
+    other.model_max_length = limit
+    return other
+
+
+def test_long_inputs_fit_a_roberta_style_model(tiny_tokenizer):
+    from transformers import RobertaConfig, RobertaForMaskedLM
+
+    roberta = RobertaForMaskedLM(RobertaConfig(vocab_size=len(tiny_tokenizer), hidden_size=16, num_hidden_layers=1,
+                                               num_attention_heads=2, intermediate_size=20, max_position_embeddings=22,
+                                               pad_token_id=1)).eval()
+    source = MaskedLMSource(roberta, tiny_tokenizer)
+    ids = tuple(tiny_tokenizer(" ".join(["the movie was great"] * 10), add_special_tokens=False)["input_ids"])
+    fitting = [Query("movie", ids, p) for p in range(len(ids)) if source.fits(p)]
+    assert len(fitting) == 18 and len(source.candidates(fitting, 3)) == 18  # no index error

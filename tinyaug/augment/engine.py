@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 NO_CANDIDATES_UNKNOWN = "unknown_to_vectors"  # several pieces and not in the vectors
 NO_CANDIDATES_BEYOND = "beyond_max_length"  # past what fits in the model's maximum length
 NO_CANDIDATES_EMPTY = "empty_list"  # the source returned nothing after filtering
+NO_CANDIDATES_NO_PIECES = "no_word_pieces"  # the tokenizer produced no piece for the word
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -183,7 +184,9 @@ class Augmenter:
                     continue
                 first, last = spans[w]
                 routes[w] = route(last - first, last - first == 1 and ids[first] == self.unknown_id) or "vectors"
-                if last == first or not self.fits(last - 1):
+                if last == first:
+                    missing[w] = NO_CANDIDATES_NO_PIECES
+                elif not self.fits(last - 1):
                     missing[w] = NO_CANDIDATES_BEYOND
                 elif routes[w] == "mlm":
                     mlm_queries.append((t, w, Query(word.norm, ids, first)))
@@ -242,11 +245,15 @@ class Augmenter:
 
 
 def _pieces_per_word(words: Sequence[Word], offsets: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """For each word, the [first, last) range of pieces whose start lies inside the word."""
+    """For each word, the [first, last) range of pieces whose character span overlaps the word.
+
+    Overlap rather than containment, because SentencePiece-style pieces (``▁movie``) include
+    the space before the word.
+    """
     spans = []
     p = 0
     for word in words:
-        while p < len(offsets) and offsets[p][0] < word.start:
+        while p < len(offsets) and offsets[p][1] <= word.start:
             p += 1
         first = p
         while p < len(offsets) and offsets[p][0] < word.end:

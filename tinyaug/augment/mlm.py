@@ -8,15 +8,21 @@ great [SEP]``. The top-K candidates are whole words of the vocabulary: word piec
 scripts (an ASCII word gets ASCII candidates) and the original word itself are filtered out
 *before* the top-K, so K candidates are kept wherever the vocabulary allows.
 
-Speed: identical masked contexts are computed once; contexts are sorted by length so batches
-carry little padding; the prediction head runs only at the masked position (the encoder's
-output at the other positions is never projected onto the vocabulary); no autograd.
+Speed: identical masked contexts are computed once; contexts are batched by exact length, so
+batches carry no padding at all; the prediction head runs only at the masked position (the
+encoder's output at the other positions is never projected onto the vocabulary); no autograd.
+
+Determinism: a context's scores do not depend on its batch (no padding), and candidates are
+ranked on scores rounded to ``SCORE_DECIMALS`` with ties broken by token id, so float noise from
+the backend (different batch sizes pick different kernels) cannot reorder them; two scores that
+straddle a rounding boundary within float noise remain possible in principle.
 
 Not here: loading models (``tinyaug.pipelines.models``) or deciding which words to mask.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from typing import Literal, Sequence
@@ -29,6 +35,15 @@ from tinyaug.augment.stopwords import STOPWORDS
 logger = logging.getLogger(__name__)
 
 ContextMode = Literal["masked", "pair"]
+RANK_MARGIN = 4  # extra top-k entries fetched so that re-ranking near-ties stays exact
+SCORE_DECIMALS = 4  # scores are compared at this precision; closer ones are ordered by id
+
+
+def stable_rank_key(score: float, token_id: int) -> tuple[float, int]:
+    """Sort key: higher score first, with scores that differ only in float noise (below
+    ``10**-SCORE_DECIMALS``) treated as equal and ordered by id, so that the ranking does not
+    depend on how a backend happened to sum (batch size, kernel choice)."""
+    return (-round(score, SCORE_DECIMALS), token_id)
 CONTEXT_MODES: tuple[ContextMode, ...] = ("masked", "pair")
 
 _WORD_START_MARKERS = ("Ġ", "▁")  # byte-level BPE and SentencePiece word-start markers
@@ -78,6 +93,17 @@ def _output_size(model) -> int:
     return int(weight.shape[0]) if weight is not None else int(model.config.vocab_size)
 
 
+def usable_positions(model, tokenizer) -> int:
+    """How many tokens one input may hold: the position table, less RoBERTa-style models' offset
+    (their positions start after the padding index), capped by the tokenizer's own maximum."""
+    config = model.config
+    positions = getattr(config, "max_position_embeddings", 512)
+    if "roberta" in getattr(config, "model_type", "") or getattr(config, "model_type", "") in ("camembert", "longformer"):
+        positions -= (config.pad_token_id or 0) + 1
+    tokenizer_max = getattr(tokenizer, "model_max_length", None) or positions
+    return int(min(positions, tokenizer_max if tokenizer_max < 1_000_000 else positions))
+
+
 def _split_encoder_and_head(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
     """(encoder, head) when the head can be applied to selected positions only."""
     base = getattr(model, getattr(model, "base_model_prefix", ""), None)
@@ -105,7 +131,7 @@ class MaskedLMSource:
         self.tokenizer = tokenizer
         self.context = context
         self.batch_size = batch_size
-        model_max = getattr(model.config, "max_position_embeddings", 512)
+        model_max = usable_positions(model, tokenizer)
         self.max_length = min(max_length or model_max, model_max)
         # pieces of the sentence that fit in one context (special tokens excluded)
         self.piece_budget = self.max_length - 2 if context == "masked" else (self.max_length - 3) // 2
@@ -157,15 +183,20 @@ class MaskedLMSource:
             if not self.fits(q.position):
                 raise ValueError(f"position {q.position} is beyond the piece budget {self.piece_budget}")
             keys.append((tuple(q.pieces[:self.piece_budget]), q.position, q.word.isascii()))
+        # Contexts are batched by exact length: no padding, so a context's scores do not depend on
+        # which other contexts share its batch (padding changes the matrix shapes and with them the
+        # floating-point summation order).
         unique = sorted(set(keys), key=lambda key: (-len(key[0]), key))
         self.contexts_seen += len(keys)
         self.contexts_run += len(unique)
         extra = 0 if not drop_original else 1  # room for the original word, dropped afterwards
         top: dict[tuple, list[tuple[int, float]]] = {}
-        for start in range(0, len(unique), self.batch_size):
-            batch = unique[start:start + self.batch_size]
-            for key, row in zip(batch, self._predict(batch, k + extra)):
-                top[key] = row
+        for _, group in itertools.groupby(unique, key=lambda key: len(key[0])):
+            group = list(group)
+            for start in range(0, len(group), self.batch_size):
+                batch = group[start:start + self.batch_size]
+                for key, row in zip(batch, self._predict(batch, k + extra)):
+                    top[key] = row
         results = []
         for q, key in zip(queries, keys):
             found = [(self.words[i], p) for i, p in top[key]
@@ -206,11 +237,13 @@ class MaskedLMSource:
         ascii_only = torch.tensor([a for *_, a in batch], device=self.device)[:, None]
         allowed = torch.where(ascii_only, self.allowed_ascii, self.allowed)  # (batch, vocab)
         logits = logits.masked_fill(~allowed, float("-inf"))
-        take = min(k, int(self.allowed.sum()))
+        take = min(k + RANK_MARGIN, int(self.allowed.sum()))
         values, ids = torch.topk(logits, take, dim=-1)
         picked = torch.gather(probs, 1, ids)
         out = []
         for row_ids, row_values, row_probs in zip(ids.tolist(), values.tolist(), picked.tolist()):
-            out.append([(i, p) for i, v, p in zip(row_ids, row_values, row_probs) if v != float("-inf")])
+            ranked = sorted((stable_rank_key(v, i), i, p) for i, v, p in zip(row_ids, row_values, row_probs)
+                            if v != float("-inf"))
+            out.append([(i, p) for _, i, p in ranked[:k]])
         self.forward_seconds += time.perf_counter() - started
         return out

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tinyaug.augment.mlm import is_candidate_word
+from tinyaug.augment.mlm import RANK_MARGIN, is_candidate_word, stable_rank_key
 from tinyaug.augment.sources import Candidate, Query
 from tinyaug.augment.stopwords import STOPWORDS
 
@@ -46,6 +46,9 @@ class VectorSource:
         self.pool_rows = np.asarray(pool, dtype=np.int64)  # pool column -> row
         self.pool_column = {row: col for col, row in enumerate(pool)}  # row -> pool column
         self.pool_ascii = np.array([self.words[row].isascii() for row in pool], dtype=bool)
+        self.pool_spellings: dict[str, list[int]] = {}  # lowercase word -> its pool columns
+        for col, row in enumerate(pool):
+            self.pool_spellings.setdefault(self.words[row].lower(), []).append(col)
         self.pool = self._normalized(np.asarray(vectors[:pool_size], dtype=np.float32)[self.pool_rows])
         self.cache: dict[str, tuple[Candidate, ...]] = {}  # word -> its top-k, for k below
         self._cached_k = -1
@@ -83,19 +86,27 @@ class VectorSource:
         scores = queries @ self.pool.T  # (batch, pool)
         ascii_query = np.array([word.isascii() for word, _ in batch])
         scores[np.ix_(ascii_query, ~self.pool_ascii)] = -np.inf  # an ASCII word gets ASCII candidates
-        for i, (word, row) in enumerate(batch):
-            # the word itself, and its other spellings in the pool, are never candidates
-            for same in {row, self.lookup(word.lower())}:
-                if same in self.pool_column:
-                    scores[i, self.pool_column[same]] = -np.inf
-        take = min(k, scores.shape[1])
+        for i, (word, _) in enumerate(batch):
+            self.exclude_self(word, scores[i])
+        take = min(2 * k + RANK_MARGIN, scores.shape[1])  # room for casing duplicates and near-ties
         if take == 0:
             return
         top = np.argpartition(-scores, take - 1, axis=1)[:, :take]
         for i, (word, _) in enumerate(batch):
-            # sort by score, ties by pool column, so the order never depends on the batch
-            cols = sorted(top[i], key=lambda c: (-scores[i, c], c))
-            found = [(self.words[self.pool_rows[c]], float(scores[i, c]))
-                     for c in cols if np.isfinite(scores[i, c])]
-            self.cache[word] = tuple(Candidate(w, s, "vectors", rank)
-                                     for rank, (w, s) in enumerate(found))
+            self.cache[word] = self.rank(scores[i], top[i], k)
+
+    def exclude_self(self, word: str, scores: np.ndarray) -> None:
+        """The word itself, in any casing, is never a candidate (cased vectors: Movie, MOVIE)."""
+        scores[self.pool_spellings.get(word.lower(), [])] = -np.inf
+
+    def rank(self, scores: np.ndarray, columns: Sequence[int], k: int) -> tuple[Candidate, ...]:
+        """The top ``k`` of ``columns`` by score (noise-proof order, see ``stable_rank_key``),
+        keeping one spelling per word."""
+        ranked = sorted((stable_rank_key(float(scores[c]), int(c)), int(c)) for c in columns if np.isfinite(scores[c]))
+        found, seen = [], set()
+        for _, c in ranked:
+            candidate = self.words[self.pool_rows[c]]
+            if candidate.lower() not in seen:
+                seen.add(candidate.lower())
+                found.append((candidate, float(scores[c])))
+        return tuple(Candidate(w, s, "vectors", rank) for rank, (w, s) in enumerate(found[:k]))

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from tinyaug.augment.engine import Augmenter, Example
-from tinyaug.augment.mlm import MaskedLMSource
+from tinyaug.augment.mlm import RANK_MARGIN, MaskedLMSource
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sources import Candidate, Query
 from tinyaug.augment.vectors import VectorSource
@@ -149,15 +149,11 @@ class NaiveVectorSource(VectorSource):
                 continue
             query = np.asarray(self.vectors[row], dtype=np.float64)
             scores = self.pool64 @ (query / (np.linalg.norm(query) or 1.0))
-            for same in {row, self.lookup(q.word.lower())}:
-                if same in self.pool_column:
-                    scores[self.pool_column[same]] = -np.inf
+            self.exclude_self(q.word, scores)
             if q.word.isascii():
                 scores[~self.pool_ascii] = -np.inf
-            order = sorted(range(len(scores)), key=lambda c: (-scores[c], c))[:k] if len(scores) < 64 else \
-                np.lexsort((np.arange(len(scores)), -scores))[:k]
-            out.append(tuple(Candidate(self.words[self.pool_rows[c]], float(scores[c]), "vectors", r)
-                             for r, c in enumerate(order) if np.isfinite(scores[c])))
+            order = np.argsort(-scores, kind="stable")  # the reference's full sort
+            out.append(self.rank(scores, order[:2 * k + RANK_MARGIN], k))
         return out
 
 

@@ -18,6 +18,7 @@ JSON document) and in the dataset card ``README.md``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -25,7 +26,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import datasets
 
@@ -77,6 +78,7 @@ class BuildReport:
     skipped: list[str]
     metadata: dict[str, Any]
     augmenter: Augmenter | None = None  # this run's engine (its timings and model counters), if it ran
+    already_complete: bool = False  # OUT already held this run's result: nothing was done
 
 
 def output_features(table: InputTable) -> datasets.Features:
@@ -129,30 +131,31 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
                   progress: Callable[[int], None] | None = None) -> BuildReport:
     """Augment every row of ``table`` into ``out_dir`` (see the module docstring)."""
     datasets.disable_progress_bars()
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     index, count = options.worker
     if not 0 <= index < count:
         raise TinyaugError(f"worker {index}/{count}: the index must be between 0 and {count - 1}")
+    if options.shard_size < 1 or options.batch_size < 1 or options.examples_per_batch < 1:
+        raise TinyaugError("shard size, batch size and examples per batch must be at least 1")
+    total = len(table.dataset)
+    if total == 0:
+        raise InputError(f"{table.source}: no rows to augment")
+    key = _run_key(table, recipe, mlm, vectors, options.shard_size)
+    work = out_dir.with_name(out_dir.name + ".partial")
     if out_dir.exists():
+        finished = _finished_report(out_dir, key, work)
+        if finished is not None and not options.overwrite:
+            return finished  # done earlier: a rerun (perhaps after a kill during clean-up) changes nothing
         if not options.overwrite:
             raise TinyaugError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
-    work = out_dir.with_name(out_dir.name + ".partial")
-    shards_dir = work / "shards"
-    key = _run_key(table, recipe, mlm, vectors, options.shard_size)
-    if (work / "run.json").is_file():
-        previous = json.loads((work / "run.json").read_text())
-        if previous != key:
-            changed = sorted(k for k in key if previous.get(k) != key[k])
-            raise TinyaugError(f"{work} holds an interrupted run with other arguments ({', '.join(changed)} differ); "
-                               f"rerun with the same arguments to resume, or delete {work} to start over")
-    else:
-        shards_dir.mkdir(parents=True, exist_ok=True)
-        (work / "run.json").write_text(json.dumps(key, indent=1))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+        if finished is None and not _is_replaceable(out_dir):
+            raise TinyaugError(f"{out_dir} is not a dataset written by tinyaug augment; --overwrite replaces only "
+                               "those (or an empty folder): remove it yourself or choose another --out")
+    _open_work(work, key)
 
+    shards_dir = work / "shards"
     features = output_features(table)
-    total = len(table.dataset)
-    n_shards = max(1, -(-total // options.shard_size))
+    n_shards = -(-total // options.shard_size)
     augmenter: Augmenter | None = None
     resumed = 0
     for shard in range(n_shards):
@@ -192,28 +195,101 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
         "label_column": table.label_column, "mlm": mlm.identifier, "mlm_starter": mlm.starter,
         "vectors": vectors.identifier, "shard_size": options.shard_size,
         "skipped_rows": [str(b) for b in table.skipped], "stats": stats.to_dict(),
-        "rows_in": total, "rows_out": stats.rows_out,
+        "rows_in": total, "rows_out": stats.rows_out, "run_key": key,
     }
     report = BuildReport(out_dir, False, total, stats.rows_out, len(done), n_shards, resumed, stats,
                          metadata["skipped_rows"], metadata, augmenter)
     if len(done) < n_shards:
         return report
+    with _assembly_lock(work) as mine:
+        if not mine or not work.exists():
+            return report  # another worker is assembling (or just did)
+        _assemble(done, out_dir, metadata)
+        _remove_tree(work)
+        work.with_name(work.name + ".lock").unlink(missing_ok=True)
+    report.complete = True
+    return report
+
+
+def _open_work(work: Path, key: dict) -> None:
+    """Create the work folder with its run key, or check that an interrupted run's key matches."""
+    run_file = work / "run.json"
+    if run_file.is_file():
+        try:
+            previous = json.loads(run_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise TinyaugError(f"{run_file} is unreadable; delete {work} to start over") from exc
+        if previous != key:
+            changed = sorted(k for k in key if previous.get(k) != key[k])
+            raise TinyaugError(f"{work} holds an interrupted run with other arguments ({', '.join(changed)} differ); "
+                               f"rerun with the same arguments to resume, or delete {work} to start over")
+        return
+    (work / "shards").mkdir(parents=True, exist_ok=True)
+    tmp = work / f".run.json.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(key, indent=1))
+    os.replace(tmp, run_file)
+
+
+def _finished_report(out_dir: Path, key: dict, work: Path) -> BuildReport | None:
+    """The report of a complete earlier run with the same key in ``out_dir``, or None."""
+    if not (out_dir / "state.json").is_file():
+        return None
+    ds = datasets.load_from_disk(str(out_dir))
+    metadata = read_metadata(ds)
+    if metadata.get("run_key") != key:
+        return None
+    if work.exists():
+        _remove_tree(work)
+    stats = Stats.from_dict(metadata["stats"])
+    n_shards = -(-metadata["rows_in"] // metadata["shard_size"])
+    return BuildReport(out_dir, True, metadata["rows_in"], metadata["rows_out"], n_shards, n_shards, n_shards,
+                       stats, metadata["skipped_rows"], metadata, already_complete=True)
+
+
+def _is_replaceable(path: Path) -> bool:
+    """``--overwrite`` may replace an empty folder or a tinyaug dataset, nothing else."""
+    if path.is_dir() and not any(path.iterdir()):
+        return True
+    return (path / "state.json").is_file() and bool(read_metadata(datasets.load_from_disk(str(path))))
+
+
+def _assemble(done: list[Path], out_dir: Path, metadata: dict) -> None:
+    """Join the shards into ``out_dir`` with the card; an old ``out_dir`` goes only once the new is complete."""
     from tinyaug.pipelines.card import render_card
 
     full = datasets.concatenate_datasets([datasets.load_from_disk(str(p)) for p in done])
     full.info.description = json.dumps({"tinyaug": metadata})
-    if out_dir.exists():  # --overwrite: the old dataset goes only once the new one is complete
-        trash = out_dir.with_name(f".{out_dir.name}.old")
-        shutil.rmtree(trash, ignore_errors=True)
+    if out_dir.exists():
+        trash = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
         os.replace(out_dir, trash)
         _atomic_write_dataset(full, out_dir, {"README.md": render_card(metadata)})
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove_tree(trash)
     else:
         _atomic_write_dataset(full, out_dir, {"README.md": render_card(metadata)})
-    del full
-    shutil.rmtree(work, ignore_errors=True)
-    report.complete = True
-    return report
+
+
+def _remove_tree(path: Path) -> None:
+    """Rename, then delete: a kill midway never leaves a half-deleted folder under the old name."""
+    trash = path.with_name(f".{path.name}.trash-{os.getpid()}")
+    os.replace(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _assembly_lock(work: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking lock on the work folder (released if the process dies)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: workers must not finish at the same moment
+        yield True
+        return
+    with open(work.with_name(work.name + ".lock"), "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        yield True
 
 
 def read_metadata(ds: datasets.Dataset) -> dict[str, Any]:

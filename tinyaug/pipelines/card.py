@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinyaug.augment.engine import NO_CANDIDATES_BEYOND, NO_CANDIDATES_EMPTY, NO_CANDIDATES_UNKNOWN
+from tinyaug.augment.engine import (NO_CANDIDATES_BEYOND, NO_CANDIDATES_EMPTY, NO_CANDIDATES_NO_PIECES,
+                                    NO_CANDIDATES_UNKNOWN)
 
 _REASONS = {
     NO_CANDIDATES_UNKNOWN: "several WordPieces and unknown to the vectors",
     NO_CANDIDATES_BEYOND: "beyond the model's maximum length (left untouched)",
     NO_CANDIDATES_EMPTY: "the masked LM offered no whole word after filtering",
+    NO_CANDIDATES_NO_PIECES: "the tokenizer produced no word piece for it",
 }
 
 

@@ -13,6 +13,7 @@ from tinyaug.augment.engine import Augmenter, Example
 from tinyaug.augment.mlm import CONTEXT_MODES
 from tinyaug.augment.recipe import PAIR_MODES, REFERENCE_VARIANTS, Recipe, RecipeError
 from tinyaug.errors import TinyaugError
+from tinyaug.pipelines.glue import get_task
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +46,18 @@ def model_options(func: Callable) -> Callable:
         click.option("--vectors-format", type=click.Choice(FORMATS), default="auto", show_default=True),
         click.option("--trust-pickle", is_flag=True,
                      help="Allow loading gensim's native (pickle) vector format."),
-        click.option("-k", "--candidates", "k", type=int, default=15, show_default=True,
+        click.option("-k", "--candidates", "k", type=click.IntRange(min=1), default=15, show_default=True,
                      help="Candidates per word (K)."),
-        click.option("-p", "--replace-prob", "p", type=float, default=0.4, show_default=True,
+        click.option("-p", "--replace-prob", "p", type=click.FloatRange(0, 1), default=0.4, show_default=True,
                      help="Chance that an eligible word is replaced in a variant (p)."),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
         click.option("--context", type=click.Choice(CONTEXT_MODES), default="masked", show_default=True,
                      help="Masked-LM input: the masked sentence alone, or the reference's pair "
                           "(masked sentence + original as segment B)."),
-        click.option("--max-length", type=int, default=None,
+        click.option("--max-length", type=click.IntRange(min=8), default=None,
                      help="Model positions per masked context [default: the model's maximum]; words "
                           "beyond it are left untouched."),
-        click.option("--batch-size", type=int, default=64, show_default=True,
+        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
                      help="Masked contexts per model forward."),
         click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto."),
     ]
@@ -115,13 +116,14 @@ def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
 @click.option("--label-column", help="The label column (for tables that are not GLUE).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output dataset folder [default: ./tinyaug-out/TASK-aug].")
 @model_options
-@click.option("-n", "--variants", "n", type=int, default=20, show_default=True,
+@click.option("-n", "--variants", "n", type=click.IntRange(min=0), default=20, show_default=True,
               help="Variants drawn per example (per text column in pair mode 'each').")
 @click.option("--reference-n", is_flag=True, help="Use the reference script's N for the task (CoLA 30, MNLI 10, ...).")
 @click.option("--pair-mode", type=click.Choice(PAIR_MODES), default="each", show_default=True,
               help="Pairs: vary each text column in turn (the reference), or all at once.")
-@click.option("--limit", type=int, help="Augment only the first N rows.")
-@click.option("--shard-size", type=int, default=1000, show_default=True, help="Examples per shard (unit of resume).")
+@click.option("--limit", type=click.IntRange(min=1), help="Augment only the first N rows.")
+@click.option("--shard-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Examples per shard (unit of resume).")
 @click.option("--worker", default="0/1", show_default=True, help="INDEX/COUNT: build only every COUNT-th shard "
               "(one process per device); the last one to finish assembles the dataset.")
 @click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping.")
@@ -141,13 +143,13 @@ def augment_command(task, data_dir, input_path, split, from_hub, text_columns, l
     if reference_n:
         if not task:
             raise click.UsageError("--reference-n needs --task")
-        n = REFERENCE_VARIANTS[task.lower().replace("-", "")]
+        n = REFERENCE_VARIANTS[get_task(task).name]
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
                     mlm_context=context, pair_mode=pair_mode, max_length=max_length)
     columns = tuple(c.strip() for c in text_columns.split(",")) if text_columns else ()
     table = load_input(task=task, data_dir=data_dir, input_path=input_path, split=split, text_columns=columns,
                        label_column=label_column, skip_bad_rows=skip_bad_rows, limit=limit, from_hub=from_hub)
-    out = Path(out or Path("tinyaug-out") / f"{(table.task.name if table.task else Path(input_path).stem)}-aug")
+    out = Path(out or Path("tinyaug-out") / f"{(table.task.name if table.task else Path(input_path).stem)}-aug").resolve()
     loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device)
     click.echo(f"Input: {table.source} ({len(table.dataset)} rows, text columns: {', '.join(table.text_columns)})", err=True)
     if table.skipped:
@@ -158,6 +160,9 @@ def augment_command(task, data_dir, input_path, split, from_hub, text_columns, l
     with click.progressbar(length=len(table.dataset), label="Augmenting", file=click.get_text_stream("stderr"),
                            show_pos=True) as bar:
         report = augment_table(table, out, recipe, loaded_mlm, loaded_vectors, options, progress=bar.update)
+    if report.already_complete:
+        click.echo(f"{out} is already complete with these arguments ({report.rows_out} rows); nothing to do.")
+        return
     if report.shards_resumed:
         click.echo(f"Resumed: {report.shards_resumed} of {report.shards_total} shards were already done.", err=True)
     if not report.complete:
@@ -184,7 +189,8 @@ def augment_command(task, data_dir, input_path, split, from_hub, text_columns, l
 @click.command("inspect")
 @click.argument("target")
 @model_options
-@click.option("-n", "--variants", "n", type=int, default=5, show_default=True, help="Variants to sample (sentence mode).")
+@click.option("-n", "--variants", "n", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Variants to sample (sentence mode).")
 @click.option("--example", "example_id", type=int, help="Dataset mode: show only this source example.")
 @click.option("--no-pager", is_flag=True, help="Dataset mode: print instead of paging.")
 @friendly_errors
@@ -203,6 +209,8 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
     if Path(target).is_dir():
         _inspect_dataset(Path(target), example_id, no_pager)
         return
+    if not any(ch.isspace() for ch in target) and ("/" in target or Path(target).exists()):
+        raise TinyaugError(f"{target}: no such dataset folder (to inspect a one-word sentence, add a space)")
     from tinyaug.pipelines.build import build_augmenter
 
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
@@ -273,6 +281,8 @@ def export_command(dataset, fmt, to, replace_breaks):
     report = export(ds, fmt, to or Path(dataset).parent / DEFAULT_NAMES[fmt], replace_breaks=replace_breaks)
     extra = f"; {report.fields_with_breaks_replaced} fields had tabs/line breaks replaced by spaces" \
         if report.fields_with_breaks_replaced else ""
+    if report.columns_left_empty:
+        extra += f"; columns the data lacks, written empty: {', '.join(report.columns_left_empty)}"
     click.echo(f"Wrote {report.rows} rows to {report.path}{extra}")
 
 

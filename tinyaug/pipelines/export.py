@@ -5,7 +5,8 @@ written with Python's shortest round-tripping repr). The TSV has the source's co
 the GLUE layout of its task (same header, or none for CoLA; labels written as the task's file
 writes them), and is meant to be read with quoting off, as GLUE readers do: quotes are written
 as they are, and a tab or line break inside a field, which that layout cannot hold, is an
-error unless ``replace_breaks`` turns each into a space (counted in the report).
+error unless ``replace_breaks`` turns each into a space (counted in the report). A layout column
+the dataset lacks (GLUE ids, for a task loaded from the hub) is written empty and reported.
 
 Every export is written to a temporary file beside the target and renamed into place.
 """
@@ -36,6 +37,7 @@ class ExportReport:
     path: Path
     rows: int
     fields_with_breaks_replaced: int = 0
+    columns_left_empty: list[str] = dataclasses.field(default_factory=list)  # layout columns the data lacks
 
 
 def _temp_path(target: Path) -> Path:
@@ -83,11 +85,11 @@ def _write_tsv(ds: datasets.Dataset, tmp: Path, target: Path, replace_breaks: bo
     meta = read_metadata(ds)
     task = glue.get_task(meta["task"]) if meta.get("task") else None
     columns = [c for c in ds.column_names if c not in PROVENANCE_COLUMNS]
+    filled: list[str] = []
     if task is not None:
-        layout = task.columns if set(task.columns) <= set(columns) else None
-        if layout is None:
-            raise InputError(f"the dataset lacks columns of the GLUE {task.folder} layout "
-                             f"({', '.join(sorted(set(task.columns) - set(columns)))}); export parquet or jsonl instead")
+        # the train layout, or the dev one (MNLI dev has more label columns) when the rows have it
+        layout = task.columns_for("dev") if set(task.columns_for("dev")) <= set(columns) else task.columns
+        filled = [c for c in layout if c not in columns]  # e.g. GLUE ids, absent from hub datasets
         columns = list(layout)
     label_column = task.label_column if task else None
     label_feature = ds.features.get(meta.get("label_column") or "")
@@ -98,7 +100,7 @@ def _write_tsv(ds: datasets.Dataset, tmp: Path, target: Path, replace_breaks: bo
         for number, row in enumerate(_rows(ds)):
             fields = []
             for column in columns:
-                value = row[column]
+                value = row.get(column, "")
                 if task is not None and column == label_column:
                     text = glue.format_label(task, value)
                 elif isinstance(label_feature, datasets.ClassLabel) and column == meta.get("label_column"):
@@ -114,4 +116,4 @@ def _write_tsv(ds: datasets.Dataset, tmp: Path, target: Path, replace_breaks: bo
                     replaced += 1
                 fields.append(text)
             f.write("\t".join(fields) + "\n")
-    return ExportReport(target, len(ds), replaced)
+    return ExportReport(target, len(ds), replaced, filled)

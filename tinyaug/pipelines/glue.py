@@ -7,7 +7,8 @@ CoLA has no header; MRPC starts with a UTF-8 byte-order mark; MNLI has ``dev_mat
 
 Every column is kept as the exact string of the file, except the label column, which becomes a
 ``ClassLabel`` with the GLUE label names (a float for STS-B), so that an augmented set can be
-written back in the same layout byte for byte.
+written back in the same layout (the label as the file writes it; an STS-B score as Python's
+shortest float text, ``3.8`` for ``3.800``; no byte-order mark).
 
 Not here: augmentation, and the hub loader's network access (``load_hub_split`` only calls
 ``datasets.load_dataset``).

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import logging
 from importlib import resources
@@ -120,21 +121,19 @@ def read_table(path: Path, text_columns: tuple[str, ...], label_column: str | No
                              "or a save_to_disk folder")
     kept: list[dict[str, Any]] = []
     bad: list[BadRow] = []
-    columns_checked = False
+    required = (*text_columns, *([label_column] if label_column else []))
     for index, (number, row) in enumerate(rows):
         if limit is not None and len(kept) >= limit:
             break
         if isinstance(row, BadRow):
             bad.append(row)
             continue
-        if not columns_checked:
-            missing = [c for c in (*text_columns, *([label_column] if label_column else [])) if c not in row]
-            if missing:
-                raise InputError(f"{path}: no column {', '.join(map(repr, missing))}; the columns are "
-                                 f"{', '.join(map(repr, row))}; choose with --text-columns / --label-column")
-            columns_checked = True
-        reason = None
-        for c in text_columns:
+        missing = [c for c in required if c not in row]
+        if missing and not kept and not bad:  # the first row sets the columns: a wrong option, not a bad row
+            raise InputError(f"{path}: no column {', '.join(map(repr, missing))}; the columns are "
+                             f"{', '.join(map(repr, row))}; choose with --text-columns / --label-column")
+        reason = f"no column {', '.join(map(repr, missing))}" if missing else None
+        for c in text_columns if reason is None else ():
             if not isinstance(row[c], str):
                 reason = f"column {c!r} holds {type(row[c]).__name__}, not text"
                 break
@@ -148,9 +147,13 @@ def read_table(path: Path, text_columns: tuple[str, ...], label_column: str | No
     if bad and not skip_bad_rows:
         more = f" ({len(bad) - 1} more bad rows)" if len(bad) > 1 else ""
         raise InputError(f"{bad[0]}{more}; fix the file or pass --skip-bad-rows to skip and count them")
-    if not kept and not bad:
-        raise InputError(f"{path}: no rows")
-    ds = datasets.Dataset.from_list(kept)
+    if not kept:
+        raise InputError(f"{path}: no rows to augment" + (f" ({len(bad)} bad rows skipped)" if bad else ""))
+    if label_column and len({type(r[label_column]) for r in kept}) > 1:
+        kinds = sorted({type(r[label_column]).__name__ for r in kept})
+        raise InputError(f"{path}: column {label_column!r} mixes {' and '.join(kinds)} labels; use one kind")
+    columns = list(dict.fromkeys(c for r in kept for c in r))  # every column any row has, in first-seen order
+    ds = datasets.Dataset.from_list([{c: r.get(c) for c in columns} for r in kept])
     if features is not None and kept:
         ds = ds.cast(datasets.Features({**features, EXAMPLE_ID: datasets.Value("int64")}))
     if label_column and kept and isinstance(kept[0][label_column], str):
@@ -187,7 +190,9 @@ def _delimited(path: Path, delimiter: str):
         line = raw_lines[:exc.start].count(b"\n") + 1
         raise InputError(f"{path}, line {line}: bytes that are not UTF-8; re-encode the file as UTF-8") from exc
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter, quoting=quoting)
+    # io.StringIO(newline="") splits lines on \n and \r only (str.splitlines would also split
+    # inside a field on U+2028, U+0085, form feeds ...)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
     header = next(reader, None)
     if not header:
         raise InputError(f"{path}: the file is empty; expected a header line with the column names")

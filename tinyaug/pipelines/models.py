@@ -12,6 +12,7 @@ Not here: the candidate logic (``tinyaug.augment.mlm``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import socket
@@ -85,7 +86,7 @@ def from_pretrained(loader: Callable[..., Any], name_or_path: str | Path, what: 
                                  "(config.json, weights, tokenizer files)")
         try:
             return loader(str(path), **kwargs)
-        except (OSError, ValueError, KeyError) as exc:
+        except Exception as exc:  # corrupt weights raise SafetensorError, bad configs many kinds
             raise ModelLoadError(f"{path}: cannot load the {what} from this directory ({_first_line(exc)}); "
                                  "expected a directory written by save_pretrained (config.json, weights, "
                                  "tokenizer files)") from exc
@@ -149,4 +150,20 @@ def load_masked_lm(name_or_path: str = DEFAULT_MLM, device: str | None = "auto")
     if tokenizer.mask_token_id is None:
         raise ModelLoadError(f"{name_or_path}: the tokenizer has no mask token; pass a masked language model")
     model = from_pretrained(AutoModelForMaskedLM.from_pretrained, name_or_path, "masked LM", offline_hint=hint)
-    return LoadedMLM(model.to(target).eval(), tokenizer, str(name_or_path))
+    return LoadedMLM(model.to(target).eval(), tokenizer, f"{name_or_path} ({model_fingerprint(name_or_path, model)})")
+
+
+def model_fingerprint(name_or_path: str, model: torch.nn.Module) -> str:
+    """Tells two models of the same name apart: the hub revision, or for a local folder a hash of
+    its config and the sizes and modification times of its weight files."""
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        return f"revision {getattr(model.config, '_commit_hash', None) or 'unknown'}"
+    digest = hashlib.sha256()
+    for file in sorted(path.iterdir()):
+        if file.name == "config.json":
+            digest.update(file.read_bytes())
+        elif file.suffix in (".safetensors", ".bin"):
+            stat = file.stat()
+            digest.update(f"{file.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return f"local {digest.hexdigest()[:12]}"

@@ -119,7 +119,7 @@ def _cache_key(path: Path, fmt: str) -> str:
 
 def _load_cached_text(path: Path, fmt: str) -> LoadedVectors:
     folder = cache_dir() / "vectors" / _cache_key(path, fmt)
-    identifier = f"{path.name} ({fmt}, {path.stat().st_size} bytes)"
+    identifier = f"{path.name} ({fmt}, {path.stat().st_size} bytes, key {folder.name})"
     if (folder / "vectors.npy").is_file():
         words = (folder / "words.txt").read_text(encoding="utf-8").split("\n")
         return LoadedVectors(words, np.load(folder / "vectors.npy", mmap_mode="r"), identifier, fmt)
@@ -128,7 +128,9 @@ def _load_cached_text(path: Path, fmt: str) -> LoadedVectors:
     try:
         kv = KeyedVectors.load_word2vec_format(str(path), binary=fmt == "word2vec-binary",
                                                no_header=fmt == "glove", unicode_errors="strict")
-    except (ValueError, UnicodeDecodeError, EOFError) as exc:
+    except (ValueError, UnicodeDecodeError, EOFError, TypeError, IndexError) as exc:
+        if path.stat().st_size == 0:
+            raise ModelLoadError(f"{path}: the file is empty; expected one 'word v1 ... vD' line per word") from exc
         raise ModelLoadError(_explain_bad_vectors(path, fmt, exc)) from exc
     words = list(kv.index_to_key)
     if any("\n" in w for w in words):
