@@ -37,6 +37,16 @@ def _seed_everything():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine train faster with one intra-op thread (no
+    oversubscription stalls); use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def write_vocab(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "vocab.txt"

@@ -13,12 +13,7 @@ from tinyaug.pipelines.cli_distill import COMMANDS
 STUDENT = "layers=2,hidden=16,heads=2,intermediate=20"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def invoke(*args: str):

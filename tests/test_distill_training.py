@@ -25,13 +25,7 @@ from tinyaug.pipelines.glue import get_task, read_split
 MNLI = ("entailment", "neutral", "contradiction")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription stalls
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)
