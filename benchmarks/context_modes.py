@@ -21,7 +21,6 @@ import numpy as np
 from tinyaug.augment.engine import Augmenter
 from tinyaug.augment.mlm import MaskedLMSource
 from tinyaug.augment.recipe import Recipe
-from tinyaug.augment.sources import Query
 from tinyaug.augment.vectors import VectorSource
 from tinyaug.pipelines.inputs import load_input
 from tinyaug.pipelines.models import load_masked_lm
@@ -48,7 +47,7 @@ def main() -> None:
         for r in sorted(rows.tolist()):
             texts.extend(table.dataset[r][c] for c in table.text_columns)
     router = Augmenter(Recipe(), loaded.tokenizer, MaskedLMSource(loaded.model, loaded.tokenizer), glove)
-    mlm_queries, _, _ = router._route(texts)
+    mlm_queries, _, _ = router.route_words(texts)
     queries = [q for *_, q in mlm_queries]
     neighbours = {q.word: {c.word for c in glove.candidates([q], 50)[0]} for q in queries}
     results = {}

@@ -152,3 +152,16 @@ def test_tsv_export_of_a_hub_style_dataset_fills_missing_layout_columns(tmp_path
     report = export(ds, "tsv", tmp_path / "x.tsv")
     assert report.columns_left_empty == ["#1 ID", "#2 ID"]
     assert report.path.read_text().splitlines() == ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", "1\t\t\ta b\tc d"]
+
+
+def test_default_run_uses_the_starter_model_and_says_so(runner, tmp_path):
+    from tinyaug.pipelines.starter_mlm import read_manifest
+
+    out = tmp_path / "sst2-aug"
+    result = runner.invoke(main, ["augment", "--task", "sst2", "--limit", "3", "-n", "2", "--out", str(out),
+                                  "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    card = (out / "README.md").read_text()
+    recall = read_manifest()["evaluation"]["overall"]["top15"]
+    assert "tinyaug-starter-mlm" in card and "NOT BERT-base" in card and f"{recall:.1%}" in card
+    assert "Masked LM: tinyaug-starter-mlm" in result.output or "tinyaug-starter-mlm" in result.output

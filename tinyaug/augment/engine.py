@@ -152,7 +152,7 @@ class Augmenter:
         """Words, routes and candidates for each text (distinct texts are planned once)."""
         distinct = list(dict.fromkeys(texts))
         with self.timed("split"):
-            mlm_queries, vector_queries, plans = self._route(distinct)
+            mlm_queries, vector_queries, plans = self.route_words(distinct)
         k = self.recipe.candidates_per_word
         for stage, source, queries in (("mlm", self.mlm, mlm_queries), ("vectors", self.vectors, vector_queries)):
             if not queries:
@@ -167,8 +167,14 @@ class Augmenter:
         by_text = dict(zip(distinct, plans))
         return [by_text[text] for text in texts]
 
-    def _route(self, distinct: Sequence[str]) -> tuple[list, list, list[TextPlan]]:
-        """Split and tokenize each text; route its eligible words into (text, word, query) lists."""
+    def route_words(self, distinct: Sequence[str]
+                    ) -> tuple[list[tuple[int, int, Query]], list[tuple[int, int, Query]], list[TextPlan]]:
+        """Split and tokenize each text and route its eligible words, without asking any source.
+
+        Returns the masked-LM queries and the vector queries, each as (text index, word index,
+        query), and one plan per text with routes filled in and candidates still empty. A word
+        beyond the model's maximum length gets no query (its plan says why).
+        """
         encoded = self.tokenizer(list(distinct), add_special_tokens=False, return_offsets_mapping=True)
         mlm_queries: list[tuple[int, int, Query]] = []  # (text, word, query)
         vector_queries: list[tuple[int, int, Query]] = []

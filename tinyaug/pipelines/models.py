@@ -141,7 +141,11 @@ def load_masked_lm(name_or_path: str = DEFAULT_MLM, device: str | None = "auto")
 
         model, tokenizer = starter_mlm.load_starter_mlm(device=str(target))
         manifest = starter_mlm.read_manifest()
-        return LoadedMLM(model.eval(), tokenizer, starter_mlm.STARTER_MLM_ID, manifest)
+        about = {"id": manifest["id"], "tensors_sha256": manifest["tensors"]["sha256"], "base": manifest["base"],
+                 "recall": (manifest.get("evaluation") or {}).get("overall"),
+                 "summary": starter_mlm.starter_summary(manifest)}
+        identifier = f"{starter_mlm.STARTER_MLM_ID} (tensors sha256 {manifest['tensors']['sha256'][:12]})"
+        return LoadedMLM(model.eval(), tokenizer, identifier, about)
     hint = f"or leave out --mlm for the embedded starter model ({STARTER_MLM})"
     tokenizer = from_pretrained(AutoTokenizer.from_pretrained, name_or_path, "masked LM", offline_hint=hint)
     if not getattr(tokenizer, "is_fast", False):
