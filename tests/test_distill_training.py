@@ -18,6 +18,7 @@ from tinyaug.distill.trainer import (TEACHER_LOGITS, IntermediateDistiller, Pred
 from tinyaug.distill.arch import head_parameters
 from tinyaug.errors import InputError, ModelLoadError
 from tinyaug.pipelines import distill_io
+from tinyaug.pipelines.models import from_pretrained
 from tinyaug.pipelines import distill_testing as T
 from tinyaug.pipelines.distill_run import distill, evaluate, finetune, teacher_logits
 from tinyaug.pipelines.glue import get_task, read_split
@@ -276,7 +277,7 @@ def test_hub_name_while_offline_fails_fast(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     start = time.perf_counter()
     with pytest.raises(ModelLoadError, match=r"cannot reach the Hugging Face hub \(offline\?\); pass a local model directory"):
-        distill_io.load_pretrained(AutoModelForSequenceClassification.from_pretrained, "some-org/no-such-model")
+        from_pretrained(AutoModelForSequenceClassification.from_pretrained, "some-org/no-such-model")
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr("tinyaug.pipelines.models.hub_reachable", lambda timeout=2.5: False)
     with pytest.raises(ModelLoadError, match="cannot reach the Hugging Face hub"):

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from tinyaug.augment.engine import Augmenter, Example
+from tinyaug.augment.engine import Augmenter, Example, Stats, TextPlan
 from tinyaug.augment.mlm import RANK_MARGIN, MaskedLMSource
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sources import Candidate, Query
@@ -164,9 +164,23 @@ def _examples(table: InputTable, fraction: float) -> list[Example]:
     return [Example(int(r["aug_example_id"]), tuple(r[c] for c in table.text_columns)) for r in ds]
 
 
-def _candidate_words(augmenter: Augmenter, examples: list[Example]) -> list[list[tuple[str, ...]]]:
-    texts = [t for ex in examples for t in ex.texts]
-    return [[tuple(c.word for c in cands) for cands in plan.candidates] for plan in augmenter.plan(texts)]
+def _candidate_words(plans: Sequence[TextPlan]) -> list[list[tuple[str, ...]]]:
+    """Per text, per word: the candidate words (what two modes must agree on)."""
+    return [[tuple(c.word for c in cands) for cands in plan.candidates] for plan in plans]
+
+
+def _plan(augmenter: Augmenter, examples: list[Example]) -> list[TextPlan]:
+    return augmenter.plan([t for ex in examples for t in ex.texts])
+
+
+def _plan_and_sample(augmenter: Augmenter, examples: list[Example]) -> list[TextPlan]:
+    """What ``Augmenter.augment`` does (candidates, then each example's variants), keeping the plans."""
+    plans = _plan(augmenter, examples)
+    stats, position = Stats(), 0
+    for ex in examples:
+        augmenter.sample(ex, plans[position:position + len(ex.texts)], stats)
+        position += len(ex.texts)
+    return plans
 
 
 def _quantized(loaded: LoadedMLM, precision: str) -> LoadedMLM:
@@ -220,15 +234,15 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
         return Augmenter(recipe, m.tokenizer, MaskedLMSource(m.model, m.tokenizer, batch_size=cfg.batch_size),
                          VectorSource(vectors.words, vectors.vectors))
 
-    reference_lists = _candidate_words(make_fast(loaded), subset)
+    reference_lists = _candidate_words(_plan(make_fast(loaded), subset))
     naive = Augmenter(recipe, loaded.tokenizer, NaiveMLMSource(loaded.model, loaded.tokenizer, batch_size=1),
                       NaiveVectorSource(vectors.words, vectors.vectors))
     start = time.perf_counter()
-    naive.augment(subset)  # candidates and sampling, no writing: the naive mode is not charged for I/O
+    naive_plans = _plan_and_sample(naive, subset)  # no writing: the naive mode is not charged for I/O
     naive_rate = subset_sentences / (time.perf_counter() - start)
     result.update({
         "naive_examples": len(subset), "naive_sentences_per_s": naive_rate,
-        "naive_identical_candidates": _candidate_words(naive, subset) == reference_lists,
+        "naive_identical_candidates": _candidate_words(naive_plans) == reference_lists,
         "speedup_vs_naive": result["sentences_per_s"] / naive_rate,
     })
     precisions = {}
@@ -237,7 +251,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
             continue
         low = _quantized(loaded, precision)
         low_aug = make_fast(low)
-        lists = _candidate_words(low_aug, subset)
+        lists = _candidate_words(_plan(low_aug, subset))
         run = _run_pipeline(tables, recipe, low, vectors, cfg, progress)
         precisions[precision] = {"sentences_per_s": run["sentences_per_s"], "mlm_sentences_per_s": run["mlm_sentences_per_s"],
                                  "speedup_vs_naive": run["sentences_per_s"] / result["naive_sentences_per_s"],

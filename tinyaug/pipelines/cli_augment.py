@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import click
 
-from tinyaug.augment.engine import Augmenter, Example
+from tinyaug.augment.engine import Augmenter, Example, Stats
 from tinyaug.augment.mlm import CONTEXT_MODES
 from tinyaug.augment.recipe import PAIR_MODES, REFERENCE_VARIANTS, Recipe, RecipeError
 from tinyaug.errors import TinyaugError
@@ -228,9 +228,9 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
         listing = ", ".join(f"{c.word} {c.score:.2f}" for c in cands) if cands else \
             click.style(f"no candidates ({plan.missing.get(w, '')})", fg="yellow")
         click.echo(f"{click.style(f'{word.text:>16}', bold=True)}  {route:<7} {listing}")
-    variants, _ = augmenter.augment([Example(0, (target,))])
-    click.echo(click.style(f"\n{len(variants[0]) - 1} distinct variants (seed {seed}):", bold=True))
-    for variant in variants[0][1:]:
+    variants = augmenter.sample(Example(0, (target,)), [plan], Stats())  # the plan above, not a second one
+    click.echo(click.style(f"\n{len(variants) - 1} distinct variants (seed {seed}):", bold=True))
+    for variant in variants[1:]:
         changes = [{**c.to_dict(), "column": "text"} for c in variant.changes]
         click.echo("  " + highlight_changes(variant.texts[0], changes, "text"))
 

@@ -31,11 +31,8 @@ logger = logging.getLogger(__name__)
 TEACHER_LOGITS_INFO = "teacher_logits.json"  # written inside a dataset dir beside the column
 
 
-load_pretrained = from_pretrained  # the shared offline-safe loader (tinyaug.pipelines.models)
-
-
 def load_tokenizer(name_or_path: str | Path, what: str = "tokenizer") -> PreTrainedTokenizerBase:
-    return load_pretrained(AutoTokenizer.from_pretrained, name_or_path, what)
+    return from_pretrained(AutoTokenizer.from_pretrained, name_or_path, what)
 
 
 def load_task_model(name_or_path: str | Path, task: TaskSpec, who: str = "teacher",
@@ -45,7 +42,7 @@ def load_task_model(name_or_path: str | Path, task: TaskSpec, who: str = "teache
     Refuses a model whose classification head was not in the checkpoint (it would be freshly
     random: the model was never fine-tuned) or does not fit the task.
     """
-    model, info = load_pretrained(AutoModelForSequenceClassification.from_pretrained, name_or_path,
+    model, info = from_pretrained(AutoModelForSequenceClassification.from_pretrained, name_or_path,
                                   who, output_loading_info=True, weights_only=True)
     prefix = model.base_model_prefix + "."
     head_missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(prefix))
@@ -69,7 +66,7 @@ def load_student_dir(path: str | Path, task: TaskSpec) -> PreTrainedModel:
     A directory with a head for this task (named labels) keeps it, rows re-ordered by name; a
     bare encoder, or one with another task's head, gets a fresh head.
     """
-    config = load_pretrained(AutoConfig.from_pretrained, path, "student")
+    config = from_pretrained(AutoConfig.from_pretrained, path, "student")
     keep_head = False
     permutation = None
     if not is_generic(config.id2label) or task.label_names is None:
@@ -80,7 +77,7 @@ def load_student_dir(path: str | Path, task: TaskSpec) -> PreTrainedModel:
             logger.info("the student's own head does not fit %s (%s): it gets a fresh one", task.name, exc)
     if not keep_head:
         set_task_labels(config, task.label_names)
-    model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, path, "student",
+    model = from_pretrained(AutoModelForSequenceClassification.from_pretrained, path, "student",
                             config=config, ignore_mismatched_sizes=True, weights_only=True)
     head = getattr(model, "classifier", None)
     if keep_head and permutation is not None and isinstance(head, torch.nn.Linear) \
