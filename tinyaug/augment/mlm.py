@@ -206,17 +206,19 @@ class MaskedLMSource:
 
     @torch.inference_mode()
     def _predict(self, batch: Sequence[tuple[tuple[int, ...], int, bool]], k: int) -> list[list[tuple[int, float]]]:
-        """For each (pieces, position, ascii only): the top-``k`` allowed token ids with their probability.
-
-        Every context of ``batch`` has the same length (``ranked_words`` batches by exact length),
-        so the batch is a plain rectangle: no padding, and an all-ones attention mask.
-        """
+        """For each (pieces, position, ascii only): the top-``k`` allowed token ids with their probability."""
         built = [self.build_context(pieces, pos) for pieces, pos, _ in batch]
-        input_ids = torch.tensor([ids for ids, _ in built], dtype=torch.long)  # (batch, length)
-        token_types = torch.tensor([types for _, types in built], dtype=torch.long)
-        attention = torch.ones_like(input_ids)
-        self.tokens_run += input_ids.numel()
-        self.squared_lengths_run += len(built) * input_ids.shape[1] ** 2
+        length = max(len(ids) for ids, _ in built)
+        pad = self.tokenizer.pad_token_id or 0
+        input_ids = torch.full((len(built), length), pad, dtype=torch.long)
+        token_types = torch.zeros((len(built), length), dtype=torch.long)
+        attention = torch.zeros((len(built), length), dtype=torch.long)
+        for i, (ids, types) in enumerate(built):
+            input_ids[i, :len(ids)] = torch.tensor(ids)
+            token_types[i, :len(ids)] = torch.tensor(types)
+            attention[i, :len(ids)] = 1
+        self.tokens_run += int(attention.sum())
+        self.squared_lengths_run += sum(len(ids) ** 2 for ids, _ in built)
         started = time.perf_counter()
         masked_at = torch.tensor([pos + 1 for _, pos, _ in batch])  # +1 for [CLS]
         inputs = {"input_ids": input_ids, "attention_mask": attention}
