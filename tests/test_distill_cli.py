@@ -20,12 +20,26 @@ def invoke(*args: str):
 
 
 def test_every_command_has_an_example():
-    assert {c.name for c in COMMANDS} == {"finetune", "teacher-logits", "distill", "evaluate"}
+    assert {c.name for c in COMMANDS} == {"finetune", "teacher-logits", "make-student", "distill", "evaluate"}
     for command in COMMANDS:
         result = invoke(command.name, "--help")
         assert result.exit_code == 0
         assert "Example: tinyaug " + command.name in result.output
-        assert "--device" in result.output
+        assert ("--device" in result.output) == (command.name != "make-student")  # it only copies weights
+
+
+def test_make_student_needs_a_size_and_matching_widths(tmp_path):
+    teacher = T.save_tiny_model(tmp_path / "teacher", T.tiny_config())
+    not_a_size = invoke("make-student", "--teacher", teacher, "--student", str(teacher), "--task", "sst2",
+                        "--out", tmp_path / "s")
+    assert not_a_size.exit_code == 1 and "expected a size such as layers=2" in not_a_size.output
+    too_wide = invoke("make-student", "--teacher", teacher, "--student", "layers=1,hidden=64", "--task", "sst2",
+                      "--out", tmp_path / "s")
+    assert too_wide.exit_code == 1 and "needs the teacher's widths" in too_wide.output
+    fresh = invoke("make-student", "--teacher", teacher, "--student", "layers=1,hidden=64,heads=2",
+                   "--student-init", "random", "--task", "sst2", "--out", tmp_path / "s")
+    assert fresh.exit_code == 0, fresh.output
+    assert "init random" in fresh.output and (tmp_path / "s" / "student_init.json").is_file()
 
 
 def test_end_to_end(tmp_path):

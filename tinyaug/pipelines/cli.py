@@ -33,9 +33,9 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from tinyaug.pipelines import cli_augment, cli_bench, cli_distill, cli_mlm
+    from tinyaug.pipelines import cli_augment, cli_bench, cli_distill, cli_experiment, cli_mlm
 
-    for module in (cli_augment, cli_bench, cli_distill, cli_mlm):
+    for module in (cli_augment, cli_bench, cli_distill, cli_experiment, cli_mlm):
         for command in module.COMMANDS:
             main.add_command(command)
 

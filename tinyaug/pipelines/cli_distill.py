@@ -141,6 +141,35 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
 
 
 @_register
+@click.command("make-student")
+@click.option("--teacher", required=True, help="Fine-tuned teacher directory.")
+@click.option("--student", required=True, help="Size of the student, e.g. layers=2,hidden=384.")
+@_task_option
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the untrained student, its tokenizer and student_init.json.")
+@click.option("--student-init", type=click.Choice(["random", "teacher-layers"]), default="teacher-layers",
+              show_default=True, help="Random weights, or the teacher's embeddings, mapped layers, "
+                                      "pooler and classifier (widths must match).")
+@click.option("--layer-map", help="Teacher layer per student layer, e.g. 3,6 (default: uniform).")
+@click.option("--seed", default=42, show_default=True, type=int)
+def make_student_command(teacher: str, student: str, task: str, out: Path, student_init: str,
+                         layer_map: str | None, seed: int) -> None:
+    """Save an untrained student, so that fine-tuning and distillation runs start from the same weights.
+
+    Example: tinyaug make-student --teacher teachers/mrpc --student layers=2,hidden=384 --task mrpc --out students/init
+    """
+    from tinyaug.distill.layer_map import LayerMap
+    from tinyaug.pipelines.distill_run import make_student
+
+    _quiet_libraries()
+    mapping = _run(lambda: LayerMap.parse(layer_map).teacher_layers if layer_map else None)
+    result = _run(make_student, teacher, student, task, out, student_init=student_init,
+                  layer_map=mapping, seed=seed)
+    click.echo(f"student ({result['student_parameters']:,} parameters, init {result['student']['init']}) "
+               f"saved to {out}")
+
+
+@_register
 @click.command("distill")
 @click.option("--teacher", required=True, help="Fine-tuned teacher directory.")
 @click.option("--student", required=True,

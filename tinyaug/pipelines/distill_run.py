@@ -216,6 +216,42 @@ def _make_student(student: str | Path, spec: TaskSpec, teacher: PreTrainedModel,
     return model, tokenizer, {"directory": text, "init": "directory"}
 
 
+STUDENT_INFO_FILE = "student_init.json"
+
+
+def make_student(teacher: str | Path, student: str, task: str, out: str | Path, *,
+                 student_init: str = "teacher-layers", layer_map: tuple[int, ...] | None = None,
+                 seed: int = 42) -> dict[str, Any]:
+    """Build a fresh student from a size (``"layers=2,hidden=384"``) and the teacher at ``teacher``,
+    save it to ``out`` untrained (with ``student_init.json``), and return what was done.
+
+    One saved student lets several runs (``finetune`` on hard labels, ``distill`` on other data)
+    start from exactly the same weights. ``student_init="teacher-layers"`` copies the teacher's
+    embeddings, the layers ``layer_map`` names (default: uniform) and its pooler and classifier.
+    """
+    spec = get_task(task)
+    if not looks_like_size(str(student)):
+        raise InputError(f"--student {student!r}: expected a size such as layers=2,hidden=384")
+    teacher_model, permutation = load_task_model(teacher, spec, "teacher")
+    teacher_tokenizer = load_tokenizer(teacher, "teacher tokenizer")
+    model, tokenizer, source = _make_student(student, spec, teacher_model, teacher_tokenizer,
+                                             "random", seed)
+    if student_init == "teacher-layers":
+        n_student, n_teacher = model.config.num_hidden_layers, teacher_model.config.num_hidden_layers
+        mapping = LayerMap(layer_map) if layer_map else LayerMap.uniform(n_student, n_teacher)
+        mapping.check(n_student, n_teacher)
+        source.update(init="teacher-layers", layer_map=list(mapping.teacher_layers),
+                      copied=copy_teacher_layers(model, teacher_model, mapping, permutation))
+    elif student_init != "random":
+        raise InputError(f"--student-init {student_init!r}: expected one of {', '.join(STUDENT_INITS)}")
+    result = {"task": spec.name, "teacher": str(teacher), "student": source, "seed": seed,
+              "student_parameters": _parameters(model), "teacher_parameters": _parameters(teacher_model),
+              "out": str(out)}
+    save_model(model, tokenizer, out)
+    write_json(Path(out) / STUDENT_INFO_FILE, result)
+    return result
+
+
 def distill(teacher: str | Path, student: str | Path, data: str | Path, task: str, out: str | Path, *,
             stage: str | int = "both", data_dir: str | Path | None = None,
             recipe: DistillRecipe | None = None, student_init: str = "random",
@@ -383,4 +419,4 @@ def evaluate(model_dir: str | Path, task: str, data_dir: str | Path, *, batch_si
     return result
 
 
-__all__ = ["finetune", "teacher_logits", "distill", "evaluate"]
+__all__ = ["finetune", "teacher_logits", "make_student", "distill", "evaluate"]

@@ -1,0 +1,154 @@
+"""The ablation experiment: its pure summary, and ``--quick`` end to end (every step, the
+embedded default augmentation models included), resume and refusal of changed settings."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import datasets
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from tinyaug.pipelines.cli import main
+from tinyaug.pipelines.experiment import AblationPlan, mean_and_spread, summarize, summary_markdown
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def test_mean_and_spread_is_the_sample_standard_deviation():
+    assert mean_and_spread([0.5]) == (0.5, 0.0)
+    mean, spread = mean_and_spread([0.2, 0.4, 0.6])
+    assert mean == pytest.approx(0.4) and spread == pytest.approx(0.2)
+
+
+def test_summarize_compares_conditions_against_the_seed_spread():
+    runs = {"a": {1: {"mcc": 0.10, "examples": 9}, 2: {"mcc": 0.14, "examples": 9}},
+            "b": {1: {"mcc": 0.20, "examples": 9}, 2: {"mcc": 0.22, "examples": 9}},
+            "c": {1: {"mcc": 0.21, "examples": 9}, 2: {"mcc": 0.23, "examples": 9}}}
+    summary = summarize("cola", "mcc", {"mcc": 0.40}, runs)
+    b = summary["conditions"]["b"]
+    assert b["metrics"]["mcc"]["mean"] == pytest.approx(0.21)
+    assert b["metrics"]["mcc"]["std"] == pytest.approx(math.sqrt(2) * 0.01)
+    assert b["teacher_fraction"] == pytest.approx(0.21 / 0.40)
+    assert "examples" not in b["metrics"]
+    b_minus_a, c_minus_b = summary["comparisons"]["b-a"], summary["comparisons"]["c-b"]
+    assert b_minus_a["difference"] == pytest.approx(0.09) and b_minus_a["beyond_spread"]
+    assert c_minus_b["difference"] == pytest.approx(0.01) and not c_minus_b["beyond_spread"]
+    table = summary_markdown([summary])
+    assert "| cola | (b) distilled, original rows | 2 | mcc 21.0 ± 1.4 | 52% |" in table
+    assert "(c) - (b) = +1.0 points, within the seed spread" in table
+    assert "(b) - (a) = +9.0 points, beyond the seed spread" in table
+
+
+def test_plan_checks_and_differences():
+    plan = AblationPlan.for_task("MRPC", data_dir="glue", seeds=[1, 2])
+    assert plan.task == "mrpc" and plan.seeds == (1, 2) and plan.stage1_steps == plan.stage2_steps
+    assert plan.differences(plan.to_dict()) == []
+    assert plan.differences({**plan.to_dict(), "seeds": [7]}) == []  # more seeds may be added
+    assert plan.differences({**plan.to_dict(), "variants": 9}) == ["variants: 9 there, 4 now"]
+    with pytest.raises(Exception, match="seeds must be distinct"):
+        AblationPlan.for_task("mrpc", seeds=[1, 1])
+    with pytest.raises(Exception, match="variants must be >= 1"):
+        AblationPlan.for_task("mrpc", variants=0)
+
+
+# ---------------------------------------------------------------- --quick end to end
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("experiment") / "cola"
+    result = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+def test_quick_runs_every_step_of_every_condition(quick_run):
+    out, summary = quick_run
+    assert set(summary["conditions"]) == {"a", "b", "c"}
+    for condition in summary["conditions"].values():
+        assert condition["seeds"] == [1, 2, 3]
+    # the tiny teacher really learned its task, so the students were taught something
+    assert summary["teacher"]["mcc"] > 0.5
+    steps = json.loads((out / "steps.json").read_text())
+    assert {"teacher", "augment", "teacher-logits", "original-rows", "student-init"} <= set(steps)
+    assert {f"{c}-seed{s}" for c in "abc" for s in (1, 2, 3)} <= set(steps)
+    commands = (out / "commands.sh").read_text()
+    for command in ("tinyaug finetune", "tinyaug augment", "tinyaug teacher-logits",
+                    "tinyaug make-student", "tinyaug distill"):
+        assert command in commands
+    assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "(c) distilled, augmented rows | 3 |" in (out / "summary.md").read_text()
+
+
+def test_quick_conditions_use_the_right_rows_and_the_same_student(quick_run):
+    out, summary = quick_run
+    aug, orig = datasets.load_from_disk(str(out / "aug")), datasets.load_from_disk(str(out / "orig"))
+    assert max(aug["aug_variant"]) == 2 and set(orig["aug_variant"]) == {0}
+    assert len(orig) == 48 and len(aug) > len(orig)
+    assert orig["teacher_logits"] == [row["teacher_logits"] for row in aug if row["aug_variant"] == 0]
+    distill_a = json.loads((out / "runs" / "b-seed1" / "distill_results.json").read_text())
+    distill_c = json.loads((out / "runs" / "c-seed1" / "distill_results.json").read_text())
+    assert distill_a["data_rows"] == len(orig) and distill_c["data_rows"] == len(aug)
+    assert distill_a["student"] == distill_c["student"] == {"directory": str(out / "student-init"), "init": "directory"}
+    finetune_a = json.loads((out / "runs" / "a-seed1" / "finetune_results.json").read_text())
+    assert finetune_a["train"]["steps"] == 2 * 6  # (a) gets both stages' step budget
+    assert [distill_c["train"][s]["steps"] for s in ("stage1", "stage2")] == [6, 6]
+    # weights are dropped after scoring unless --keep-models
+    assert not list((out / "runs").glob("*/*.safetensors"))
+
+
+def test_student_init_copies_the_teachers_mapped_layers(quick_run):
+    out, _ = quick_run
+    info = json.loads((out / "student-init" / "student_init.json").read_text())
+    assert info["student"]["init"] == "teacher-layers" and info["student"]["layer_map"] == [2]
+    student = load_file(str(out / "student-init" / "model.safetensors"))
+    teacher = load_file(str(out / "teacher" / "model.safetensors"))
+    key = "bert.encoder.layer.{}.attention.self.query.weight"
+    assert torch.equal(student[key.format(0)], teacher[key.format(1)])
+    assert torch.equal(student["classifier.weight"], teacher["classifier.weight"])
+
+
+def test_rerun_resumes_and_changed_settings_are_refused(quick_run):
+    out, summary = quick_run
+    steps_before = (out / "steps.json").read_text()
+    again = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out))
+    assert again.exit_code == 0
+    assert "[run ]" not in again.stderr and (out / "steps.json").read_text() == steps_before
+
+    # an interruption during one run: its result file was never written
+    (out / "runs" / "c-seed2" / "distill_results.json").unlink()
+    resumed = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out))
+    assert [line.split(":")[0] for line in resumed.stderr.splitlines() if line.startswith("[run ]")] == ["[run ] c-seed2"]
+    assert json.loads((out / "summary.json").read_text())["conditions"]["c"]["per_seed"] == summary["conditions"]["c"]["per_seed"]
+
+    changed = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out), "--variants", "3")
+    assert changed.exit_code == 1
+    assert "holds an experiment with other settings (variants: 2 there, 3 now)" in changed.output
+    assert "Traceback" not in changed.output
+
+
+def test_report_combines_experiments(quick_run, tmp_path):
+    out, _ = quick_run
+    result = invoke("experiment", "report", str(out), str(out), "--plot", str(tmp_path / "both.png"),
+                    "--markdown", str(tmp_path / "both.md"))
+    assert result.exit_code == 0
+    assert result.stdout.count("| cola | teacher") == 2
+    assert (tmp_path / "both.png").stat().st_size > 0
+    missing = invoke("experiment", "report", str(tmp_path))
+    assert missing.exit_code == 1 and "no summary.json" in missing.output
+
+
+def test_ablation_needs_data_dir_without_quick(tmp_path):
+    result = invoke("experiment", "ablation", "--task", "mrpc", "--out", str(tmp_path / "x"))
+    assert result.exit_code == 2 and "--data-dir is required" in result.output
