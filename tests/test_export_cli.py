@@ -143,6 +143,9 @@ def test_every_command_has_help_with_an_example(runner):
     for name, command in main.commands.items():
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output, name
+        for sub in getattr(command, "commands", {}):  # a group's own commands too
+            result = runner.invoke(main, [name, sub, "--help"])
+            assert result.exit_code == 0 and f"Example: tinyaug {name} {sub}" in result.output, sub
 
 
 def test_tsv_export_of_a_hub_style_dataset_fills_missing_layout_columns(tmp_path):

@@ -24,7 +24,10 @@ def _seeds(value: str) -> tuple[int, ...]:
 
 @click.group("experiment")
 def experiment_group() -> None:
-    """Experiments that measure what augmentation does for distillation."""
+    """Experiments that measure what augmentation does for distillation.
+
+    Example: tinyaug experiment ablation --task cola --quick --out runs/quick
+    """
 
 
 COMMANDS.append(experiment_group)
