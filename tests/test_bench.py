@@ -9,7 +9,7 @@ KEYS = {"sentences_per_s", "naive_sentences_per_s", "speedup_vs_naive", "mlm_gfl
 
 
 def test_bench_smoke(tiny_dir, glue_dir):
-    config = BenchConfig(sst2_rows=6, mrpc_rows=2, naive_fraction=0.5, variants=2, mlm=str(tiny_dir),
+    config = BenchConfig(sst2_rows=6, mrpc_rows=2, naive_fraction=1.0, variants=2, mlm=str(tiny_dir),
                          data_dir=str(glue_dir), precisions=("fp32", "int8"))
     result = run_bench(config)
     report = json.loads(to_json(result))
@@ -18,3 +18,21 @@ def test_bench_smoke(tiny_dir, glue_dir):
     assert report["sentences"] == 6 + 2 * 2 and report["examples"] == 8
     assert 0 <= report["precisions"]["int8"]["top15_overlap_with_fp32"] <= 1
     assert "speed-up over naive" in format_table(result)
+    assert "fp32 speed-up ceiling" in format_table(result)
+    # stage shares cover the wall time once: the helper thread's overlapped splitting is apart
+    assert abs(sum(report["time_share"].values()) - 1) < 1e-6
+    assert "split_overlapped" not in report["time_share"] and report["split_overlapped_share"] > 0
+    # the naive mode projects every position onto the vocabulary: more FLOPs per sentence
+    assert report["naive_flops_per_fast_flop"] > 1
+    assert report["fp32_speedup_ceiling"] > 0 and report["naive_mlm_gflops"] > 0
+
+
+def test_flop_count_by_hand():
+    from types import SimpleNamespace
+
+    from tinyaug.pipelines.bench import mlm_flops
+
+    config = SimpleNamespace(hidden_size=2, intermediate_size=3, num_hidden_layers=1, vocab_size=5)
+    # tokens: 4 d^2 + 2 d f = 16 + 12 = 28 each; attention 2 d sum(L^2) = 4 * 9; head (d^2 + d V) = 14
+    assert mlm_flops(config, tokens=3, squared_lengths=9, head_positions=1) == 2 * (3 * 28 + 36 + 14)
+    assert mlm_flops(config, tokens=3, squared_lengths=9, head_positions=3) == 2 * (3 * 28 + 36 + 3 * 14)

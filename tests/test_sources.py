@@ -213,3 +213,54 @@ def test_long_inputs_fit_a_roberta_style_model(tiny_tokenizer):
     ids = tuple(tiny_tokenizer(" ".join(["the movie was great"] * 10), add_special_tokens=False)["input_ids"])
     fitting = [Query("movie", ids, p) for p in range(len(ids)) if source.fits(p)]
     assert len(fitting) == 18 and len(source.candidates(fitting, 3)) == 18  # no index error
+
+
+def _examples(texts):
+    from tinyaug.augment.engine import Example
+
+    return [Example(i, (text,)) for i, text in enumerate(texts)]
+
+
+def test_stream_equals_augment_per_batch(tiny_tokenizer, tiny_model, tiny_vectors):
+    words, vectors = tiny_vectors
+
+    def augmenter():
+        return Augmenter(Recipe(variants_per_example=4, candidates_per_word=3), tiny_tokenizer,
+                         MaskedLMSource(tiny_model, tiny_tokenizer), VectorSource(words, vectors))
+
+    batches = [_examples(TEXTS[:2]), _examples(TEXTS[2:5]), _examples(TEXTS[5:])]
+    one_by_one = augmenter()
+    expected = [one_by_one.augment(batch) for batch in batches]
+    streamed = augmenter()
+    got = list(streamed.augment_stream(iter(batches)))
+    assert [v for v, _ in got] == [v for v, _ in expected]
+    assert [s.to_dict() for _, s in got] == [s.to_dict() for _, s in expected]
+    assert streamed.timings["split_overlapped"] > 0
+    assert list(augmenter().augment_stream([])) == []
+
+
+def test_stream_tokenizes_the_next_batch_while_the_model_works(tiny_tokenizer, tiny_model, tiny_vectors):
+    """The masked LM, busy with batch 1, sees batch 2 being routed in the helper thread."""
+    import threading
+
+    words, vectors = tiny_vectors
+    routed_threads, second_batch_routed = [], threading.Event()
+    seen_during_model_work = []
+
+    class WatchingAugmenter(Augmenter):
+        def route_words(self, distinct):
+            routed_threads.append(threading.current_thread().name)
+            if distinct == [TEXTS[2]]:
+                second_batch_routed.set()
+            return super().route_words(distinct)
+
+    class SlowSource(MaskedLMSource):
+        def candidates(self, queries, k):
+            seen_during_model_work.append(second_batch_routed.wait(timeout=10))
+            return super().candidates(queries, k)
+
+    augmenter = WatchingAugmenter(Recipe(), tiny_tokenizer, SlowSource(tiny_model, tiny_tokenizer),
+                                  VectorSource(words, vectors))
+    list(augmenter.augment_stream([_examples(TEXTS[:1]), _examples(TEXTS[2:3])]))
+    assert seen_during_model_work[0] is True
+    assert all(name.startswith("tinyaug-split") for name in routed_threads)

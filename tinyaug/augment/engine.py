@@ -15,11 +15,12 @@ Not here: reading or writing datasets (``tinyaug.pipelines.build``).
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sampler import draw_replacements, example_rng
@@ -118,6 +119,17 @@ class Stats:
         return cls(**{k: collections.Counter(v) if isinstance(v, dict) else v for k, v in data.items()})
 
 
+@dataclasses.dataclass(frozen=True)
+class _Routed:
+    """Texts split, tokenized and routed, before any source is asked (see ``Augmenter.route_words``)."""
+
+    distinct: list[str]
+    mlm_queries: list[tuple[int, int, Query]]
+    vector_queries: list[tuple[int, int, Query]]
+    plans: list[TextPlan]
+    seconds: float  # time it took (or, from a helper thread, time waited for it)
+
+
 class Augmenter:
     """Plans and samples variants for batches of examples.
 
@@ -150,11 +162,21 @@ class Augmenter:
 
     def plan(self, texts: Sequence[str]) -> list[TextPlan]:
         """Words, routes and candidates for each text (distinct texts are planned once)."""
+        return self._ask_sources(texts, self._route(texts))
+
+    def _route(self, texts: Sequence[str]) -> _Routed:
+        """Split, tokenize and route the distinct texts (no model work; safe in a helper thread)."""
         distinct = list(dict.fromkeys(texts))
-        with self.timed("split"):
-            mlm_queries, vector_queries, plans = self.route_words(distinct)
+        start = time.perf_counter()
+        mlm_queries, vector_queries, plans = self.route_words(distinct)
+        return _Routed(distinct, mlm_queries, vector_queries, plans, time.perf_counter() - start)
+
+    def _ask_sources(self, texts: Sequence[str], routed: _Routed) -> list[TextPlan]:
+        self.timings["split"] += routed.seconds
+        plans = routed.plans
         k = self.recipe.candidates_per_word
-        for stage, source, queries in (("mlm", self.mlm, mlm_queries), ("vectors", self.vectors, vector_queries)):
+        for stage, source, queries in (("mlm", self.mlm, routed.mlm_queries),
+                                       ("vectors", self.vectors, routed.vector_queries)):
             if not queries:
                 continue
             with self.timed(stage):
@@ -164,7 +186,7 @@ class Augmenter:
                 if not found:
                     plans[t].missing[w] = (NO_CANDIDATES_UNKNOWN if source is self.vectors
                                            else NO_CANDIDATES_EMPTY)
-        by_text = dict(zip(distinct, plans))
+        by_text = dict(zip(routed.distinct, plans))
         return [by_text[text] for text in texts]
 
     def route_words(self, distinct: Sequence[str]
@@ -203,8 +225,30 @@ class Augmenter:
 
     def augment(self, examples: Sequence[Example]) -> tuple[list[list[Variant]], Stats]:
         """Variants for each example (the original first) and the batch's statistics."""
-        flat = [text for ex in examples for text in ex.texts]
-        plans = iter(self.plan(flat))
+        return self._augment_routed(examples, self._route(_texts(examples)))
+
+    def augment_stream(self, batches: Iterable[Sequence[Example]]) -> Iterator[tuple[list[list[Variant]], Stats]]:
+        """``augment`` for each batch in turn, with tokenization off the models' critical path: the
+        next batch is split, tokenized and routed in a helper thread while the current one is in
+        the models (the tokenizer and torch both release the GIL). Results are exactly those of
+        ``augment`` per batch; ``timings["split"]`` then counts only the time spent waiting for
+        the helper, ``timings["split_overlapped"]`` the helper's own time."""
+        batches = iter(batches)
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tinyaug-split") as helper:
+            current = next(batches, None)
+            pending = helper.submit(self._route, _texts(current)) if current is not None else None
+            while current is not None:
+                start = time.perf_counter()
+                routed = pending.result()
+                waited = time.perf_counter() - start
+                following = next(batches, None)
+                pending = helper.submit(self._route, _texts(following)) if following is not None else None
+                self.timings["split_overlapped"] += routed.seconds
+                yield self._augment_routed(current, dataclasses.replace(routed, seconds=waited))
+                current = following
+
+    def _augment_routed(self, examples: Sequence[Example], routed: _Routed) -> tuple[list[list[Variant]], Stats]:
+        plans = iter(self._ask_sources(_texts(examples), routed))
         stats = Stats()
         out = []
         with self.timed("sampling"):
@@ -248,6 +292,10 @@ class Augmenter:
                 stats.variant_eligible_words += sum(plans[c].eligible for c in columns)
         stats.rows_out += len(variants)
         return variants
+
+
+def _texts(examples: Sequence[Example]) -> list[str]:
+    return [text for ex in examples for text in ex.texts]
 
 
 def _pieces_per_word(words: Sequence[Word], offsets: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -170,11 +170,13 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
             continue
         augmenter = augmenter or build_augmenter(recipe, mlm, vectors, options.batch_size)
         rows, stats = [], Stats()
+        chunks = []
         for start in range(lo, hi, options.examples_per_batch):
             chunk = table.dataset[start:min(hi, start + options.examples_per_batch)]
-            records = [dict(zip(chunk, values)) for values in zip(*chunk.values())]
-            examples = [Example(int(r[EXAMPLE_ID]), tuple(r[c] for c in table.text_columns)) for r in records]
-            variants, batch_stats = augmenter.augment(examples)
+            chunks.append([dict(zip(chunk, values)) for values in zip(*chunk.values())])
+        examples = ([Example(int(r[EXAMPLE_ID]), tuple(r[c] for c in table.text_columns)) for r in records]
+                    for records in chunks)
+        for records, (variants, batch_stats) in zip(chunks, augmenter.augment_stream(examples)):
             stats.add(batch_stats)
             for record, example_variants in zip(records, variants):
                 rows.extend(variant_rows(record, table.text_columns, example_variants))
