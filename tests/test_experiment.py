@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from tinyaug.pipelines.cli import main
-from tinyaug.pipelines.experiment import AblationPlan, mean_and_spread, summarize, summary_markdown
+from tinyaug.errors import InputError
+from tinyaug.pipelines.experiment import AblationPlan, compare, mean_and_spread, summarize, summary_markdown
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -42,12 +43,25 @@ def test_summarize_compares_conditions_against_the_seed_spread():
     assert b["teacher_fraction"] == pytest.approx(0.21 / 0.40)
     assert "examples" not in b["metrics"]
     b_minus_a, c_minus_b = summary["comparisons"]["b-a"], summary["comparisons"]["c-b"]
-    assert b_minus_a["difference"] == pytest.approx(0.09) and b_minus_a["beyond_spread"]
-    assert c_minus_b["difference"] == pytest.approx(0.01) and not c_minus_b["beyond_spread"]
+    assert b_minus_a["difference"] == pytest.approx(0.09) and b_minus_a["verdict"] == "beyond"
+    assert c_minus_b["difference"] == pytest.approx(0.01) and c_minus_b["verdict"] == "within"
+    assert c_minus_b["same_seed_differences"] == pytest.approx([0.01, 0.01])
+    assert c_minus_b["same_seed_std"] == pytest.approx(0.0, abs=1e-12)
     table = summary_markdown([summary])
     assert "| cola | (b) distilled, original rows | 2 | mcc 21.0 ± 1.4 | 52% |" in table
-    assert "(c) - (b) = +1.0 points, within the seed spread" in table
+    assert "(c) - (b) = +1.0 points, within the seed spread (sum of stds 2.8); same-seed differences +1.0 ± 0.0" in table
     assert "(b) - (a) = +9.0 points, beyond the seed spread" in table
+
+
+def test_a_loss_beyond_the_spread_is_called_beyond_and_one_seed_gets_no_verdict():
+    worse = compare({1: {"f1": 0.60}, 2: {"f1": 0.62}}, {1: {"f1": 0.80}, 2: {"f1": 0.82}}, "f1")
+    assert worse["difference"] == pytest.approx(-0.20) and worse["verdict"] == "beyond"
+    single = compare({1: {"f1": 0.9}}, {1: {"f1": 0.1}}, "f1")
+    assert single["verdict"] is None and single["combined_std"] == 0
+    summary = summarize("mrpc", "f1", {"f1": 0.0}, {"b": {1: {"f1": 0.1}}, "c": {1: {"f1": 0.9}}})
+    assert summary["conditions"]["c"]["teacher_fraction"] is None
+    table = summary_markdown([summary])
+    assert "too few seeds to compare with the spread" in table and "| n/a |" in table
 
 
 def test_plan_checks_and_differences():
@@ -56,10 +70,18 @@ def test_plan_checks_and_differences():
     assert plan.differences(plan.to_dict()) == []
     assert plan.differences({**plan.to_dict(), "seeds": [7]}) == []  # more seeds may be added
     assert plan.differences({**plan.to_dict(), "variants": 9}) == ["variants: 9 there, 4 now"]
-    with pytest.raises(Exception, match="seeds must be distinct"):
-        AblationPlan.for_task("mrpc", seeds=[1, 1])
-    with pytest.raises(Exception, match="variants must be >= 1"):
-        AblationPlan.for_task("mrpc", variants=0)
+    assert plan.differences({k: v for k, v in plan.to_dict().items() if k != "warmup_ratio"}) == []  # older plan.json
+    with pytest.raises(InputError, match="seeds must be distinct"):
+        AblationPlan.for_task("mrpc", data_dir="glue", seeds=[1, 1])
+    with pytest.raises(InputError, match="variants must be >= 1"):
+        AblationPlan.for_task("mrpc", data_dir="glue", variants=0)
+    # everything is checked before the first step, not after the teacher has trained
+    with pytest.raises(InputError, match="keeps the teacher's widths"):
+        AblationPlan.for_task("mrpc", data_dir="glue", student="layers=2,hidden=128")
+    with pytest.raises(InputError, match="teacher_epochs must be > 0"):
+        AblationPlan.for_task("mrpc", data_dir="glue", teacher_epochs=0)
+    with pytest.raises(InputError, match="data_dir is empty"):
+        AblationPlan.for_task("mrpc")
 
 
 # ---------------------------------------------------------------- --quick end to end
@@ -97,10 +119,13 @@ def test_quick_conditions_use_the_right_rows_and_the_same_student(quick_run):
     assert max(aug["aug_variant"]) == 2 and set(orig["aug_variant"]) == {0}
     assert len(orig) == 48 and len(aug) > len(orig)
     assert orig["teacher_logits"] == [row["teacher_logits"] for row in aug if row["aug_variant"] == 0]
-    distill_a = json.loads((out / "runs" / "b-seed1" / "distill_results.json").read_text())
+    distill_b = json.loads((out / "runs" / "b-seed1" / "distill_results.json").read_text())
     distill_c = json.loads((out / "runs" / "c-seed1" / "distill_results.json").read_text())
-    assert distill_a["data_rows"] == len(orig) and distill_c["data_rows"] == len(aug)
-    assert distill_a["student"] == distill_c["student"] == {"directory": str(out / "student-init"), "init": "directory"}
+    assert distill_b["data_rows"] == len(orig) and distill_c["data_rows"] == len(aug)
+    assert distill_b["student"] == distill_c["student"] == {"directory": str(out / "student-init"), "init": "directory"}
+    assert distill_b["recipe"] == distill_c["recipe"]  # only the data differs between (b) and (c)
+    orig_info = json.loads((out / "orig" / "teacher_logits.json").read_text())
+    assert orig_info["rows"] == len(orig) and summary["rows"] == {"original": len(orig), "augmented": len(aug)}
     finetune_a = json.loads((out / "runs" / "a-seed1" / "finetune_results.json").read_text())
     assert finetune_a["train"]["steps"] == 2 * 6  # (a) gets both stages' step budget
     assert [distill_c["train"][s]["steps"] for s in ("stage1", "stage2")] == [6, 6]
@@ -152,3 +177,21 @@ def test_report_combines_experiments(quick_run, tmp_path):
 def test_ablation_needs_data_dir_without_quick(tmp_path):
     result = invoke("experiment", "ablation", "--task", "mrpc", "--out", str(tmp_path / "x"))
     assert result.exit_code == 2 and "--data-dir is required" in result.output
+
+
+def test_a_step_is_redone_when_a_step_it_depends_on_ran_again(tmp_path):
+    from tinyaug.pipelines.experiment import Experiment
+
+    experiment = Experiment(AblationPlan.for_task("cola", data_dir="glue"), tmp_path, echo=lambda line: None)
+    experiment._open()
+    done = tmp_path / "done"
+    done.write_text("")
+    calls = []
+    experiment._step("teacher", done, "tinyaug finetune", lambda: calls.append("teacher"))
+    experiment._step("a-seed1", done, "tinyaug finetune", lambda: calls.append("a-seed1"), after=("teacher",))
+    assert calls == []  # both finished earlier
+    experiment._step("teacher", tmp_path / "missing", "tinyaug finetune", lambda: calls.append("teacher"))
+    experiment._step("a-seed1", done, "tinyaug finetune", lambda: calls.append("a-seed1"), after=("teacher",))
+    experiment._step("augment", done, "tinyaug augment", lambda: calls.append("augment"), after=("student-init",))
+    assert calls == ["teacher", "a-seed1"]
+    assert set(json.loads((tmp_path / "steps.json").read_text())) == {"teacher", "a-seed1"}

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-import math
 import shlex
 import shutil
 import statistics
@@ -69,12 +68,14 @@ class AblationPlan:
     vectors: str = "glove-6b-50d"
     student: str = "layers=2,heads=12"  # width and feed-forward from the teacher
     student_init: str = "teacher-layers"
-    stage1_steps: int = 250
-    stage2_steps: int = 250
+    stage1_steps: int = STAGE_STEPS["mrpc"]  # for_task sets the task's budget (STAGE_STEPS)
+    stage2_steps: int = STAGE_STEPS["mrpc"]
     stage1_lr: float = 1e-4  # higher than the paper's 5e-5: a budget of hundreds, not thousands, of steps
     stage2_lr: float = 5e-5
     finetune_lr: float = 5e-5  # condition (a)
     batch_size: int = 32
+    warmup_ratio: float = 0.1  # every training stage
+    teacher_seed: int = 42  # the teacher's fine-tuning and the student's construction
     data_dir: str = ""
 
     @classmethod
@@ -90,14 +91,36 @@ class AblationPlan:
         return plan
 
     def check(self) -> None:
+        """Every setting checked before any step runs (a bad one found after the teacher is
+        trained would otherwise be locked into ``plan.json``)."""
+        from tinyaug.distill.student import STUDENT_INITS, StudentSize
+
         problems = []
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             problems.append(f"seeds must be distinct and at least one, got {list(self.seeds)}")
         for name in ("stage1_steps", "stage2_steps", "batch_size"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("teacher_epochs", "teacher_lr", "stage1_lr", "stage2_lr", "finetune_lr"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.variants < 1:
             problems.append(f"variants must be >= 1 (condition c needs augmented rows), got {self.variants}")
+        if self.train_limit is not None and self.train_limit < 1:
+            problems.append(f"train_limit must be >= 1, got {self.train_limit}")
+        if self.student_init not in STUDENT_INITS:
+            problems.append(f"student_init must be one of {', '.join(STUDENT_INITS)}, got {self.student_init!r}")
+        try:
+            size = StudentSize.parse(self.student)
+            if self.student_init == "teacher-layers" and (size.hidden is not None or size.intermediate is not None):
+                problems.append(f"student {self.student!r}: a student made from teacher layers keeps the "
+                                "teacher's widths; give only layers= (and heads=)")
+        except InputError as exc:
+            problems.append(str(exc))
+        if not self.data_dir:
+            problems.append("data_dir is empty: give the GLUE data folder")
         if problems:
             raise InputError("bad experiment settings: " + "; ".join(problems))
 
@@ -105,10 +128,12 @@ class AblationPlan:
         return {**dataclasses.asdict(self), "seeds": list(self.seeds)}
 
     def differences(self, stored: dict[str, Any]) -> list[str]:
-        """Fields (other than the seeds, which may grow) where ``stored`` differs from this plan."""
+        """Fields (other than the seeds, which may grow) where ``stored`` differs from this plan;
+        a field that an older ``plan.json`` lacks counts as its default."""
         mine = self.to_dict()
-        return [f"{k}: {stored.get(k)!r} there, {v!r} now" for k, v in mine.items()
-                if k != "seeds" and stored.get(k) != v]
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return [f"{k}: {stored.get(k, defaults[k])!r} there, {v!r} now" for k, v in mine.items()
+                if k != "seeds" and stored.get(k, defaults[k]) != v]
 
 
 # ---------------------------------------------------------------- pure summary
@@ -132,23 +157,36 @@ def summarize(task: str, metric: str, teacher: dict[str, float],
         for name in names:
             mean, spread = mean_and_spread([scores[name] for scores in by_seed.values()])
             stats[name] = {"mean": mean, "std": spread}
-        kept = stats[metric]["mean"] / teacher[metric] if teacher.get(metric) else math.nan
+        kept = stats[metric]["mean"] / teacher[metric] if teacher.get(metric) else None
         conditions[condition] = {"label": CONDITIONS[condition], "seeds": sorted(by_seed),
                                  "per_seed": {str(s): by_seed[s] for s in sorted(by_seed)},
                                  "metrics": stats, "teacher_fraction": kept}
     comparisons = {}
     for better, worse in (("c", "b"), ("b", "a"), ("c", "a")):
         if better in conditions and worse in conditions:
-            hi, lo = conditions[better]["metrics"][metric], conditions[worse]["metrics"][metric]
-            gap = hi["mean"] - lo["mean"]
-            comparisons[f"{better}-{worse}"] = {"difference": gap, "combined_std": hi["std"] + lo["std"],
-                                                 "beyond_spread": gap > hi["std"] + lo["std"]}
+            comparisons[f"{better}-{worse}"] = compare(runs[better], runs[worse], metric)
     return {"task": task, "metric": metric, "teacher": teacher, "conditions": conditions,
             "comparisons": comparisons}
 
 
+def compare(first: dict[int, dict[str, float]], second: dict[int, dict[str, float]], metric: str
+            ) -> dict[str, Any]:
+    """``first`` minus ``second`` on ``metric``: the difference of the means, whether it exceeds
+    the sum of the two seed spreads (``verdict`` "beyond" or "within"; None with fewer than two
+    seeds each), and the same-seed differences (both conditions start from the same student)."""
+    hi, lo = (mean_and_spread([scores[metric] for scores in runs.values()]) for runs in (first, second))
+    gap, spread = hi[0] - lo[0], hi[1] + lo[1]
+    enough = min(len(first), len(second)) >= 2
+    paired = [first[s][metric] - second[s][metric] for s in sorted(set(first) & set(second))]
+    paired_mean, paired_std = mean_and_spread(paired) if paired else (None, None)
+    return {"difference": gap, "combined_std": spread,
+            "verdict": ("beyond" if abs(gap) > spread else "within") if enough else None,
+            "same_seed_differences": paired, "same_seed_mean": paired_mean, "same_seed_std": paired_std}
+
+
 def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
-    """One table: a row per task and condition, mean ± spread of every dev metric."""
+    """One table: a row per task and condition, mean ± spread of every dev metric; then the
+    comparisons of the primary metric."""
     lines = ["| task | condition | seeds | dev metrics, mean ± std over seeds | share of teacher |",
              "|---|---|---|---|---|"]
     notes = []
@@ -159,13 +197,18 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
         lines.append(f"| {summary['task']} | teacher ({model}, fine-tuned) | 1 | {teacher} | 100% |")
         for condition, row in summary["conditions"].items():
             shown = ", ".join(f"{k} {100 * s['mean']:.1f} ± {100 * s['std']:.1f}" for k, s in row["metrics"].items())
-            lines.append(f"| {summary['task']} | ({condition}) {row['label']} | {len(row['seeds'])} | {shown} "
-                         f"| {100 * row['teacher_fraction']:.0f}% |")
+            kept = "n/a" if row["teacher_fraction"] is None else f"{100 * row['teacher_fraction']:.0f}%"
+            lines.append(f"| {summary['task']} | ({condition}) {row['label']} | {len(row['seeds'])} | {shown} | {kept} |")
         for pair, comparison in summary["comparisons"].items():
-            verdict = "beyond" if comparison["beyond_spread"] else "within"
-            notes.append(f"- {summary['task']} {summary['metric']}: ({pair[0]}) - ({pair[2]}) = "
-                         f"{100 * comparison['difference']:+.1f} points, {verdict} the seed spread "
-                         f"(sum of stds {100 * comparison['combined_std']:.1f})")
+            first, second = pair.split("-")
+            verdict = ("too few seeds to compare with the spread" if comparison["verdict"] is None
+                       else f"{comparison['verdict']} the seed spread (sum of stds {100 * comparison['combined_std']:.1f})")
+            same_seed = ""
+            if comparison["same_seed_differences"]:
+                same_seed = (f"; same-seed differences {100 * comparison['same_seed_mean']:+.1f} ± "
+                             f"{100 * comparison['same_seed_std']:.1f}")
+            notes.append(f"- {summary['task']} {summary['metric']}: ({first}) - ({second}) = "
+                         f"{100 * comparison['difference']:+.1f} points, {verdict}{same_seed}")
     return "\n".join(lines + [""] + notes) + "\n"
 
 
@@ -173,15 +216,43 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
 
 
 class Experiment:
-    """One task's ablation in ``out``; ``run()`` does (or resumes) every step."""
+    """One task's ablation in ``out``; ``run()`` does (or resumes) every step.
+
+    A step is skipped when its result file exists, unless a step it depends on ran again in
+    this invocation (say, ``teacher/`` was deleted): then it is redone, so no run mixes a new
+    teacher with an old one's logits or student.
+    """
+
+    SHARED_STEPS = ("teacher", "augment", "teacher-logits", "original-rows", "student-init")
 
     def __init__(self, plan: AblationPlan, out: str | Path, *, device: str = "auto",
                  keep_models: bool = False, echo: Callable[[str], None] = logger.info) -> None:
+        plan.check()
         self.plan, self.out, self.device = plan, Path(out).resolve(), device
         self.keep_models, self.echo = keep_models, echo
         self.spec = get_task(plan.task)
         self.steps: dict[str, Any] = {}
         self.commands: list[str] = []
+        self.ran: set[str] = set()  # steps run (not skipped) in this invocation
+
+    @property
+    def teacher_dir(self) -> Path:
+        return self.out / "teacher"
+
+    @property
+    def aug_dir(self) -> Path:
+        return self.out / "aug"
+
+    @property
+    def orig_dir(self) -> Path:
+        return self.out / "orig"
+
+    @property
+    def init_dir(self) -> Path:
+        return self.out / "student-init"
+
+    def run_dir(self, condition: str, seed: int) -> Path:
+        return self.out / "runs" / f"{condition}-seed{seed}"
 
     # -- bookkeeping
 
@@ -195,19 +266,25 @@ class Experiment:
                                  "use another --out, or delete it to start over")
             seeds = list(dict.fromkeys([*stored.get("seeds", []), *self.plan.seeds]))
             self.plan = dataclasses.replace(self.plan, seeds=tuple(seeds))
+        for name in (SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG):  # rewritten once every step is done
+            (self.out / name).unlink(missing_ok=True)
         write_json(self.out / PLAN_FILE, self.plan.to_dict())
         self.steps = read_json(self.out / STEPS_FILE) or {}
 
-    def _step(self, name: str, done: Callable[[], bool], command: str, action: Callable[[], Any]) -> None:
-        """Run ``action`` unless ``done()``; record its wall-clock time and CLI equivalent."""
+    def _step(self, name: str, result_file: Path, command: str, action: Callable[[], Any],
+              after: tuple[str, ...] = ()) -> None:
+        """Run ``action`` unless ``result_file`` exists and none of the steps ``after`` ran again;
+        record its wall-clock time and its CLI equivalent."""
         self.commands.append(command)
-        if done():
+        redo = [step for step in after if step in self.ran]
+        if result_file.is_file() and not redo:
             self.echo(f"[done] {name}")
             return
-        self.echo(f"[run ] {name}: {command}")
+        self.echo(f"[run ] {name}: {command}" + (f" (again: {', '.join(redo)} ran again)" if redo and result_file.is_file() else ""))
         started = time.perf_counter()
         action()
         seconds = time.perf_counter() - started
+        self.ran.add(name)
         self.steps[name] = {"seconds": round(seconds, 1),
                             "finished": datetime.datetime.now().isoformat(timespec="seconds")}
         write_json(self.out / STEPS_FILE, self.steps)
@@ -216,66 +293,58 @@ class Experiment:
     def _cli(self, *parts: Any) -> str:
         return " ".join(shlex.quote(str(p)) for p in ("tinyaug", *parts) if p is not None and p != "")
 
-    @property
-    def teacher_dir(self) -> Path:
-        return self.out / "teacher"
+    def _seq(self) -> list[Any]:
+        return ["--max-seq-length", self.plan.max_seq_length] if self.plan.max_seq_length else []
 
-    def run_dir(self, condition: str, seed: int) -> Path:
-        return self.out / "runs" / f"{condition}-seed{seed}"
+    def _limit(self, option: str) -> list[Any]:
+        return [option, self.plan.train_limit] if self.plan.train_limit else []
 
-    # -- steps
+    # -- the steps, in order
 
     def run(self) -> dict[str, Any]:
-        from tinyaug.pipelines import distill_run as commands
-
         self._open()
-        plan, task, data_dir = self.plan, self.spec.name, Path(self.plan.data_dir)
-        seq = ["--max-seq-length", plan.max_seq_length] if plan.max_seq_length else []
-        limit = ["--train-limit", plan.train_limit] if plan.train_limit else []
-        teacher_model = resolve_teacher_model(plan.teacher_model)
-
-        self._step("teacher", lambda: (self.teacher_dir / commands.FINETUNE_RESULTS_FILE).is_file(),
-                   self._cli("finetune", teacher_model, "--task", task, "--data-dir", data_dir, "--out",
-                             self.teacher_dir, "--epochs", plan.teacher_epochs, "--lr", plan.teacher_lr,
-                             "--batch-size", plan.batch_size, *seq, *limit, "--seed", 42),
-                   lambda: commands.finetune(teacher_model, task, data_dir, self.teacher_dir,
-                                             epochs=plan.teacher_epochs, learning_rate=plan.teacher_lr,
-                                             batch_size=plan.batch_size, max_seq_length=plan.max_seq_length,
-                                             train_limit=plan.train_limit, seed=42, device=self.device))
-        aug, orig = self.out / "aug", self.out / "orig"
-        self._step("augment", lambda: (aug / TEACHER_LOGITS_INFO).is_file() or _complete_dataset(aug),
-                   self._cli("augment", "--task", task, "--data-dir", data_dir, "--split", "train",
-                             *(["--limit", plan.train_limit] if plan.train_limit else []),
-                             "-n", plan.variants, "--seed", plan.augment_seed, "--mlm", plan.mlm,
-                             "--vectors", plan.vectors, "--out", aug),
-                   lambda: self._augment(aug))
-        self._step("teacher-logits", lambda: (aug / TEACHER_LOGITS_INFO).is_file(),
-                   self._cli("teacher-logits", "--teacher", self.teacher_dir, "--data", aug, "--task", task, *seq),
-                   lambda: commands.teacher_logits(self.teacher_dir, aug, task,
-                                                   max_seq_length=plan.max_seq_length, device=self.device))
-        self._step("original-rows", lambda: (orig / TEACHER_LOGITS_INFO).is_file(),
-                   f"# {orig}: the rows of {aug} with aug_variant == 0 (the same as "
-                   f"`tinyaug augment -n 0` followed by `tinyaug teacher-logits`)",
-                   lambda: _original_rows(aug, orig))
-        init = self.out / "student-init"
-        self._step("student-init", lambda: (init / commands.STUDENT_INFO_FILE).is_file(),
-                   self._cli("make-student", "--teacher", self.teacher_dir, "--student", plan.student,
-                             "--task", task, "--student-init", plan.student_init, "--out", init),
-                   lambda: commands.make_student(self.teacher_dir, plan.student, task, init,
-                                                 student_init=plan.student_init))
-        for seed in plan.seeds:
+        self.teacher()
+        self.augment()
+        self.teacher_logits()
+        self.original_rows()
+        self.student_init()
+        for seed in self.plan.seeds:
             for condition in CONDITIONS:
-                self._condition(condition, seed, init, aug if condition == "c" else orig, seq)
+                self.condition(condition, seed)
         summary = self.summary()
-        write_json(self.out / SUMMARY_JSON, summary)
-        (self.out / SUMMARY_MD).write_text(summary_markdown([summary]))
         (self.out / COMMANDS_FILE).write_text("#!/bin/sh\n# The commands this experiment ran, in order.\n"
                                               "set -e\n" + "\n".join(self.commands) + "\n")
+        (self.out / SUMMARY_MD).write_text(summary_markdown([summary]))
         summary["plot"] = write_plot([summary], self.out / SUMMARY_PNG)
         write_json(self.out / SUMMARY_JSON, summary)
         return summary
 
-    def _augment(self, aug: Path) -> None:
+    def teacher(self) -> None:
+        from tinyaug.pipelines import distill_run as commands
+
+        plan, task = self.plan, self.spec.name
+        model = resolve_teacher_model(plan.teacher_model)
+        self._step("teacher", self.teacher_dir / commands.FINETUNE_RESULTS_FILE,
+                   self._cli("finetune", model, "--task", task, "--data-dir", plan.data_dir, "--out",
+                             self.teacher_dir, "--epochs", plan.teacher_epochs, "--lr", plan.teacher_lr,
+                             "--batch-size", plan.batch_size, "--warmup", plan.warmup_ratio, *self._seq(),
+                             *self._limit("--train-limit"), "--seed", plan.teacher_seed),
+                   lambda: commands.finetune(model, task, plan.data_dir, self.teacher_dir,
+                                             epochs=plan.teacher_epochs, learning_rate=plan.teacher_lr,
+                                             batch_size=plan.batch_size, warmup_ratio=plan.warmup_ratio,
+                                             max_seq_length=plan.max_seq_length, train_limit=plan.train_limit,
+                                             seed=plan.teacher_seed, device=self.device))
+
+    def augment(self) -> None:
+        plan = self.plan
+        # a dataset folder appears only once complete (the builder and teacher-logits both swap it in)
+        self._step("augment", self.aug_dir / "dataset_info.json",
+                   self._cli("augment", "--task", self.spec.name, "--data-dir", plan.data_dir, "--split", "train",
+                             "--skip-bad-rows", *self._limit("--limit"), "-n", plan.variants, "--seed",
+                             plan.augment_seed, "--mlm", plan.mlm, "--vectors", plan.vectors, "--out", self.aug_dir),
+                   self._augment)
+
+    def _augment(self) -> None:
         from tinyaug.augment.recipe import Recipe
         from tinyaug.pipelines.build import BuildOptions, augment_table
         from tinyaug.pipelines.inputs import load_input
@@ -283,45 +352,76 @@ class Experiment:
         from tinyaug.pipelines.vectors import load_vectors
 
         plan = self.plan
-        table = load_input(task=plan.task, data_dir=plan.data_dir, split="train", limit=plan.train_limit)
+        # bad rows are skipped as `finetune` skips them, so every condition sees the same rows
+        table = load_input(task=plan.task, data_dir=plan.data_dir, split="train", limit=plan.train_limit,
+                           skip_bad_rows=True)
         recipe = Recipe(variants_per_example=plan.variants, seed=plan.augment_seed)
-        report = augment_table(table, aug, recipe, load_masked_lm(plan.mlm, self.device),
+        report = augment_table(table, self.aug_dir, recipe, load_masked_lm(plan.mlm, self.device),
                                load_vectors(plan.vectors), BuildOptions())
         self.echo(f"       {report.rows_in} rows -> {report.rows_out} rows "
                   f"(replacement rate {100 * report.stats.replacement_rate:.1f}%)")
 
-    def _condition(self, condition: str, seed: int, init: Path, data: Path, seq: list) -> None:
+    def teacher_logits(self) -> None:
         from tinyaug.pipelines import distill_run as commands
 
-        plan, task, out = self.plan, self.spec.name, self.run_dir(condition, seed)
-        total = plan.stage1_steps + plan.stage2_steps
-        # epochs only cap the steps; the step budget decides.
-        epochs = 1000.0
+        self._step("teacher-logits", self.aug_dir / TEACHER_LOGITS_INFO,
+                   self._cli("teacher-logits", "--teacher", self.teacher_dir, "--data", self.aug_dir, "--task",
+                             self.spec.name, *self._seq()),
+                   lambda: commands.teacher_logits(self.teacher_dir, self.aug_dir, self.spec.name,
+                                                   max_seq_length=self.plan.max_seq_length, device=self.device),
+                   after=("teacher", "augment"))
+
+    def original_rows(self) -> None:
+        self._step("original-rows", self.orig_dir / TEACHER_LOGITS_INFO,
+                   f"# {self.orig_dir}: the rows of {self.aug_dir} with aug_variant == 0 (the same as "
+                   "`tinyaug augment -n 0` followed by `tinyaug teacher-logits`)",
+                   lambda: _original_rows(self.aug_dir, self.orig_dir, self.spec.name), after=("teacher-logits",))
+
+    def student_init(self) -> None:
+        from tinyaug.pipelines import distill_run as commands
+
+        plan = self.plan
+        self._step("student-init", self.init_dir / commands.STUDENT_INFO_FILE,
+                   self._cli("make-student", "--teacher", self.teacher_dir, "--student", plan.student,
+                             "--task", self.spec.name, "--student-init", plan.student_init, "--seed",
+                             plan.teacher_seed, "--out", self.init_dir),
+                   lambda: commands.make_student(self.teacher_dir, plan.student, self.spec.name, self.init_dir,
+                                                 student_init=plan.student_init, seed=plan.teacher_seed),
+                   after=("teacher",))
+
+    def condition(self, condition: str, seed: int) -> None:
+        """One run: (a) ``finetune`` with both stages' steps, (b)/(c) ``distill`` both stages."""
+        from tinyaug.pipelines import distill_run as commands
+
+        plan, task, out, init = self.plan, self.spec.name, self.run_dir(condition, seed), self.init_dir
+        epochs = 1000.0  # epochs only cap the steps; the step budget decides
         if condition == "a":
+            total = plan.stage1_steps + plan.stage2_steps
             result_file = out / commands.FINETUNE_RESULTS_FILE
             command = self._cli("finetune", init, "--task", task, "--data-dir", plan.data_dir, "--out", out,
                                 "--max-steps", total, "--epochs", epochs, "--lr", plan.finetune_lr,
-                                "--batch-size", plan.batch_size, *seq,
-                                *(["--train-limit", plan.train_limit] if plan.train_limit else []),
-                                "--seed", seed)
+                                "--batch-size", plan.batch_size, "--warmup", plan.warmup_ratio, *self._seq(),
+                                *self._limit("--train-limit"), "--seed", seed)
 
             def action() -> None:
                 commands.finetune(init, task, plan.data_dir, out, epochs=epochs, learning_rate=plan.finetune_lr,
-                                  batch_size=plan.batch_size, max_steps=total,
+                                  batch_size=plan.batch_size, warmup_ratio=plan.warmup_ratio, max_steps=total,
                                   max_seq_length=plan.max_seq_length, train_limit=plan.train_limit,
                                   seed=seed, device=self.device)
         else:
+            data = self.aug_dir if condition == "c" else self.orig_dir
             result_file = out / commands.RESULTS_FILE
+            stage_options = []
+            for stage, steps, lr in (("stage1", plan.stage1_steps, plan.stage1_lr),
+                                     ("stage2", plan.stage2_steps, plan.stage2_lr)):
+                stage_options += [f"--{stage}-epochs", epochs, f"--{stage}-max-steps", steps, f"--{stage}-lr", lr,
+                                  f"--{stage}-batch-size", plan.batch_size, f"--{stage}-warmup", plan.warmup_ratio]
             command = self._cli("distill", "--teacher", self.teacher_dir, "--student", init, "--data", data,
-                                "--task", task, "--out", out, "--data-dir", plan.data_dir,
-                                "--stage1-epochs", epochs, "--stage1-max-steps", plan.stage1_steps,
-                                "--stage1-lr", plan.stage1_lr, "--stage1-batch-size", plan.batch_size,
-                                "--stage2-epochs", epochs, "--stage2-max-steps", plan.stage2_steps,
-                                "--stage2-lr", plan.stage2_lr, "--stage2-batch-size", plan.batch_size,
-                                *seq, "--seed", seed)
+                                "--task", task, "--out", out, "--data-dir", plan.data_dir, *stage_options,
+                                *self._seq(), "--seed", seed)
 
             def action() -> None:
-                settings = {"batch_size": plan.batch_size, "epochs": epochs}
+                settings = {"batch_size": plan.batch_size, "epochs": epochs, "warmup_ratio": plan.warmup_ratio}
                 overrides: dict[str, Any] = {"seed": seed}
                 if plan.max_seq_length:
                     overrides["max_seq_length"] = plan.max_seq_length
@@ -336,7 +436,7 @@ class Experiment:
             if not self.keep_models:
                 _drop_weights(out)
 
-        self._step(f"{condition}-seed{seed}", result_file.is_file, command, run_and_tidy)
+        self._step(f"{condition}-seed{seed}", result_file, command, run_and_tidy, after=self.SHARED_STEPS)
 
     def summary(self) -> dict[str, Any]:
         from tinyaug.distill.metrics import primary_metric
@@ -355,9 +455,11 @@ class Experiment:
         summary["plan"] = self.plan.to_dict()
         summary["wall_clock_seconds"] = self.steps
         summary["total_minutes"] = round(sum(s["seconds"] for s in self.steps.values()) / 60, 1)
-        aug_info = read_json(self.out / "aug" / TEACHER_LOGITS_INFO) or {}
-        summary["augmented_rows"] = aug_info.get("rows")
-        summary["teacher_agreement_on_augmented_rows"] = aug_info.get("agreement_with_labels")
+        aug_info = read_json(self.aug_dir / TEACHER_LOGITS_INFO) or {}
+        orig_info = read_json(self.orig_dir / TEACHER_LOGITS_INFO) or {}
+        summary["rows"] = {"original": orig_info.get("rows"), "augmented": aug_info.get("rows")}
+        summary["teacher_agreement_with_labels"] = {"original": orig_info.get("agreement_with_labels"),
+                                                    "augmented": aug_info.get("agreement_with_labels")}
         return summary
 
 
@@ -373,20 +475,24 @@ def resolve_teacher_model(name: str) -> str:
     return name
 
 
-def _complete_dataset(path: Path) -> bool:
-    return (path / "dataset_info.json").is_file() and not path.with_name(path.name + ".partial").exists()
-
-
-def _original_rows(aug: Path, orig: Path) -> None:
+def _original_rows(aug: Path, orig: Path, task: str) -> None:
+    """The rows of ``aug`` with ``aug_variant == 0``, their stored teacher logits kept."""
     import datasets
     import numpy as np
 
+    from tinyaug.distill.metrics import compute_metrics
+    from tinyaug.distill.trainer import TEACHER_LOGITS
     from tinyaug.pipelines.distill_io import save_dataset_atomically
 
+    spec = get_task(task)
     ds = datasets.load_from_disk(str(aug))
     keep = np.flatnonzero(np.asarray(ds["aug_variant"]) == 0)
-    info = {**read_json(aug / TEACHER_LOGITS_INFO), "rows": len(keep), "selected_from": str(aug)}
-    save_dataset_atomically(ds.select(keep).flatten_indices(), orig, {TEACHER_LOGITS_INFO: info})
+    rows = ds.select(keep).flatten_indices()
+    agreement = compute_metrics(spec.name, np.asarray(rows[TEACHER_LOGITS], dtype=np.float32),
+                                np.asarray(rows[spec.label_column]))
+    info = {**read_json(aug / TEACHER_LOGITS_INFO), "rows": len(rows), "selected_from": str(aug),
+            "agreement_with_labels": agreement}
+    save_dataset_atomically(rows, orig, {TEACHER_LOGITS_INFO: info})
 
 
 def _drop_weights(run: Path) -> None:
@@ -439,13 +545,21 @@ def report(directories: list[Path], png: Path | None, markdown: Path | None) -> 
     """Combine finished experiments (their ``summary.json``) into one table and one plot."""
     summaries = []
     for directory in directories:
-        summary = read_json(Path(directory) / SUMMARY_JSON)
+        path = Path(directory) / SUMMARY_JSON
+        try:
+            summary = read_json(path)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: not readable as JSON ({exc}); rerun `tinyaug experiment ablation "
+                             f"--out {directory}` to rewrite it") from None
         if summary is None:
             raise InputError(f"{directory}: no {SUMMARY_JSON}; run `tinyaug experiment ablation --out {directory}` "
                              "to finish it first")
         summaries.append(summary)
-    if markdown is not None:
-        markdown.write_text(summary_markdown(summaries))
-    if png is not None:
-        write_plot(summaries, png)
+    try:
+        if markdown is not None:
+            markdown.write_text(summary_markdown(summaries))
+        if png is not None:
+            write_plot(summaries, png)
+    except OSError as exc:
+        raise InputError(f"cannot write the report: {exc}") from None
     return summaries
