@@ -36,3 +36,23 @@ def test_flop_count_by_hand():
     # tokens: 4 d^2 + 2 d f = 16 + 12 = 28 each; attention 2 d sum(L^2) = 4 * 9; head (d^2 + d V) = 14
     assert mlm_flops(config, tokens=3, squared_lengths=9, head_positions=1) == 2 * (3 * 28 + 36 + 14)
     assert mlm_flops(config, tokens=3, squared_lengths=9, head_positions=3) == 2 * (3 * 28 + 36 + 3 * 14)
+
+
+def test_naive_mode_runs_like_the_reference(tiny_tokenizer, tiny_model):
+    """Batch 1, gradients tracked, logits at every position: and still the fast mode's candidates."""
+    from tinyaug.augment.mlm import MaskedLMSource
+    from tinyaug.augment.sources import Query
+    from tinyaug.pipelines.bench import NaiveMLMSource
+
+    ids = tuple(tiny_tokenizer("the movie was great and the cat sat", add_special_tokens=False)["input_ids"])
+    queries = [Query("movie", ids, 1), Query("great", ids, 3), Query("cat", ids, 6)]
+    seen = []
+    hook = tiny_model.register_forward_hook(lambda module, args, out: seen.append(
+        (out.logits.shape[0], out.logits.shape[1], out.logits.requires_grad)))
+    try:
+        naive = NaiveMLMSource(tiny_model, tiny_tokenizer, batch_size=64).candidates(queries, 5)
+    finally:
+        hook.remove()
+    assert seen == [(1, len(ids) + 2, True)] * 3  # one context per forward, every position, autograd on
+    fast = MaskedLMSource(tiny_model, tiny_tokenizer).candidates(queries, 5)
+    assert [[c.word for c in row] for row in naive] == [[c.word for c in row] for row in fast]

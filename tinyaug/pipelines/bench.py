@@ -123,7 +123,8 @@ def mlm_flops(config: Any, tokens: int, squared_lengths: int, head_positions: in
 
 
 class NaiveMLMSource(MaskedLMSource):
-    """The reference's way: one masked sentence per forward, logits at every position, no reuse."""
+    """The reference's way: one masked sentence per forward, logits at every position, no reuse,
+    gradients tracked (the reference runs its forwards without ``no_grad``)."""
 
     def ranked_words(self, queries: Sequence[Query], k: int, *, drop_original: bool = True
                      ) -> list[tuple[Candidate, ...]]:
@@ -132,6 +133,10 @@ class NaiveMLMSource(MaskedLMSource):
         for q in queries:
             out.extend(super().ranked_words([q], k, drop_original=drop_original))
         return out
+
+    def _predict(self, batch: Sequence[tuple[tuple[int, ...], int, bool]], k: int) -> list[list[tuple[int, float]]]:
+        with torch.enable_grad():
+            return MaskedLMSource._predict.__wrapped__(self, batch, k)  # without inference_mode
 
 
 class NaiveVectorSource(VectorSource):
