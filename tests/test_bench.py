@@ -36,6 +36,13 @@ def test_flop_count_by_hand():
     # tokens: 4 d^2 + 2 d f = 16 + 12 = 28 each; attention 2 d sum(L^2) = 4 * 9; head (d^2 + d V) = 14
     assert mlm_flops(config, tokens=3, squared_lengths=9, head_positions=1) == 2 * (3 * 28 + 36 + 14)
     assert mlm_flops(config, tokens=3, squared_lengths=9, head_positions=3) == 2 * (3 * 28 + 36 + 3 * 14)
+    # the last layer at the masked position only: K, V at every token (2 d^2 = 8 each), the rest
+    # (2 d^2 + 2 d f = 20) once, attention 2 d L = 12; a 2-layer model's first layer in full (84 + 36)
+    assert mlm_flops(config, tokens=3, squared_lengths=9, head_positions=1, partial_last_layer=True) == \
+        2 * (3 * 8 + 20 + 12 + 14)
+    two = SimpleNamespace(hidden_size=2, intermediate_size=3, num_hidden_layers=2, vocab_size=5)
+    assert mlm_flops(two, tokens=3, squared_lengths=9, head_positions=1, partial_last_layer=True) == \
+        2 * (3 * 28 + 36 + 3 * 8 + 20 + 12 + 14)
 
 
 def test_naive_mode_runs_like_the_reference(tiny_tokenizer, tiny_model):

@@ -143,7 +143,7 @@ def test_mlm_dedup_and_head_only_equal_plain(tiny_tokenizer, tiny_model):
     deduped = source.candidates(queries, 5)
     assert source.contexts_run < source.contexts_seen  # "the movie was great" twice
     plain = MaskedLMSource(tiny_model, tiny_tokenizer, batch_size=4)
-    plain._split = None  # full forward, logits at every position
+    plain._split = plain._partial = None  # full forward, logits at every position
     full = [plain.candidates([q], 5)[0] for q in queries]
     assert [[c.word for c in r] for r in deduped] == [[c.word for c in r] for r in full]
 

@@ -10,7 +10,9 @@ scripts (an ASCII word gets ASCII candidates) and the original word itself are f
 
 Speed: identical masked contexts are computed once; contexts are batched by exact length, so
 batches carry no padding at all; the prediction head runs only at the masked position (the
-encoder's output at the other positions is never projected onto the vocabulary); no autograd.
+encoder's output at the other positions is never projected onto the vocabulary), and so does
+the last encoder layer, but for its keys and values (BERT-family models,
+``tinyaug.augment.last_layer``); no autograd.
 
 Determinism: a context's scores do not depend on its batch (no padding), and candidates are
 ranked on scores rounded to ``SCORE_DECIMALS`` with ties broken by token id, so float noise from
@@ -29,6 +31,7 @@ from typing import Literal, Sequence
 
 import torch
 
+from tinyaug.augment.last_layer import LastLayerAtPositions
 from tinyaug.augment.sources import Candidate, Query
 from tinyaug.augment.stopwords import STOPWORDS
 
@@ -142,11 +145,18 @@ class MaskedLMSource:
         self.allowed = self._fit(candidate_mask(self.words, stopwords), out_size)  # (vocab,)
         self.allowed_ascii = self.allowed & self._fit(ascii_mask(self.words), out_size)
         self._split = _split_encoder_and_head(model)
+        # the last layer at the masked position only (None: the model is not of a known kind)
+        self._partial = LastLayerAtPositions.of(self._split[0]) if self._split is not None else None
         self.contexts_seen = 0  # masked contexts asked for
         self.contexts_run = 0  # ... and actually run through the model (after de-duplication)
         self.tokens_run = 0  # non-padding tokens fed to the model
         self.squared_lengths_run = 0  # sum of squared context lengths (attention cost)
         self.forward_seconds = 0.0  # time in model forwards and top-k (the masked-LM stage proper)
+
+    @property
+    def partial_last_layer(self) -> bool:
+        """Whether the last encoder layer runs at the masked positions only (keys and values aside)."""
+        return self._partial is not None
 
     def _fit(self, mask: torch.Tensor, size: int) -> torch.Tensor:
         fitted = torch.zeros(size, dtype=torch.bool)
@@ -226,12 +236,16 @@ class MaskedLMSource:
             inputs["token_type_ids"] = token_types
         inputs = {name: t.to(self.device) for name, t in inputs.items()}
         rows = torch.arange(len(built), device=self.device)
-        if self._split is not None:
+        at = masked_at.to(self.device)
+        if self._partial is not None:
+            hidden = self._partial(inputs["input_ids"], inputs.get("token_type_ids"), at)  # (batch, hidden)
+            logits = self._split[1](hidden)  # (batch, vocab)
+        elif self._split is not None:
             encoder, head = self._split
             hidden = encoder(**inputs).last_hidden_state  # (batch, length, hidden)
-            logits = head(hidden[rows, masked_at.to(self.device)])  # (batch, vocab)
+            logits = head(hidden[rows, at])  # (batch, vocab)
         else:
-            logits = self.model(**inputs).logits[rows, masked_at.to(self.device)]
+            logits = self.model(**inputs).logits[rows, at]
         logits = logits.float()
         probs = torch.softmax(logits, dim=-1)
         ascii_only = torch.tensor([a for *_, a in batch], device=self.device)[:, None]
