@@ -249,3 +249,15 @@ def test_student_size_spec():
     assert looks_like_size("layers=4,hidden=312") and not looks_like_size("models/student")
     with pytest.raises(InputError, match="'width=3' is not KEY=NUMBER"):
         StudentSize.parse("layers=4,width=3")
+
+
+def test_teacher_on_variants_by_hand():
+    from tinyaug.distill.metrics import teacher_on_variants
+
+    ids, variants = np.array([0, 0, 0, 1, 1, 2]), np.array([0, 1, 2, 0, 1, 1])  # example 2 has no original
+    logits = np.array([[0, 1], [1, 0], [0, 2], [3, 1], [2, 0], [0, 9]], dtype=np.float32)  # argmax 1 0 1 0 0 1
+    found = teacher_on_variants(ids, variants, logits)
+    assert found == {"variants": 3, "changed_prediction": pytest.approx(1 / 3),
+                     "classes_original": [0.5, 0.5], "classes_variants": [pytest.approx(2 / 3), pytest.approx(1 / 3)]}
+    scores = teacher_on_variants(ids, variants, logits[:, :1], regression=True)
+    assert scores == {"variants": 3, "mean_abs_score_change": pytest.approx((1 + 0 + 1) / 3)}

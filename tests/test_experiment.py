@@ -7,6 +7,7 @@ import json
 import math
 
 import datasets
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -131,6 +132,14 @@ def test_quick_conditions_use_the_right_rows_and_the_same_student(quick_run):
     assert [distill_c["train"][s]["steps"] for s in ("stage1", "stage2")] == [6, 6]
     # weights are dropped after scoring unless --keep-models
     assert not list((out / "runs").glob("*/*.safetensors"))
+    # what the teacher makes of the variants, counted from the stored rows
+    found = summary["teacher_on_variants"]
+    prediction = {(r["aug_example_id"], r["aug_variant"]): int(np.argmax(r["teacher_logits"])) for r in aug}
+    changed = [p != prediction[(i, 0)] for (i, v), p in prediction.items() if v > 0]
+    assert found["variants"] == len(aug) - len(orig) == len(changed)
+    assert found["changed_prediction"] == pytest.approx(np.mean(changed))
+    assert found["label_names"] == ["unacceptable", "acceptable"]
+    assert "the teacher changes its prediction on" in (out / "summary.md").read_text()
 
 
 def test_student_init_copies_the_teachers_mapped_layers(quick_run):

@@ -95,3 +95,40 @@ def chance_report(task: str, metrics: dict[str, float], labels: Sequence) -> dic
     value = float(metrics[metric])
     return {"metric": metric, "value": value, "chance": chance, "margin": margin,
             "near_chance": bool(value <= chance + margin)}
+
+
+def teacher_on_variants(example_ids: np.ndarray, variants: np.ndarray, logits: np.ndarray,
+                        regression: bool = False) -> dict[str, float | int | list[float]]:
+    """How the teacher's view of augmented variants differs from its view of their originals.
+
+    ``example_ids (n,)``, ``variants (n,)`` (0 = the original), ``logits (n, labels)`` (or
+    ``(n, 1)`` scores with ``regression``). Classification: the share of variants whose predicted
+    label differs from the prediction on their original (``changed_prediction``), and the
+    predicted class shares on originals and on variants. Regression: the mean absolute change of
+    the score. Variants whose original row is absent are left out.
+
+    Example: ids [0, 0, 1, 1], variants [0, 1, 0, 1], argmax [1, 0, 1, 1]
+    -> variants 2, changed_prediction 0.5, classes_original [0, 1], classes_variants [0.5, 0.5].
+    """
+    example_ids, variants = np.asarray(example_ids), np.asarray(variants)
+    logits = np.asarray(logits, dtype=np.float64).reshape(len(example_ids), -1)
+    is_original = variants == 0
+    original_row = {int(i): row for row, i in zip(np.flatnonzero(is_original), example_ids[is_original])}
+    rows = [row for row in np.flatnonzero(~is_original) if int(example_ids[row]) in original_row]
+    matched = np.asarray([original_row[int(example_ids[row])] for row in rows], dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    result: dict[str, float | int | list[float]] = {"variants": int(len(rows))}
+    if regression:
+        result["mean_abs_score_change"] = float(np.abs(logits[rows, 0] - logits[matched, 0]).mean()) if len(rows) else 0.0
+        return result
+    predicted = logits.argmax(axis=1)
+    labels = logits.shape[1]
+
+    def shares(selected: np.ndarray) -> list[float]:
+        counts = np.bincount(predicted[selected], minlength=labels)
+        return [float(c / max(1, len(selected))) for c in counts]
+
+    result["changed_prediction"] = float(np.mean(predicted[rows] != predicted[matched])) if len(rows) else 0.0
+    result["classes_original"] = shares(np.flatnonzero(is_original))
+    result["classes_variants"] = shares(rows)
+    return result

@@ -209,7 +209,25 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
                              f"{100 * comparison['same_seed_std']:.1f}")
             notes.append(f"- {summary['task']} {summary['metric']}: ({first}) - ({second}) = "
                          f"{100 * comparison['difference']:+.1f} points, {verdict}{same_seed}")
+        if summary.get("teacher_on_variants"):
+            notes.append(variants_note(summary["task"], summary["teacher_on_variants"]))
     return "\n".join(lines + [""] + notes) + "\n"
+
+
+def variants_note(task: str, found: dict[str, Any]) -> str:
+    """One line on what the teacher makes of the augmented variants (see ``_teacher_on_variants``)."""
+    if "mean_abs_score_change" in found:
+        return (f"- {task}: the teacher's score moves by {found['mean_abs_score_change']:.2f} on average from an "
+                f"original to its {found['variants']:,} augmented variants")
+    names = found.get("label_names") or [str(i) for i in range(len(found["classes_original"]))]
+
+    def shares(values: list[float]) -> str:
+        return " / ".join(f"{100 * v:.0f}%" for v in values)
+
+    return (f"- {task}: the teacher changes its prediction on {100 * found['changed_prediction']:.1f}% of the "
+            f"{found['variants']:,} augmented variants; it predicts {' / '.join(names)} on "
+            f"{shares(found['classes_original'])} of the originals and {shares(found['classes_variants'])} "
+            "of the variants")
 
 
 # ---------------------------------------------------------------- the experiment
@@ -460,6 +478,7 @@ class Experiment:
         summary["rows"] = {"original": orig_info.get("rows"), "augmented": aug_info.get("rows")}
         summary["teacher_agreement_with_labels"] = {"original": orig_info.get("agreement_with_labels"),
                                                     "augmented": aug_info.get("agreement_with_labels")}
+        summary["teacher_on_variants"] = _teacher_on_variants(self.aug_dir, self.spec.name)
         return summary
 
 
@@ -493,6 +512,24 @@ def _original_rows(aug: Path, orig: Path, task: str) -> None:
     info = {**read_json(aug / TEACHER_LOGITS_INFO), "rows": len(rows), "selected_from": str(aug),
             "agreement_with_labels": agreement}
     save_dataset_atomically(rows, orig, {TEACHER_LOGITS_INFO: info})
+
+
+def _teacher_on_variants(aug: Path, task: str) -> dict[str, Any]:
+    """``teacher_on_variants`` (``tinyaug.distill.metrics``) over the stored logits of ``aug``,
+    with the task's label names."""
+    import datasets
+    import numpy as np
+
+    from tinyaug.distill.metrics import teacher_on_variants
+    from tinyaug.distill.trainer import TEACHER_LOGITS
+
+    spec = get_task(task)
+    columns = ["aug_example_id", "aug_variant", TEACHER_LOGITS]
+    table = datasets.load_from_disk(str(aug)).select_columns(columns).with_format("arrow")[:]  # no row dicts
+    logits = np.stack(table.column(TEACHER_LOGITS).to_numpy(zero_copy_only=False))
+    found = teacher_on_variants(table.column("aug_example_id").to_numpy(), table.column("aug_variant").to_numpy(),
+                                logits, regression=spec.is_regression)
+    return {**found, "label_names": list(spec.label_names or ())}
 
 
 def _drop_weights(run: Path) -> None:
