@@ -140,6 +140,8 @@ def test_quick_conditions_use_the_right_rows_and_the_same_student(quick_run):
     assert found["changed_prediction"] == pytest.approx(np.mean(changed))
     assert found["label_names"] == ["unacceptable", "acceptable"]
     assert "the teacher changes its prediction on" in (out / "summary.md").read_text()
+    assert summary["chance_level"] == 0.0  # CoLA's MCC of a constant guess
+    assert "a constant guess (the best single label) scores mcc 0.0" in (out / "summary.md").read_text()
 
 
 def test_student_init_copies_the_teachers_mapped_layers(quick_run):
@@ -177,7 +179,7 @@ def test_report_combines_experiments(quick_run, tmp_path):
     result = invoke("experiment", "report", str(out), str(out), "--plot", str(tmp_path / "both.png"),
                     "--markdown", str(tmp_path / "both.md"))
     assert result.exit_code == 0
-    assert result.stdout.count("| cola | teacher") == 2
+    assert result.stdout.count("| cola (6+6 steps) | teacher") == 2  # the task and its step budget
     assert (tmp_path / "both.png").stat().st_size > 0
     missing = invoke("experiment", "report", str(tmp_path))
     assert missing.exit_code == 1 and "no summary.json" in missing.output

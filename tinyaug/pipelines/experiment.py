@@ -194,11 +194,12 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
         teacher = ", ".join(f"{k} {100 * v:.1f}" for k, v in summary["teacher"].items() if k != "examples")
         model = summary.get("plan", {}).get("teacher_model", TEACHER_MODEL)
         model = "MiniLM-L6" if model == TEACHER_MODEL else Path(model).name
-        lines.append(f"| {summary['task']} | teacher ({model}, fine-tuned) | 1 | {teacher} | 100% |")
+        task = _task_label(summary)
+        lines.append(f"| {task} | teacher ({model}, fine-tuned) | 1 | {teacher} | 100% |")
         for condition, row in summary["conditions"].items():
             shown = ", ".join(f"{k} {100 * s['mean']:.1f} ± {100 * s['std']:.1f}" for k, s in row["metrics"].items())
             kept = "n/a" if row["teacher_fraction"] is None else f"{100 * row['teacher_fraction']:.0f}%"
-            lines.append(f"| {summary['task']} | ({condition}) {row['label']} | {len(row['seeds'])} | {shown} | {kept} |")
+            lines.append(f"| {task} | ({condition}) {row['label']} | {len(row['seeds'])} | {shown} | {kept} |")
         for pair, comparison in summary["comparisons"].items():
             first, second = pair.split("-")
             verdict = ("too few seeds to compare with the spread" if comparison["verdict"] is None
@@ -207,11 +208,21 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
             if comparison["same_seed_differences"]:
                 same_seed = (f"; same-seed differences {100 * comparison['same_seed_mean']:+.1f} ± "
                              f"{100 * comparison['same_seed_std']:.1f}")
-            notes.append(f"- {summary['task']} {summary['metric']}: ({first}) - ({second}) = "
+            notes.append(f"- {task} {summary['metric']}: ({first}) - ({second}) = "
                          f"{100 * comparison['difference']:+.1f} points, {verdict}{same_seed}")
+        if summary.get("chance_level") is not None:
+            notes.append(f"- {task}: a constant guess (the best single label) scores {summary['metric']} "
+                         f"{100 * summary['chance_level']:.1f} on dev")
         if summary.get("teacher_on_variants"):
-            notes.append(variants_note(summary["task"], summary["teacher_on_variants"]))
+            notes.append(variants_note(task, summary["teacher_on_variants"]))
     return "\n".join(lines + [""] + notes) + "\n"
+
+
+def _task_label(summary: dict[str, Any], upper: bool = False) -> str:
+    """``"mrpc (150+150 steps)"``: the task and its step budget per distillation stage."""
+    plan = summary.get("plan", {})
+    task = summary["task"].upper() if upper else summary["task"]
+    return f"{task} ({plan['stage1_steps']}+{plan['stage2_steps']} steps)" if "stage1_steps" in plan else task
 
 
 def variants_note(task: str, found: dict[str, Any]) -> str:
@@ -460,7 +471,8 @@ class Experiment:
         from tinyaug.distill.metrics import primary_metric
         from tinyaug.pipelines import distill_run as commands
 
-        teacher = read_json(self.teacher_dir / commands.FINETUNE_RESULTS_FILE)["dev_metrics"]
+        teacher_result = read_json(self.teacher_dir / commands.FINETUNE_RESULTS_FILE)
+        teacher = teacher_result["dev_metrics"]
         dev = next(iter(teacher))
         runs: dict[str, dict[int, dict[str, float]]] = {c: {} for c in CONDITIONS}
         for condition in CONDITIONS:
@@ -471,6 +483,8 @@ class Experiment:
                     runs[condition][seed] = result["dev_metrics"][dev]
         summary = summarize(self.spec.name, primary_metric(self.spec.name), teacher[dev], runs)
         summary["plan"] = self.plan.to_dict()
+        # the best constant guess on dev (majority class; all-positive for F1): the floor to beat
+        summary["chance_level"] = (teacher_result.get("chance") or {}).get("chance")
         summary["wall_clock_seconds"] = self.steps
         summary["total_minutes"] = round(sum(s["seconds"] for s in self.steps.values()) / 60, 1)
         aug_info = read_json(self.aug_dir / TEACHER_LOGITS_INFO) or {}
@@ -561,14 +575,20 @@ def write_plot(summaries: list[dict[str, Any]], path: Path) -> str | None:
             ax.errorbar(x, 100 * stats["mean"], yerr=100 * stats["std"], color="black", capsize=4)
             seeds = [100 * s[metric] for s in row["per_seed"].values()]
             ax.scatter([x] * len(seeds), seeds, color="black", s=14, zorder=3)
-        ax.axhline(100 * summary["teacher"][metric], color="black", linestyle="--", linewidth=1,
-                   label="teacher")
+        teacher = 100 * summary["teacher"][metric]
+        ax.axhline(teacher, color="black", linestyle="--", linewidth=1)
+        ax.text(len(summary["conditions"]) - 0.5, teacher, f"teacher {teacher:.1f}", fontsize=7,
+                ha="right", va="bottom")
         ax.set_xticks(range(len(summary["conditions"])))
         ax.set_xticklabels([f"({c})\n{row['label'].replace(', ', chr(10))}"
                             for c, row in summary["conditions"].items()], fontsize=7)
-        ax.set_title(f"{summary['task'].upper()} dev", fontsize=10)
+        ax.set_title(f"{_task_label(summary, upper=True)} dev", fontsize=10)
         ax.set_ylabel(f"{metric} (x100)")
-        ax.legend(fontsize=7, loc="lower right")
+        if summary.get("chance_level") is not None:
+            chance = 100 * summary["chance_level"]
+            ax.axhline(chance, color="grey", linestyle=":", linewidth=1)
+            ax.text(-0.5, chance, f"constant guess {chance:.1f}", fontsize=7, ha="left", va="bottom", color="dimgrey")
+        ax.set_ylim(top=max(ax.get_ylim()[1], teacher * 1.08))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
