@@ -63,6 +63,8 @@ def test_a_loss_beyond_the_spread_is_called_beyond_and_one_seed_gets_no_verdict(
     assert summary["conditions"]["c"]["teacher_fraction"] is None
     table = summary_markdown([summary])
     assert "too few seeds to compare with the spread" in table and "| n/a |" in table
+    assert "| mrpc | (c) distilled, augmented rows | 1 | f1 90.0 | n/a |" in table  # no spread for one seed
+    assert "(c) - (b) = +80.0 points, too few seeds to compare with the spread\n" in table
 
 
 def test_plan_checks_and_differences():
