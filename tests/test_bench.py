@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tinyaug.pipelines.bench import BenchConfig, format_table, run_bench, to_json
 
 KEYS = {"sentences_per_s", "naive_sentences_per_s", "speedup_vs_naive", "mlm_gflops", "matmul_gflops",
@@ -15,6 +17,9 @@ def test_bench_smoke(tiny_dir, glue_dir):
     report = json.loads(to_json(result))
     assert KEYS <= set(report)
     assert report["naive_identical_candidates"] is True
+    # with the whole slice as the naive subset, equal work is equal sentences
+    assert report["naive_subset_cost_per_sentence"] == pytest.approx(1.0)
+    assert report["speedup_vs_naive"] == pytest.approx(report["sentences_per_s"] / report["naive_sentences_per_s"])
     assert report["sentences"] == 6 + 2 * 2 and report["examples"] == 8
     assert 0 <= report["precisions"]["int8"]["top15_overlap_with_fp32"] <= 1
     assert "speed-up over naive" in format_table(result)
