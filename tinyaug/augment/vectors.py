@@ -20,6 +20,7 @@ import logging
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from tinyaug.augment.mlm import RANK_MARGIN, is_candidate_word, stable_rank_key
 from tinyaug.augment.sources import Candidate, Query
@@ -34,8 +35,10 @@ class VectorSource:
     name = "vectors"
 
     def __init__(self, words: Sequence[str], vectors: np.ndarray, *, pool_size: int = 100_000,
-                 stopwords: frozenset[str] = STOPWORDS, chunk_size: int = 512) -> None:
-        """``words[i]`` is the word of row ``vectors[i]`` (``vectors`` may be memory-mapped)."""
+                 stopwords: frozenset[str] = STOPWORDS, chunk_size: int = 128) -> None:
+        """``words[i]`` is the word of row ``vectors[i]`` (``vectors`` may be memory-mapped).
+        ``chunk_size`` words are searched at once: the one large temporary is their score
+        matrix, ``chunk_size * pool`` floats (50 MB for 128 words against a 100,000-word pool)."""
         if len(words) != len(vectors):
             raise ValueError(f"{len(words)} words for {len(vectors)} vectors")
         self.words = list(words)
@@ -91,7 +94,8 @@ class VectorSource:
         take = min(2 * k + RANK_MARGIN, scores.shape[1])  # room for casing duplicates and near-ties
         if take == 0:
             return
-        top = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+        # the top ``take`` columns per row, without the (batch, pool) index array argpartition would make
+        top = torch.topk(torch.from_numpy(scores), take, dim=1, sorted=False).indices.numpy()
         for i, (word, _) in enumerate(batch):
             self.cache[word] = self.rank(scores[i], top[i], k)
 
