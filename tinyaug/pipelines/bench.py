@@ -27,7 +27,6 @@ import resource
 import shutil
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,12 +40,10 @@ from tinyaug.augment.sources import Candidate, Query
 from tinyaug.augment.vectors import VectorSource
 from tinyaug.pipelines.build import BuildOptions, augment_table
 from tinyaug.pipelines.inputs import InputTable, load_input
-from tinyaug.pipelines.models import LoadedMLM, load_masked_lm, resolve_device
+from tinyaug.pipelines.models import PRECISIONS, LoadedMLM, at_precision, load_masked_lm, resolve_device
 from tinyaug.pipelines.vectors import LoadedVectors, load_vectors
 
 logger = logging.getLogger(__name__)
-
-PRECISIONS = ("fp32", "bf16", "int8")
 
 
 @dataclasses.dataclass
@@ -196,14 +193,8 @@ def _plan_and_sample(augmenter: Augmenter, examples: list[Example]) -> list[Text
 
 
 def _quantized(loaded: LoadedMLM, precision: str) -> LoadedMLM:
-    model = copy.deepcopy(loaded.model)
-    if precision == "bf16":
-        model = model.to(torch.bfloat16)
-    elif precision == "int8":
-        with warnings.catch_warnings():  # the eager dynamic-quantization API warns that it is deprecated
-            warnings.simplefilter("ignore")
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    return LoadedMLM(model.eval(), loaded.tokenizer, f"{loaded.identifier} [{precision}]")
+    """A copy of ``loaded`` in ``precision`` (the fp32 model stays for the other runs)."""
+    return at_precision(dataclasses.replace(loaded, model=copy.deepcopy(loaded.model)), precision)
 
 
 def _overlap(a: list[list[tuple[str, ...]]], b: list[list[tuple[str, ...]]]) -> float:

@@ -56,7 +56,8 @@ CHANGE_FEATURE = [{
 
 @dataclasses.dataclass
 class BuildOptions:
-    """How to run (none of these change the rows)."""
+    """How to run (none of these change the rows in fp32; in reduced precision a context's scores
+    depend on its batch, so ``batch_size`` and ``examples_per_batch`` join the resume key)."""
 
     batch_size: int = 64  # masked contexts per model forward
     examples_per_batch: int = 256  # examples planned together (candidate look-ups are batched across them)
@@ -100,11 +101,14 @@ def variant_rows(row: dict[str, Any], text_columns: tuple[str, ...], variants: l
     return out
 
 
-def _run_key(table: InputTable, recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, shard_size: int) -> dict:
+def _run_key(table: InputTable, recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, options: BuildOptions) -> dict:
     """Everything that decides the rows; a resumed run must match it."""
-    return {"tinyaug": __version__, "input": table.fingerprint, "rows": len(table.dataset),
-            "text_columns": list(table.text_columns), "recipe": recipe.to_dict(),
-            "mlm": mlm.identifier, "vectors": vectors.identifier, "shard_size": shard_size}
+    key = {"tinyaug": __version__, "input": table.fingerprint, "rows": len(table.dataset),
+           "text_columns": list(table.text_columns), "recipe": recipe.to_dict(),
+           "mlm": mlm.identifier, "vectors": vectors.identifier, "shard_size": options.shard_size}
+    if mlm.precision != "fp32":  # rounding then depends on which contexts share a forward
+        key.update(batch_size=options.batch_size, examples_per_batch=options.examples_per_batch)
+    return key
 
 
 def _atomic_write_dataset(ds: datasets.Dataset, target: Path, extra_files: dict[str, str]) -> None:
@@ -140,7 +144,7 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
     total = len(table.dataset)
     if total == 0:
         raise InputError(f"{table.source}: no rows to augment")
-    key = _run_key(table, recipe, mlm, vectors, options.shard_size)
+    key = _run_key(table, recipe, mlm, vectors, options)
     work = out_dir.with_name(out_dir.name + ".partial")
     if out_dir.exists():
         finished = _finished_report(out_dir, key, work)

@@ -33,7 +33,7 @@ def friendly_errors(func: Callable) -> Callable:
 
 def model_options(func: Callable) -> Callable:
     """Options shared by every command that builds candidates."""
-    from tinyaug.pipelines.models import DEFAULT_MLM
+    from tinyaug.pipelines.models import DEFAULT_MLM, PRECISIONS
     from tinyaug.pipelines.vectors import EMBEDDED_VECTORS, FORMATS
 
     decorators = [
@@ -60,17 +60,22 @@ def model_options(func: Callable) -> Callable:
         click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
                      help="Masked contexts per model forward."),
         click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto."),
+        click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+                     help="Masked-LM arithmetic: fp32 (exact, the same rows whatever the batch size), or "
+                          "faster bf16, int8 (CPU) or fp16 (GPU), whose candidates differ a little from "
+                          "fp32's and depend on --batch-size (see README, Throughput)."),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
 
 
-def _load_models(mlm: str, vectors: str, vectors_format: str, trust_pickle: bool, device: str):
-    from tinyaug.pipelines.models import load_masked_lm
+def _load_models(mlm: str, vectors: str, vectors_format: str, trust_pickle: bool, device: str, precision: str):
+    from tinyaug.pipelines.models import at_precision, load_masked_lm
     from tinyaug.pipelines.vectors import load_vectors
 
-    return load_masked_lm(mlm, device), load_vectors(vectors, vectors_format, allow_pickle=trust_pickle)
+    loaded = at_precision(load_masked_lm(mlm, device), precision)
+    return loaded, load_vectors(vectors, vectors_format, allow_pickle=trust_pickle)
 
 
 def _parse_worker(value: str) -> tuple[int, int]:
@@ -131,8 +136,8 @@ def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
 @click.option("--show", type=int, default=3, show_default=True, help="Examples to show when done.")
 @friendly_errors
 def augment_command(task, data_dir, input_path, split, from_hub, text_columns, label_column, out, mlm, vectors,
-                    vectors_format, trust_pickle, k, p, seed, context, max_length, batch_size, device, n,
-                    reference_n, pair_mode, limit, shard_size, worker, skip_bad_rows, overwrite, show):
+                    vectors_format, trust_pickle, k, p, seed, context, max_length, batch_size, device, precision,
+                    n, reference_n, pair_mode, limit, shard_size, worker, skip_bad_rows, overwrite, show):
     """Augment a GLUE task or a table TinyBERT-style into an Arrow dataset.
 
     Example: tinyaug augment --task sst2 --limit 100 --out runs/sst2-aug
@@ -150,7 +155,7 @@ def augment_command(task, data_dir, input_path, split, from_hub, text_columns, l
     table = load_input(task=task, data_dir=data_dir, input_path=input_path, split=split, text_columns=columns,
                        label_column=label_column, skip_bad_rows=skip_bad_rows, limit=limit, from_hub=from_hub)
     out = Path(out or Path("tinyaug-out") / f"{(table.task.name if table.task else Path(input_path).stem)}-aug").resolve()
-    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device)
+    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device, precision)
     click.echo(f"Input: {table.source} ({len(table.dataset)} rows, text columns: {', '.join(table.text_columns)})", err=True)
     if table.skipped:
         click.echo(f"Skipped {len(table.skipped)} bad rows (first: {table.skipped[0]})", err=True)
@@ -195,7 +200,7 @@ def augment_command(task, data_dir, input_path, split, from_hub, text_columns, l
 @click.option("--no-pager", is_flag=True, help="Dataset mode: print instead of paging.")
 @friendly_errors
 def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, seed, context, max_length,
-                    batch_size, device, n, example_id, no_pager):
+                    batch_size, device, precision, n, example_id, no_pager):
     """Show how a sentence is augmented, or page through an augmented dataset.
 
     With a sentence: each word, its route (masked LM or vectors), its candidates with source and
@@ -215,7 +220,7 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
 
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
                     mlm_context=context, max_length=max_length)
-    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device)
+    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device, precision)
     augmenter: Augmenter = build_augmenter(recipe, loaded_mlm, loaded_vectors, batch_size)
     plan = augmenter.plan([target])[0]
     click.echo(f"masked LM: {loaded_mlm.identifier}; vectors: {loaded_vectors.identifier}\n")

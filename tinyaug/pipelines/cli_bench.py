@@ -15,7 +15,8 @@ from tinyaug.pipelines.cli_augment import friendly_errors
 @click.option("-n", "--variants", type=int, default=20, show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True, help="Masked contexts per forward.")
 @click.option("--precision", "precisions", default="fp32", show_default=True,
-              help="Comma-separated: fp32 plus any of bf16, int8 (dynamic) to compare against it.")
+              help="Comma-separated: fp32 plus any of bf16, int8 (dynamic, CPU) or fp16 (GPU) to compare "
+                   "against it.")
 @click.option("--mlm", help="Time this masked LM instead of a random bert-base-sized one.")
 @click.option("--data-dir", help="GLUE folder [default: $TINYAUG_GLUE_DIR, ../shared/glue, else the embedded sample].")
 @click.option("--seed", type=int, default=0, show_default=True)

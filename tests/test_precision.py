@@ -1,0 +1,97 @@
+"""Reduced-precision masked LMs: what they change, what they refuse, and how resume keys them."""
+
+import copy
+import dataclasses
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tinyaug.augment.mlm import MaskedLMSource
+from tinyaug.augment.recipe import Recipe
+from tinyaug.augment.sources import Query
+from tinyaug.errors import ModelLoadError, TinyaugError
+from tinyaug.pipelines.build import BuildOptions, augment_table, load_augmented, read_metadata
+from tinyaug.pipelines.cli import main
+from tinyaug.pipelines.inputs import load_input
+from tinyaug.pipelines.models import LoadedMLM, at_precision
+from tinyaug.pipelines.vectors import LoadedVectors
+
+SENTENCES = ["the movie was great", "the cat sat and the dog barked loudly", "he said the plot was boring",
+             "the house and the car", "the road home was nice", "a charming surprise , quite funny"]
+
+
+@pytest.fixture
+def fresh(tiny_model, tiny_tokenizer):
+    """A copy of the tiny masked LM (``at_precision`` changes the model it is given)."""
+    return LoadedMLM(copy.deepcopy(tiny_model), tiny_tokenizer, "tiny-mlm")
+
+
+def queries(tokenizer):
+    out = []
+    for sentence in SENTENCES:
+        ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
+        out += [Query(tokenizer.convert_ids_to_tokens(i), tuple(ids), p) for p, i in enumerate(ids)]
+    return out
+
+
+def candidate_words(loaded, batch_size=64):
+    source = MaskedLMSource(loaded.model, loaded.tokenizer, batch_size=batch_size)
+    return [[c.word for c in found] for found in source.candidates(queries(loaded.tokenizer), 5)]
+
+
+def test_fp32_is_the_model_as_loaded(fresh):
+    assert at_precision(fresh, "fp32") is fresh
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_reduced_precision_changes_the_arithmetic_not_the_candidates_much(fresh, tiny_model, tiny_tokenizer,
+                                                                         precision):
+    low = at_precision(fresh, precision)
+    assert low.identifier == f"tiny-mlm [{precision}]" and low.precision == precision
+    if precision == "bf16":
+        assert {p.dtype for p in low.model.parameters()} == {torch.bfloat16}
+    else:
+        quantized = [m for m in low.model.modules() if type(m).__module__.startswith("torch.ao.nn.quantized")]
+        assert quantized and not any(type(m) is torch.nn.Linear for m in low.model.modules())
+    exact = candidate_words(LoadedMLM(tiny_model, tiny_tokenizer, "tiny-mlm"))
+    found = candidate_words(low)
+    overlap = [len(set(a) & set(b)) / len(a) for a, b in zip(exact, found) if a]
+    assert len(overlap) == len(exact) and sum(overlap) / len(overlap) > 0.6, overlap
+
+
+def test_precisions_that_this_device_cannot_run_are_refused_with_the_fix(fresh):
+    with pytest.raises(ModelLoadError, match="fp16 needs a GPU.*use bf16 or int8"):
+        at_precision(fresh, "fp16")
+    with pytest.raises(ModelLoadError, match="choose one of fp32, bf16, fp16, int8"):
+        at_precision(fresh, "fp8")
+
+
+def test_reduced_precision_resumes_only_with_the_same_batching(fresh, tiny_vectors, tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"text": s, "label": i % 2}) + "\n" for i, s in enumerate(SENTENCES)))
+    table = load_input(input_path=path, text_columns=("text",), label_column="label")
+    low, vectors = at_precision(fresh, "bf16"), LoadedVectors(*tiny_vectors, "tiny-vectors", "test")
+    recipe = Recipe(variants_per_example=4)
+    first = augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3, worker=(0, 2)))
+    assert not first.complete
+    with pytest.raises(TinyaugError, match="other arguments.*batch_size"):
+        augment_table(table, tmp_path / "o", recipe, low, vectors,
+                      BuildOptions(shard_size=3, worker=(1, 2), batch_size=8))
+    done = augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3, worker=(1, 2)))
+    assert done.complete
+    assert read_metadata(load_augmented(tmp_path / "o"))["run_key"]["batch_size"] == 64
+
+
+def test_augment_command_takes_a_precision(tiny_dir, glue_dir, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "o"
+    common = ["augment", "--task", "mrpc", "--data-dir", str(glue_dir), "--limit", "3", "--mlm", str(tiny_dir),
+              "-n", "2", "--device", "cpu", "--show", "0", "--out", str(out)]
+    result = runner.invoke(main, common + ["--precision", "bf16"])
+    assert result.exit_code == 0, result.output
+    assert read_metadata(load_augmented(out))["mlm"].endswith("[bf16]")
+    refused = runner.invoke(main, common + ["--precision", "fp16", "--overwrite"])
+    assert refused.exit_code == 1 and "Error: --precision fp16 needs a GPU" in refused.output
+    assert "Traceback" not in refused.output
