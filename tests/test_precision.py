@@ -15,7 +15,7 @@ from tinyaug.errors import ModelLoadError, TinyaugError
 from tinyaug.pipelines.build import BuildOptions, augment_table, load_augmented, read_metadata
 from tinyaug.pipelines.cli import main
 from tinyaug.pipelines.inputs import load_input
-from tinyaug.pipelines.models import LoadedMLM, at_precision
+from tinyaug.pipelines.models import LoadedMLM, at_precision, int8_engine
 from tinyaug.pipelines.vectors import LoadedVectors
 
 SENTENCES = ["the movie was great", "the cat sat and the dog barked loudly", "he said the plot was boring",
@@ -48,8 +48,11 @@ def test_fp32_is_the_model_as_loaded(fresh):
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
 def test_reduced_precision_changes_the_arithmetic_not_the_candidates_much(fresh, tiny_model, tiny_tokenizer,
                                                                          precision):
+    engine_before = torch.backends.quantized.engine
     low = at_precision(fresh, precision)
-    assert low.identifier == f"tiny-mlm [{precision}]" and low.precision == precision
+    label = precision if precision == "bf16" else f"int8 {int8_engine()}"
+    assert low.identifier == f"tiny-mlm [{label}]" and low.precision == precision
+    assert torch.backends.quantized.engine == engine_before  # the int8 engine is not left set for others
     if precision == "bf16":
         assert {p.dtype for p in low.model.parameters()} == {torch.bfloat16}
     else:
@@ -66,6 +69,11 @@ def test_precisions_that_this_device_cannot_run_are_refused_with_the_fix(fresh):
         at_precision(fresh, "fp16")
     with pytest.raises(ModelLoadError, match="choose one of fp32, bf16, fp16, int8"):
         at_precision(fresh, "fp8")
+    elsewhere = dataclasses.replace(fresh, model=copy.deepcopy(fresh.model).to("meta"))  # any non-CPU device
+    with pytest.raises(ModelLoadError, match="int8 runs on the CPU only.*pass --device cpu"):
+        at_precision(elsewhere, "int8")
+    with pytest.raises(ModelLoadError, match="already in bf16; start from the fp32 model"):
+        at_precision(at_precision(fresh, "bf16"), "int8")
 
 
 def test_reduced_precision_resumes_only_with_the_same_batching(fresh, tiny_vectors, tmp_path):
@@ -82,6 +90,18 @@ def test_reduced_precision_resumes_only_with_the_same_batching(fresh, tiny_vecto
     done = augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3, worker=(1, 2)))
     assert done.complete
     assert read_metadata(load_augmented(tmp_path / "o"))["run_key"]["batch_size"] == 64
+
+
+def test_fp32_resume_key_leaves_batching_out(fresh, tiny_vectors, tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"text": s, "label": 0}) + "\n" for s in SENTENCES))
+    table = load_input(input_path=path, text_columns=("text",), label_column="label")
+    vectors = LoadedVectors(*tiny_vectors, "tiny-vectors", "test")
+    augment_table(table, tmp_path / "o", Recipe(variants_per_example=3), fresh, vectors, BuildOptions(batch_size=2))
+    assert "batch_size" not in read_metadata(load_augmented(tmp_path / "o"))["run_key"]
+    again = augment_table(table, tmp_path / "o", Recipe(variants_per_example=3), fresh, vectors,
+                          BuildOptions(batch_size=64))
+    assert again.already_complete
 
 
 def test_augment_command_takes_a_precision(tiny_dir, glue_dir, tmp_path):

@@ -95,6 +95,15 @@ def test_vectors_batched_equals_one_at_a_time(tiny_vectors):
     assert batched == single
 
 
+def test_broken_rows_of_a_vector_file_never_crowd_out_real_neighbours():
+    words = ["movie", "film", "cinema", "car", "road"] + [f"junk{c}" for c in "abcdefgh"]
+    vectors = np.array([[1, 0], [.9, .1], [.7, .3], [0, 1], [.1, .9]] + [[np.nan, 1]] * 7 + [[np.inf, 0]],
+                       dtype=np.float32)
+    got = VectorSource(words, vectors).candidates([Query("movie"), Query("junka")], k=2)
+    assert [c.word for c in got[0]] == ["film", "cinema"]
+    assert got[1] == ()  # a broken query row has no neighbours
+
+
 def test_routing_in_the_engine(tmp_path, tiny_vectors):
     tok = make_tokenizer(tmp_path)
     words, vectors = tiny_vectors

@@ -63,7 +63,8 @@ class VectorSource:
     @staticmethod
     def _normalized(matrix: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        return matrix / np.where(norms == 0, 1, norms)
+        with np.errstate(invalid="ignore"):  # an inf row becomes NaN, which the search never offers
+            return matrix / np.where(norms == 0, 1, norms)
 
     def lookup(self, word: str) -> int | None:
         """The row of ``word``: exact, then lowercased (GloVe 6B is lowercase)."""
@@ -88,6 +89,7 @@ class VectorSource:
         queries = self._normalized(np.asarray(self.vectors[rows], dtype=np.float32))
         scores = queries @ self.pool.T  # (batch, pool)
         ascii_query = np.array([word.isascii() for word, _ in batch])
+        scores[np.isnan(scores)] = -np.inf  # a vector file's NaN/inf rows: never candidates (topk ranks NaN first)
         scores[np.ix_(ascii_query, ~self.pool_ascii)] = -np.inf  # an ASCII word gets ASCII candidates
         for i, (word, _) in enumerate(batch):
             self.exclude_self(word, scores[i])

@@ -40,7 +40,8 @@ from tinyaug.augment.sources import Candidate, Query
 from tinyaug.augment.vectors import VectorSource
 from tinyaug.pipelines.build import BuildOptions, augment_table
 from tinyaug.pipelines.inputs import InputTable, load_input
-from tinyaug.pipelines.models import PRECISIONS, LoadedMLM, at_precision, load_masked_lm, resolve_device
+from tinyaug.pipelines.models import PRECISIONS, LoadedMLM, at_precision, check_precision, load_masked_lm, \
+    resolve_device
 from tinyaug.pipelines.vectors import LoadedVectors, load_vectors
 
 logger = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ def _plan_and_sample(augmenter: Augmenter, examples: list[Example]) -> list[Text
     return plans
 
 
-def _quantized(loaded: LoadedMLM, precision: str) -> LoadedMLM:
+def _copy_at_precision(loaded: LoadedMLM, precision: str) -> LoadedMLM:
     """A copy of ``loaded`` in ``precision`` (the fp32 model stays for the other runs)."""
     return at_precision(dataclasses.replace(loaded, model=copy.deepcopy(loaded.model)), precision)
 
@@ -213,8 +214,11 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
     glue_dir = _glue_dir(cfg.data_dir)
     tables = [seeded_slice("sst2", cfg.sst2_rows, cfg.seed, glue_dir),
               seeded_slice("mrpc", cfg.mrpc_rows, cfg.seed, glue_dir)]
+    device = resolve_device(cfg.device)
+    for precision in cfg.precisions:  # refuse before minutes of fp32 work, not after
+        check_precision(precision, device)
     loaded = load_masked_lm(cfg.mlm, cfg.device) if cfg.mlm else bert_base_random(cfg.seed)
-    loaded.model.to(resolve_device(cfg.device))
+    loaded.model.to(device)
     start = time.perf_counter()
     vectors = load_vectors()
     vectors_load_s = time.perf_counter() - start
@@ -274,7 +278,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
     for precision in cfg.precisions:
         if precision == "fp32":
             continue
-        low = _quantized(loaded, precision)
+        low = _copy_at_precision(loaded, precision)
         low_aug = make_fast(low)
         lists = _candidate_words(_plan(low_aug, subset))
         run = _run_pipeline(tables, recipe, low, vectors, cfg, progress)
