@@ -57,6 +57,17 @@ def test_same_rows_whatever_the_shards_and_workers(table, loaded, tmp_path):
     assert second.complete and rows(tmp_path / "w") == rows(tmp_path / "one")
 
 
+def test_assembly_links_the_shards_files_instead_of_rewriting_rows(table, loaded, tmp_path, monkeypatch):
+    run(table, tmp_path / "one", loaded, shard_size=100)
+    run(table, tmp_path / "three", loaded, shard_size=4)
+    files = sorted(p.name for p in (tmp_path / "three").glob("*.arrow"))
+    assert files == [f"data-0000{i}-of-00003.arrow" for i in range(3)]
+    assert read_metadata(load_augmented(tmp_path / "three"))["rows_out"] == len(rows(tmp_path / "one"))
+    monkeypatch.setattr("os.link", lambda *a: (_ for _ in ()).throw(OSError("no hard links here")))
+    run(table, tmp_path / "copied", loaded, shard_size=4)
+    assert rows(tmp_path / "copied") == rows(tmp_path / "three") == rows(tmp_path / "one")
+
+
 def test_resume_after_interruption_gives_the_uninterrupted_rows(table, loaded, tmp_path):
     run(table, tmp_path / "full", loaded, shard_size=3)
     seen = []
