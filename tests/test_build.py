@@ -57,15 +57,31 @@ def test_same_rows_whatever_the_shards_and_workers(table, loaded, tmp_path):
     assert second.complete and rows(tmp_path / "w") == rows(tmp_path / "one")
 
 
-def test_assembly_links_the_shards_files_instead_of_rewriting_rows(table, loaded, tmp_path, monkeypatch):
+def test_assembly_joins_shards_into_few_files_with_the_same_rows(table, loaded, tmp_path, monkeypatch):
     run(table, tmp_path / "one", loaded, shard_size=100)
     run(table, tmp_path / "three", loaded, shard_size=4)
-    files = sorted(p.name for p in (tmp_path / "three").glob("*.arrow"))
-    assert files == [f"data-0000{i}-of-00003.arrow" for i in range(3)]
-    assert read_metadata(load_augmented(tmp_path / "three"))["rows_out"] == len(rows(tmp_path / "one"))
-    monkeypatch.setattr("os.link", lambda *a: (_ for _ in ()).throw(OSError("no hard links here")))
-    run(table, tmp_path / "copied", loaded, shard_size=4)
-    assert rows(tmp_path / "copied") == rows(tmp_path / "three") == rows(tmp_path / "one")
+    assert [p.name for p in (tmp_path / "three").glob("*.arrow")] == ["data-00000-of-00001.arrow"]
+    monkeypatch.setattr("tinyaug.pipelines.build.OUTPUT_FILE_BYTES", 1)  # a file per shard file
+    run(table, tmp_path / "split", loaded, shard_size=4)
+    assert len(list((tmp_path / "split").glob("*.arrow"))) == 3
+    assert rows(tmp_path / "split") == rows(tmp_path / "three") == rows(tmp_path / "one")
+    assert read_metadata(load_augmented(tmp_path / "split"))["rows_out"] == len(rows(tmp_path / "one"))
+
+
+def test_a_failed_assembly_keeps_the_old_dataset_and_the_shards(table, loaded, tmp_path, monkeypatch):
+    run(table, tmp_path / "o", loaded, Recipe(variants_per_example=2))
+    before = rows(tmp_path / "o")
+    monkeypatch.setattr("tinyaug.pipelines.build._join_arrow_files",
+                        lambda *a: (_ for _ in ()).throw(OSError("No space left on device")))
+    with pytest.raises(OSError, match="No space"):
+        run(table, tmp_path / "o", loaded, Recipe(variants_per_example=5), overwrite=True, shard_size=4)
+    assert rows(tmp_path / "o") == before and len(list((tmp_path / "o.partial" / "shards").iterdir())) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "o", "o.partial", "o.partial.lock"]
+    (tmp_path / ".o.tmp-left-by-a-kill").mkdir()
+    monkeypatch.undo()
+    run(table, tmp_path / "o", loaded, Recipe(variants_per_example=5), overwrite=True, shard_size=4)
+    assert len(rows(tmp_path / "o")) > len(before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "o"]
 
 
 def test_resume_after_interruption_gives_the_uninterrupted_rows(table, loaded, tmp_path):

@@ -175,7 +175,7 @@ def test_teacher_logits_in_place_is_atomic_and_repeatable(teacher, glue, tmp_pat
     teacher_logits(teacher, data, "sst2", device="cpu")  # replaces the column, no duplicate
     ds = distill_io.load_task_dataset(data, get_task("sst2"))
     assert ds.column_names.count(TEACHER_LOGITS) == 1 and "aug_changes" in ds.column_names
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["aug"]  # no .partial / .old left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aug"]  # no .saving / .old left behind
 
 
 def test_distill_both_stages_and_reload(teacher, augmented, glue, tmp_path):

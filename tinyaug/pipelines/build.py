@@ -113,19 +113,11 @@ def _run_key(table: InputTable, recipe: Recipe, mlm: LoadedMLM, vectors: LoadedV
 
 def _atomic_write_dataset(ds: datasets.Dataset, target: Path, extra_files: dict[str, str]) -> None:
     """Write ``ds`` (and small text files) to a temporary folder beside ``target``, then rename."""
-    def fill(tmp: Path) -> None:
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    try:
         ds.save_to_disk(str(tmp))
         for name, text in extra_files.items():
             (tmp / name).write_text(text, encoding="utf-8")
-
-    _atomic_folder(target, fill)
-
-
-def _atomic_folder(target: Path, fill: Callable[[Path], None]) -> None:
-    """Let ``fill`` write a temporary folder beside ``target``, then rename it to ``target``."""
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    try:
-        fill(tmp)
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -218,6 +210,7 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
     with _assembly_lock(work) as mine:
         if not mine or not work.exists():
             return report  # another worker is assembling (or just did)
+        _clear_leftovers(out_dir)
         _assemble(done, out_dir, metadata)
         _remove_tree(work)
         work.with_name(work.name + ".lock").unlink(missing_ok=True)
@@ -267,45 +260,85 @@ def _is_replaceable(path: Path) -> bool:
     return (path / "state.json").is_file() and bool(read_metadata(datasets.load_from_disk(str(path))))
 
 
-def _assemble(done: list[Path], out_dir: Path, metadata: dict) -> None:
-    """Join the shards into ``out_dir`` with the card; an old ``out_dir`` goes only once the new is complete.
+OUTPUT_FILE_BYTES = 500 * 2**20  # Arrow file size in the output, as ``save_to_disk``'s default max_shard_size
 
-    No row is read or copied: the shards' Arrow files are hard-linked (copied where links are
-    impossible) into one dataset folder whose ``state.json`` lists them all, the layout that
-    ``save_to_disk(num_shards=...)`` writes and ``load_from_disk`` reads. So assembly takes no
-    memory and no time whatever the dataset's size (concatenating and saving mapped every row
-    into the process: +250 MB of peak memory for all of SST-2), and the shards stay whole until
-    the work folder goes.
+
+def _assemble(done: list[Path], out_dir: Path, metadata: dict) -> None:
+    """Join the shards into ``out_dir`` with the card; an old ``out_dir`` goes only once the new
+    one is complete and loads with every row.
+
+    The shards' Arrow files are streamed, one record batch at a time, into files of up to
+    ``OUTPUT_FILE_BYTES``, listed in ``state.json`` as ``save_to_disk(num_shards=...)`` lists
+    them. Memory stays at one batch whatever the dataset's size (concatenating and saving mapped
+    every row into the process: +250 MB of peak memory for all of SST-2), and the file count
+    stays small (one file per shard would cost a memory map each when loading).
     """
     from datasets.fingerprint import Hasher
 
     from tinyaug.pipelines.card import render_card
 
     states = [json.loads((shard / "state.json").read_text()) for shard in done]
-    files = [shard / entry["filename"] for shard, state in zip(done, states) for entry in state["_data_files"]]
-    names = [f"data-{i:05d}-of-{len(files):05d}.arrow" for i in range(len(files))]
+    sources = [shard / entry["filename"] for shard, state in zip(done, states) for entry in state["_data_files"]]
+    groups: list[list[Path]] = [[]]
+    size = 0
+    for source in sources:
+        if groups[-1] and size + source.stat().st_size > OUTPUT_FILE_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(source)
+        size += source.stat().st_size
+    names = [f"data-{i:05d}-of-{len(groups):05d}.arrow" for i in range(len(groups))]
     state = {**states[0], "_data_files": [{"filename": name} for name in names],
              "_fingerprint": Hasher.hash([s["_fingerprint"] for s in states])}
     info = json.loads((done[0] / "dataset_info.json").read_text())  # the features: the same in every shard
     info["description"] = json.dumps({"tinyaug": metadata})
 
-    def fill(tmp: Path) -> None:
-        for source, name in zip(files, names):
-            try:
-                os.link(source, tmp / name)
-            except OSError:  # a file system without hard links
-                shutil.copyfile(source, tmp / name)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    trash = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    try:
+        for group, name in zip(groups, names):
+            _join_arrow_files(group, tmp / name)
         (tmp / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
         (tmp / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
         (tmp / "README.md").write_text(render_card(metadata), encoding="utf-8")
-
-    if out_dir.exists():
-        trash = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, trash)
-        _atomic_folder(out_dir, fill)
+        written = len(datasets.load_from_disk(str(tmp)))  # maps the files, reads no rows
+        if written != metadata["rows_out"]:
+            raise TinyaugError(f"assembling {out_dir} gave {written} rows instead of {metadata['rows_out']}; "
+                               f"the shards in {out_dir}.partial are kept: rerun the same command")
+        if out_dir.exists():
+            os.replace(out_dir, trash)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if trash.exists() and not out_dir.exists():
+            os.replace(trash, out_dir)  # the old dataset stays until a new one is in place
+        raise
+    if trash.exists():
         _remove_tree(trash)
-    else:
-        _atomic_folder(out_dir, fill)
+
+
+def _join_arrow_files(sources: list[Path], target: Path) -> None:
+    """Concatenate Arrow IPC stream files (``datasets``' format) one record batch at a time."""
+    import pyarrow as pa
+
+    writer = None
+    try:
+        for source in sources:
+            with pa.OSFile(str(source)) as handle:
+                reader = pa.ipc.open_stream(handle)
+                writer = writer or pa.ipc.new_stream(str(target), reader.schema)
+                for batch in reader:
+                    writer.write_batch(batch)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _clear_leftovers(out_dir: Path) -> None:
+    """Folders a killed assembly left beside ``out_dir`` (a half-written new one, a replaced old one)."""
+    for pattern in (f".{out_dir.name}.tmp-*", f".{out_dir.name}.old-*"):
+        for leftover in out_dir.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _remove_tree(path: Path) -> None:

@@ -163,14 +163,15 @@ def read_dev_splits(data_dir: str | Path, task: TaskSpec, limit: int | None = No
 def save_dataset_atomically(dataset: datasets.Dataset, target: str | Path,
                             extra_files: dict[str, Any] | None = None,
                             carry_from: str | Path | None = None) -> Path:
-    """``save_to_disk`` into ``TARGET.partial`` beside ``target``, then swap it into place.
+    """``save_to_disk`` into ``TARGET.saving`` beside ``target``, then swap it into place (not
+    ``TARGET.partial``: that is the work folder of an augment run building ``target``).
 
     ``extra_files``: ``{name: json-able}`` written into the directory before the swap, so the
     column and its description appear together or not at all. ``carry_from``: a dataset
     directory whose other files (the augmentation card ``README.md``, ...) are copied over.
     """
     target = Path(target)
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(target.name + ".saving")
     old = target.with_name(target.name + ".old")
     for stale in (partial, old):
         if stale.exists():
