@@ -282,11 +282,12 @@ def _assemble(done: list[Path], out_dir: Path, metadata: dict) -> None:
     groups: list[list[Path]] = [[]]
     size = 0
     for source in sources:
-        if groups[-1] and size + source.stat().st_size > OUTPUT_FILE_BYTES:
+        file_size = source.stat().st_size
+        if groups[-1] and size + file_size > OUTPUT_FILE_BYTES:
             groups.append([])
             size = 0
         groups[-1].append(source)
-        size += source.stat().st_size
+        size += file_size
     names = [f"data-{i:05d}-of-{len(groups):05d}.arrow" for i in range(len(groups))]
     state = {**states[0], "_data_files": [{"filename": name} for name in names],
              "_fingerprint": Hasher.hash([s["_fingerprint"] for s in states])}

@@ -200,7 +200,8 @@ def at_precision(loaded: LoadedMLM, precision: str) -> LoadedMLM:
     if precision == "int8":
         import warnings
 
-        engine, label = int8_engine(), f"int8 {int8_engine()}"
+        engine = int8_engine()
+        label = f"int8 {engine}"
         previous = torch.backends.quantized.engine
         try:
             torch.backends.quantized.engine = engine  # weights are packed for this engine and keep it
