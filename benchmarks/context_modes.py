@@ -22,9 +22,9 @@ from tinyaug.augment.engine import Augmenter
 from tinyaug.augment.mlm import MaskedLMSource
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.vectors import VectorSource
-from tinyaug.pipelines.inputs import load_input
-from tinyaug.pipelines.models import load_masked_lm
-from tinyaug.pipelines.vectors import load_vectors
+from tinyaug.pipelines.io.tables import load_input
+from tinyaug.pipelines.io.models import load_masked_lm
+from tinyaug.pipelines.io.vectors import load_vectors
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tinyaug.pipelines.bench import BenchConfig, format_table, run_bench, to_json
+from tinyaug.pipelines.bench.run import BenchConfig, format_table, run_bench, to_json
 
 KEYS = {"sentences_per_s", "naive_sentences_per_s", "speedup_vs_naive", "mlm_gflops", "matmul_gflops",
         "mlm_percent_of_peak", "vector_time_share", "peak_rss_mb"}
@@ -35,7 +35,7 @@ def test_bench_smoke(tiny_dir, glue_dir):
 def test_flop_count_by_hand():
     from types import SimpleNamespace
 
-    from tinyaug.pipelines.bench import mlm_flops
+    from tinyaug.pipelines.bench.run import mlm_flops
 
     config = SimpleNamespace(hidden_size=2, intermediate_size=3, num_hidden_layers=1, vocab_size=5)
     # tokens: 4 d^2 + 2 d f = 16 + 12 = 28 each; attention 2 d sum(L^2) = 4 * 9; head (d^2 + d V) = 14
@@ -54,7 +54,7 @@ def test_naive_mode_runs_like_the_reference(tiny_tokenizer, tiny_model):
     """Batch 1, gradients tracked, logits at every position: and still the fast mode's candidates."""
     from tinyaug.augment.mlm import MaskedLMSource
     from tinyaug.augment.sources import Query
-    from tinyaug.pipelines.bench import NaiveMLMSource
+    from tinyaug.pipelines.bench.run import NaiveMLMSource
 
     ids = tuple(tiny_tokenizer("the movie was great and the cat sat", add_special_tokens=False)["input_ids"])
     queries = [Query("movie", ids, 1), Query("great", ids, 3), Query("cat", ids, 6)]

@@ -7,10 +7,10 @@ import pytest
 
 from tinyaug.augment.recipe import Recipe, RecipeError
 from tinyaug.errors import TinyaugError
-from tinyaug.pipelines.build import BuildOptions, augment_table, load_augmented, read_metadata
-from tinyaug.pipelines.inputs import load_input
-from tinyaug.pipelines.models import LoadedMLM
-from tinyaug.pipelines.vectors import LoadedVectors
+from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, load_augmented, read_metadata
+from tinyaug.pipelines.io.tables import load_input
+from tinyaug.pipelines.io.models import LoadedMLM
+from tinyaug.pipelines.io.vectors import LoadedVectors
 
 SENTENCES = ["the movie was great", "a charming surprise , quite funny", "the cat sat and the dog barked loudly",
              "he said the plot was boring", "the movie was great", "Unbelievable actors , awful story !",
@@ -61,7 +61,7 @@ def test_assembly_joins_shards_into_few_files_with_the_same_rows(table, loaded, 
     run(table, tmp_path / "one", loaded, shard_size=100)
     run(table, tmp_path / "three", loaded, shard_size=4)
     assert [p.name for p in (tmp_path / "three").glob("*.arrow")] == ["data-00000-of-00001.arrow"]
-    monkeypatch.setattr("tinyaug.pipelines.build.OUTPUT_FILE_BYTES", 1)  # a file per shard file
+    monkeypatch.setattr("tinyaug.pipelines.augmentation.build.OUTPUT_FILE_BYTES", 1)  # a file per shard file
     run(table, tmp_path / "split", loaded, shard_size=4)
     assert len(list((tmp_path / "split").glob("*.arrow"))) == 3
     assert rows(tmp_path / "split") == rows(tmp_path / "three") == rows(tmp_path / "one")
@@ -71,7 +71,7 @@ def test_assembly_joins_shards_into_few_files_with_the_same_rows(table, loaded, 
 def test_a_failed_assembly_keeps_the_old_dataset_and_the_shards(table, loaded, tmp_path, monkeypatch):
     run(table, tmp_path / "o", loaded, Recipe(variants_per_example=2))
     before = rows(tmp_path / "o")
-    monkeypatch.setattr("tinyaug.pipelines.build._join_arrow_files",
+    monkeypatch.setattr("tinyaug.pipelines.augmentation.build._join_arrow_files",
                         lambda *a: (_ for _ in ()).throw(OSError("No space left on device")))
     with pytest.raises(OSError, match="No space"):
         run(table, tmp_path / "o", loaded, Recipe(variants_per_example=5), overwrite=True, shard_size=4)
@@ -199,7 +199,7 @@ def test_recipe_reports_every_problem_at_once():
 
 
 def test_kill_after_assembly_before_cleanup_is_finished_by_a_rerun(table, loaded, tmp_path, monkeypatch):
-    from tinyaug.pipelines import build
+    from tinyaug.pipelines.augmentation import build
 
     real_remove = build._remove_tree
     monkeypatch.setattr(build, "_remove_tree", lambda path: (_ for _ in ()).throw(KeyboardInterrupt))
@@ -232,7 +232,7 @@ def test_overwrite_replaces_only_tinyaug_datasets(table, loaded, tmp_path):
 
 
 def test_a_worker_does_not_assemble_while_another_is(table, loaded, tmp_path):
-    from tinyaug.pipelines.build import _assembly_lock
+    from tinyaug.pipelines.augmentation.build import _assembly_lock
 
     run(table, tmp_path / "w", loaded, shard_size=4, worker=(0, 2))
     with _assembly_lock(tmp_path / "w.partial") as mine:

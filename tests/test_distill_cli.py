@@ -5,9 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tinyaug.pipelines import distill_testing as T
+from tinyaug.pipelines.experiment import toys as T
 from tinyaug.pipelines.cli import main
-from tinyaug.pipelines.cli_distill import COMMANDS
+from tinyaug.pipelines.cli.distill import COMMANDS
 
 STUDENT = "layers=2,hidden=16,heads=2,intermediate=20"
 

@@ -17,11 +17,11 @@ from tinyaug.distill.trainer import (TEACHER_LOGITS, IntermediateDistiller, Pred
                                      TextCollator, frozen, train_stage, training_arguments)
 from tinyaug.distill.arch import head_parameters
 from tinyaug.errors import InputError, ModelLoadError
-from tinyaug.pipelines import distill_io
-from tinyaug.pipelines.models import from_pretrained
-from tinyaug.pipelines import distill_testing as T
-from tinyaug.pipelines.distill_run import distill, evaluate, finetune, teacher_logits
-from tinyaug.pipelines.glue import get_task, read_split
+from tinyaug.pipelines.distillation import loading as distill_io
+from tinyaug.pipelines.io.models import from_pretrained
+from tinyaug.pipelines.experiment import toys as T
+from tinyaug.pipelines.distillation.commands import distill, evaluate, finetune, teacher_logits
+from tinyaug.pipelines.io.glue import get_task, read_split
 
 MNLI = ("entailment", "neutral", "contradiction")
 
@@ -279,7 +279,7 @@ def test_hub_name_while_offline_fails_fast(monkeypatch, tmp_path):
     with pytest.raises(ModelLoadError, match=r"cannot reach the Hugging Face hub \(offline\?\); pass a local model directory"):
         from_pretrained(AutoModelForSequenceClassification.from_pretrained, "some-org/no-such-model")
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr("tinyaug.pipelines.models.hub_reachable", lambda timeout=2.5: False)
+    monkeypatch.setattr("tinyaug.pipelines.io.models.hub_reachable", lambda timeout=2.5: False)
     with pytest.raises(ModelLoadError, match="cannot reach the Hugging Face hub"):
         distill_io.load_tokenizer("bert-base-uncased-not-cached")
     assert time.perf_counter() - start < 10

@@ -9,13 +9,13 @@ from click.testing import CliRunner
 
 from tinyaug.augment.recipe import Recipe
 from tinyaug.errors import InputError
-from tinyaug.pipelines import glue
-from tinyaug.pipelines.build import augment_table, load_augmented
+from tinyaug.pipelines.io import glue
+from tinyaug.pipelines.augmentation.build import augment_table, load_augmented
 from tinyaug.pipelines.cli import main
-from tinyaug.pipelines.export import export
-from tinyaug.pipelines.inputs import load_input
-from tinyaug.pipelines.models import LoadedMLM
-from tinyaug.pipelines.vectors import LoadedVectors
+from tinyaug.pipelines.augmentation.export import export
+from tinyaug.pipelines.io.tables import load_input
+from tinyaug.pipelines.io.models import LoadedMLM
+from tinyaug.pipelines.io.vectors import LoadedVectors
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ def test_tsv_export_of_a_hub_style_dataset_fills_missing_layout_columns(tmp_path
 
 
 def test_default_run_uses_the_starter_model_and_says_so(runner, tmp_path):
-    from tinyaug.pipelines.starter_mlm import read_manifest
+    from tinyaug.pipelines.starter.artifact import read_manifest
 
     out = tmp_path / "sst2-aug"
     result = runner.invoke(main, ["augment", "--task", "sst2", "--limit", "3", "-n", "2", "--out", str(out),

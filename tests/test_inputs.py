@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from tinyaug.errors import InputError, ModelLoadError
-from tinyaug.pipelines import glue
-from tinyaug.pipelines.inputs import load_input
-from tinyaug.pipelines.models import load_masked_lm
-from tinyaug.pipelines.vectors import load_vectors
+from tinyaug.pipelines.io import glue
+from tinyaug.pipelines.io.tables import load_input
+from tinyaug.pipelines.io.models import load_masked_lm
+from tinyaug.pipelines.io.vectors import load_vectors
 
 
 @pytest.mark.parametrize("task,split,rows", [

@@ -12,11 +12,11 @@ from tinyaug.augment.mlm import MaskedLMSource
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sources import Query
 from tinyaug.errors import ModelLoadError, TinyaugError
-from tinyaug.pipelines.build import BuildOptions, augment_table, load_augmented, read_metadata
+from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, load_augmented, read_metadata
 from tinyaug.pipelines.cli import main
-from tinyaug.pipelines.inputs import load_input
-from tinyaug.pipelines.models import LoadedMLM, at_precision, int8_engine
-from tinyaug.pipelines.vectors import LoadedVectors
+from tinyaug.pipelines.io.tables import load_input
+from tinyaug.pipelines.io.models import LoadedMLM, at_precision, int8_engine
+from tinyaug.pipelines.io.vectors import LoadedVectors
 
 SENTENCES = ["the movie was great", "the cat sat and the dog barked loudly", "he said the plot was boring",
              "the house and the car", "the road home was nice", "a charming surprise , quite funny"]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tinyaug.errors import InputError, ModelLoadError
-from tinyaug.pipelines import starter_mlm as sm
+from tinyaug.pipelines.starter import artifact as sm
 
 
 def _base_installed() -> bool:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from tinyaug.pipelines import mlm_eval
+from tinyaug.pipelines.starter import evaluate as mlm_eval
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "was", "is", ".", ",", "##s",
          "movie", "great", "film", "good", "story", "bad", "actor", "plot", "funny", "boring"]
@@ -120,7 +120,7 @@ def test_eval_command_errors_are_one_line(tiny, tmp_path):
 
 
 def test_commands_have_examples():
-    from tinyaug.pipelines.cli_mlm import COMMANDS
+    from tinyaug.pipelines.cli.starter import COMMANDS
 
     assert {c.name for c in COMMANDS} == {"build-mlm", "export-mlm", "eval-mlm"}
     for command in COMMANDS:
@@ -128,7 +128,7 @@ def test_commands_have_examples():
 
 
 def test_load_for_eval_knows_starter_artifact_folders():
-    from tinyaug.pipelines import starter_mlm
+    from tinyaug.pipelines.starter import artifact as starter_mlm
 
     try:
         starter_mlm.base_model_dir()

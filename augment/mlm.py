@@ -1,0 +1,263 @@
+"""Masked-LM candidates: one word masked at a time, batched across words and sentences.
+
+For a query (sentence pieces, masked position) the model sees, in the default ``"masked"``
+context, ``[CLS] the movie was [MASK] [SEP]``; in the reference's ``"pair"`` context it also
+sees the original sentence as segment B: ``[CLS] the movie was [MASK] [SEP] the movie was
+great [SEP]``. The top-K candidates are whole words of the vocabulary: word pieces
+(``##ing``), special tokens, anything not alphabetic, single letters, stopwords, other
+scripts (an ASCII word gets ASCII candidates) and the original word itself are filtered out
+*before* the top-K, so K candidates are kept wherever the vocabulary allows.
+
+Speed: identical masked contexts are computed once; contexts are batched by exact length, so
+batches carry no padding at all; the prediction head runs only at the masked position (the
+encoder's output at the other positions is never projected onto the vocabulary), and so does
+the last encoder layer, but for its keys and values (BERT-family models,
+``tinyaug.augment.last_layer``); no autograd.
+
+Determinism: a context's scores do not depend on its batch (no padding), and candidates are
+ranked on scores rounded to ``SCORE_DECIMALS`` with ties broken by token id, so float noise from
+the backend (different batch sizes pick different kernels) cannot reorder them; two scores that
+straddle a rounding boundary within float noise remain possible in principle.
+
+Not here: loading models (``tinyaug.pipelines.io.models``) or deciding which words to mask.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from typing import Literal, Sequence
+
+import torch
+
+from tinyaug.augment.last_layer import LastLayerAtPositions
+from tinyaug.augment.sources import Candidate, Query
+from tinyaug.augment.stopwords import STOPWORDS
+
+logger = logging.getLogger(__name__)
+
+ContextMode = Literal["masked", "pair"]
+RANK_MARGIN = 4  # extra top-k entries fetched so that re-ranking near-ties stays exact
+SCORE_DECIMALS = 4  # scores are compared at this precision; closer ones are ordered by id
+
+
+def stable_rank_key(score: float, token_id: int) -> tuple[float, int]:
+    """Sort key: higher score first, with scores that differ only in float noise (below
+    ``10**-SCORE_DECIMALS``) treated as equal and ordered by id, so that the ranking does not
+    depend on how a backend happened to sum (batch size, kernel choice)."""
+    return (-round(score, SCORE_DECIMALS), token_id)
+CONTEXT_MODES: tuple[ContextMode, ...] = ("masked", "pair")
+
+_WORD_START_MARKERS = ("Ġ", "▁")  # byte-level BPE and SentencePiece word-start markers
+
+
+def vocab_words(tokenizer) -> list[str | None]:
+    """For each token id, the whole word it stands for, or None if it is not a whole word.
+
+    WordPiece: ``##``-continuations are not whole words. Byte-level BPE / SentencePiece: only
+    tokens that start a word (``Ġgood``, ``▁good``) are. Special tokens never are.
+    """
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    special = set(tokenizer.all_special_ids)
+    model = getattr(getattr(tokenizer, "backend_tokenizer", None), "model", None)
+    prefix = getattr(model, "continuing_subword_prefix", None) or "##"
+    uses_markers = any(t and t[0] in _WORD_START_MARKERS for t in tokens[:2000] if t)
+    words: list[str | None] = []
+    for token_id, token in enumerate(tokens):
+        if token is None or token_id in special:
+            words.append(None)
+        elif uses_markers:
+            words.append(token[1:] if token[:1] in _WORD_START_MARKERS else None)
+        else:
+            words.append(None if token.startswith(prefix) else token)
+    return words
+
+
+def is_candidate_word(word: str | None, stopwords: frozenset[str] = STOPWORDS) -> bool:
+    """A replacement must itself be a content word: alphabetic, two letters or more, no stopword."""
+    return word is not None and len(word) > 1 and word.isalpha() and word.lower() not in stopwords
+
+
+def candidate_mask(words: Sequence[str | None], stopwords: frozenset[str] = STOPWORDS) -> torch.Tensor:
+    """Bool tensor over the vocabulary: True where the token may be offered as a replacement."""
+    return torch.tensor([is_candidate_word(w, stopwords) for w in words], dtype=torch.bool)
+
+
+def ascii_mask(words: Sequence[str | None]) -> torch.Tensor:
+    """Bool tensor over the vocabulary: True for ASCII tokens (an ASCII word gets ASCII candidates)."""
+    return torch.tensor([w is not None and w.isascii() for w in words], dtype=torch.bool)
+
+
+def _output_size(model) -> int:
+    """Rows of the output projection (a dynamically quantized Linear exposes ``weight()``)."""
+    weight = getattr(model.get_output_embeddings(), "weight", None)
+    weight = weight() if callable(weight) else weight
+    return int(weight.shape[0]) if weight is not None else int(model.config.vocab_size)
+
+
+def usable_positions(model, tokenizer) -> int:
+    """How many tokens one input may hold: the position table, less RoBERTa-style models' offset
+    (their positions start after the padding index), capped by the tokenizer's own maximum."""
+    config = model.config
+    positions = getattr(config, "max_position_embeddings", 512)
+    if "roberta" in getattr(config, "model_type", "") or getattr(config, "model_type", "") in ("camembert", "longformer"):
+        positions -= (config.pad_token_id or 0) + 1
+    tokenizer_max = getattr(tokenizer, "model_max_length", None) or positions
+    return int(min(positions, tokenizer_max if tokenizer_max < 1_000_000 else positions))
+
+
+def _split_encoder_and_head(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+    """(encoder, head) when the head can be applied to selected positions only."""
+    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    for name in ("cls", "lm_head"):  # BERT-like, RoBERTa-like
+        head = getattr(model, name, None)
+        if base is not None and head is not None:
+            return base, head
+    return None
+
+
+class MaskedLMSource:
+    """Candidates from a Hugging Face masked LM and its fast tokenizer."""
+
+    name = "mlm"
+
+    def __init__(self, model, tokenizer, *, context: ContextMode = "masked", batch_size: int = 64,
+                 max_length: int | None = None, device: str | torch.device | None = None,
+                 stopwords: frozenset[str] = STOPWORDS) -> None:
+        if context not in CONTEXT_MODES:
+            raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
+        if tokenizer.mask_token_id is None:
+            raise ValueError("the tokenizer has no mask token; is this a masked language model?")
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.context = context
+        self.batch_size = batch_size
+        model_max = usable_positions(model, tokenizer)
+        self.max_length = min(max_length or model_max, model_max)
+        # pieces of the sentence that fit in one context (special tokens excluded)
+        self.piece_budget = self.max_length - 2 if context == "masked" else (self.max_length - 3) // 2
+        if self.piece_budget < 1:
+            raise ValueError(f"max_length {self.max_length} leaves no room for a sentence")
+        self.words = vocab_words(tokenizer)
+        out_size = _output_size(model)  # may differ from len(tokenizer)
+        self.allowed = self._fit(candidate_mask(self.words, stopwords), out_size)  # (vocab,)
+        self.allowed_ascii = self.allowed & self._fit(ascii_mask(self.words), out_size)
+        self._split = _split_encoder_and_head(model)
+        # the last layer at the masked position only (None: the model is not of a known kind)
+        self._partial = LastLayerAtPositions.of(self._split[0]) if self._split is not None else None
+        self.contexts_seen = 0  # masked contexts asked for
+        self.contexts_run = 0  # ... and actually run through the model (after de-duplication)
+        self.tokens_run = 0  # non-padding tokens fed to the model
+        self.squared_lengths_run = 0  # sum of squared context lengths (attention cost)
+        self.forward_seconds = 0.0  # time in model forwards and top-k (the masked-LM stage proper)
+
+    @property
+    def partial_last_layer(self) -> bool:
+        """Whether the last encoder layer runs at the masked positions only (keys and values aside)."""
+        return self._partial is not None
+
+    def _fit(self, mask: torch.Tensor, size: int) -> torch.Tensor:
+        fitted = torch.zeros(size, dtype=torch.bool)
+        fitted[:min(size, len(mask))] = mask[:size]
+        return fitted.to(self.device)
+
+    def fits(self, position: int) -> bool:
+        """Whether a word whose piece is at ``position`` fits in the model's maximum length."""
+        return position < self.piece_budget
+
+    def build_context(self, pieces: Sequence[int], position: int) -> tuple[list[int], list[int]]:
+        """Token ids and token-type ids of the masked context for one query."""
+        tok = self.tokenizer
+        a = list(pieces[:self.piece_budget])
+        a[position] = tok.mask_token_id
+        ids = [tok.cls_token_id, *a, tok.sep_token_id]
+        types = [0] * len(ids)
+        if self.context == "pair":
+            b = list(pieces[:self.piece_budget])
+            ids += [*b, tok.sep_token_id]
+            types += [1] * (len(b) + 1)
+        return ids, types
+
+    def candidates(self, queries: Sequence[Query], k: int) -> list[tuple[Candidate, ...]]:
+        """Top-``k`` filtered whole-word candidates per query, never the query word itself."""
+        return self.ranked_words(queries, k, drop_original=True)
+
+    def ranked_words(self, queries: Sequence[Query], k: int, *, drop_original: bool = True
+                     ) -> list[tuple[Candidate, ...]]:
+        """Like ``candidates``; with ``drop_original=False`` the original word may be among them
+        (what a recall evaluation needs)."""
+        keys = []
+        for q in queries:
+            if not self.fits(q.position):
+                raise ValueError(f"position {q.position} is beyond the piece budget {self.piece_budget}")
+            keys.append((tuple(q.pieces[:self.piece_budget]), q.position, q.word.isascii()))
+        # Contexts are batched by exact length: no padding, so a context's scores do not depend on
+        # which other contexts share its batch (padding changes the matrix shapes and with them the
+        # floating-point summation order).
+        unique = sorted(set(keys), key=lambda key: (-len(key[0]), key))
+        self.contexts_seen += len(keys)
+        self.contexts_run += len(unique)
+        extra = 0 if not drop_original else 1  # room for the original word, dropped afterwards
+        top: dict[tuple, list[tuple[int, float]]] = {}
+        for _, group in itertools.groupby(unique, key=lambda key: len(key[0])):
+            group = list(group)
+            for start in range(0, len(group), self.batch_size):
+                batch = group[start:start + self.batch_size]
+                for key, row in zip(batch, self._predict(batch, k + extra)):
+                    top[key] = row
+        results = []
+        for q, key in zip(queries, keys):
+            found = [(self.words[i], p) for i, p in top[key]
+                     if not (drop_original and self.words[i].lower() == q.word.lower())]
+            results.append(tuple(Candidate(w, p, "mlm", rank) for rank, (w, p) in enumerate(found[:k])))
+        return results
+
+    @torch.inference_mode()
+    def _predict(self, batch: Sequence[tuple[tuple[int, ...], int, bool]], k: int) -> list[list[tuple[int, float]]]:
+        """For each (pieces, position, ascii only): the top-``k`` allowed token ids with their probability."""
+        built = [self.build_context(pieces, pos) for pieces, pos, _ in batch]
+        length = max(len(ids) for ids, _ in built)
+        pad = self.tokenizer.pad_token_id or 0
+        input_ids = torch.full((len(built), length), pad, dtype=torch.long)
+        token_types = torch.zeros((len(built), length), dtype=torch.long)
+        attention = torch.zeros((len(built), length), dtype=torch.long)
+        for i, (ids, types) in enumerate(built):
+            input_ids[i, :len(ids)] = torch.tensor(ids)
+            token_types[i, :len(ids)] = torch.tensor(types)
+            attention[i, :len(ids)] = 1
+        self.tokens_run += int(attention.sum())
+        self.squared_lengths_run += sum(len(ids) ** 2 for ids, _ in built)
+        started = time.perf_counter()
+        masked_at = torch.tensor([pos + 1 for _, pos, _ in batch])  # +1 for [CLS]
+        inputs = {"input_ids": input_ids, "attention_mask": attention}
+        if "token_type_ids" in self.tokenizer.model_input_names:
+            inputs["token_type_ids"] = token_types
+        inputs = {name: t.to(self.device) for name, t in inputs.items()}
+        rows = torch.arange(len(built), device=self.device)
+        at = masked_at.to(self.device)
+        if self._partial is not None:
+            hidden = self._partial(inputs["input_ids"], inputs.get("token_type_ids"), at)  # (batch, hidden)
+            logits = self._split[1](hidden)  # (batch, vocab)
+        elif self._split is not None:
+            encoder, head = self._split
+            hidden = encoder(**inputs).last_hidden_state  # (batch, length, hidden)
+            logits = head(hidden[rows, at])  # (batch, vocab)
+        else:
+            logits = self.model(**inputs).logits[rows, at]
+        logits = logits.float()
+        probs = torch.softmax(logits, dim=-1)
+        ascii_only = torch.tensor([a for *_, a in batch], device=self.device)[:, None]
+        allowed = torch.where(ascii_only, self.allowed_ascii, self.allowed)  # (batch, vocab)
+        logits = logits.masked_fill(~allowed, float("-inf"))
+        take = min(k + RANK_MARGIN, int(self.allowed.sum()))
+        values, ids = torch.topk(logits, take, dim=-1)
+        picked = torch.gather(probs, 1, ids)
+        out = []
+        for row_ids, row_values, row_probs in zip(ids.tolist(), values.tolist(), picked.tolist()):
+            ranked = sorted((stable_rank_key(v, i), i, p) for i, v, p in zip(row_ids, row_values, row_probs)
+                            if v != float("-inf"))
+            out.append([(i, p) for _, i, p in ranked[:k]])
+        self.forward_seconds += time.perf_counter() - started
+        return out

@@ -1,0 +1,294 @@
+"""The augmentation commands: ``augment``, ``inspect`` and ``export``."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from tinyaug.augment.engine import Augmenter, Example, Stats
+from tinyaug.augment.mlm import CONTEXT_MODES
+from tinyaug.augment.recipe import PAIR_MODES, REFERENCE_VARIANTS, Recipe, RecipeError
+from tinyaug.errors import TinyaugError
+from tinyaug.pipelines.io.glue import get_task
+
+logger = logging.getLogger(__name__)
+
+
+def friendly_errors(func: Callable) -> Callable:
+    """Turn library errors into one-line CLI errors (exit code 1, no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (TinyaugError, RecipeError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def model_options(func: Callable) -> Callable:
+    """Options shared by every command that builds candidates."""
+    from tinyaug.pipelines.io.models import DEFAULT_MLM, PRECISIONS
+    from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS
+
+    decorators = [
+        click.option("--mlm", default=DEFAULT_MLM, show_default=True,
+                     help="Masked LM: a hub name (bert-base-uncased), a local model folder, or 'starter' "
+                          "for the embedded offline model."),
+        click.option("--vectors", default=EMBEDDED_VECTORS, show_default=True,
+                     help="Word vectors: a GloVe/word2vec text or binary file, a gensim .kv file, or "
+                          "glove-6b-50d (embedded)."),
+        click.option("--vectors-format", type=click.Choice(FORMATS), default="auto", show_default=True),
+        click.option("--trust-pickle", is_flag=True,
+                     help="Allow loading gensim's native (pickle) vector format."),
+        click.option("-k", "--candidates", "k", type=click.IntRange(min=1), default=15, show_default=True,
+                     help="Candidates per word (K)."),
+        click.option("-p", "--replace-prob", "p", type=click.FloatRange(0, 1), default=0.4, show_default=True,
+                     help="Chance that an eligible word is replaced in a variant (p)."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
+        click.option("--context", type=click.Choice(CONTEXT_MODES), default="masked", show_default=True,
+                     help="Masked-LM input: the masked sentence alone, or the reference's pair "
+                          "(masked sentence + original as segment B)."),
+        click.option("--max-length", type=click.IntRange(min=8), default=None,
+                     help="Model positions per masked context [default: the model's maximum]; words "
+                          "beyond it are left untouched."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+                     help="Masked contexts per model forward."),
+        click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto."),
+        click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+                     help="Masked-LM arithmetic: fp32 (exact, the same rows whatever the batch size), or "
+                          "faster bf16, int8 (CPU) or fp16 (GPU), whose candidates differ a little from "
+                          "fp32's and depend on --batch-size (see README, Throughput)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def _load_models(mlm: str, vectors: str, vectors_format: str, trust_pickle: bool, device: str, precision: str):
+    from tinyaug.pipelines.io.models import at_precision, load_masked_lm
+    from tinyaug.pipelines.io.vectors import load_vectors
+
+    loaded = at_precision(load_masked_lm(mlm, device), precision)
+    return loaded, load_vectors(vectors, vectors_format, allow_pickle=trust_pickle)
+
+
+def _parse_worker(value: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: expected INDEX/COUNT, e.g. 0/2") from exc
+    return index, count
+
+
+def highlight_changes(text: str, changes: list[dict[str, Any]], column: str) -> str:
+    """The variant text with its replaced words in bold green (offsets are into the original,
+    so they are shifted by the length differences of earlier replacements)."""
+    out, shift = text, 0
+    for ch in sorted((c for c in changes if c["column"] == column), key=lambda c: c["start"]):
+        start = ch["start"] + shift
+        end = start + len(ch["replacement"])
+        styled = click.style(ch["replacement"], fg="green", bold=True)
+        out = out[:start] + styled + out[end:]
+        shift += len(styled) - (ch["end"] - ch["start"])
+    return out
+
+
+def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
+    lines = []
+    for column in text_columns:
+        lines.append(f"  {column}: {highlight_changes(row[column], row['aug_changes'], column)}")
+    if row["aug_changes"]:
+        swaps = ", ".join(f"{c['original']}->{c['replacement']} ({c['source']} #{c['rank']})" for c in row["aug_changes"])
+        lines.append(click.style(f"    changes: {swaps}", dim=True))
+    return lines
+
+
+@click.command("augment")
+@click.option("--task", help="GLUE task: cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="GLUE data folder (holds SST-2/train.tsv, ...). "
+              "Without it (and without --input) the embedded sample of real GLUE rows is used.")
+@click.option("--input", "input_path", type=click.Path(), help="A table instead of GLUE: .parquet, .jsonl, "
+              ".csv, .tsv or a save_to_disk folder.")
+@click.option("--split", default="train", show_default=True, help="train, dev (MNLI: dev_matched, dev_mismatched).")
+@click.option("--from-hub", is_flag=True, help="Load the GLUE task from the nyu-mll/glue hub dataset (needs network).")
+@click.option("--text-columns", help="Comma-separated text columns (for tables that are not GLUE).")
+@click.option("--label-column", help="The label column (for tables that are not GLUE).")
+@click.option("--out", type=click.Path(file_okay=False), help="Output dataset folder [default: ./tinyaug-out/TASK-aug].")
+@model_options
+@click.option("-n", "--variants", "n", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Variants drawn per example (per text column in pair mode 'each').")
+@click.option("--reference-n", is_flag=True, help="Use the reference script's N for the task (CoLA 30, MNLI 10, ...).")
+@click.option("--pair-mode", type=click.Choice(PAIR_MODES), default="each", show_default=True,
+              help="Pairs: vary each text column in turn (the reference), or all at once.")
+@click.option("--limit", type=click.IntRange(min=1), help="Augment only the first N rows.")
+@click.option("--shard-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Examples per shard (unit of resume).")
+@click.option("--worker", default="0/1", show_default=True, help="INDEX/COUNT: build only every COUNT-th shard "
+              "(one process per device); the last one to finish assembles the dataset.")
+@click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@click.option("--show", type=int, default=3, show_default=True, help="Examples to show when done.")
+@friendly_errors
+def augment_command(task, data_dir, input_path, split, from_hub, text_columns, label_column, out, mlm, vectors,
+                    vectors_format, trust_pickle, k, p, seed, context, max_length, batch_size, device, precision,
+                    n, reference_n, pair_mode, limit, shard_size, worker, skip_bad_rows, overwrite, show):
+    """Augment a GLUE task or a table TinyBERT-style into an Arrow dataset.
+
+    Example: tinyaug augment --task sst2 --limit 100 --out runs/sst2-aug
+    """
+    from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, load_augmented
+    from tinyaug.pipelines.io.tables import load_input
+
+    if reference_n:
+        if not task:
+            raise click.UsageError("--reference-n needs --task")
+        n = REFERENCE_VARIANTS[get_task(task).name]
+    recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
+                    mlm_context=context, pair_mode=pair_mode, max_length=max_length)
+    columns = tuple(c.strip() for c in text_columns.split(",")) if text_columns else ()
+    table = load_input(task=task, data_dir=data_dir, input_path=input_path, split=split, text_columns=columns,
+                       label_column=label_column, skip_bad_rows=skip_bad_rows, limit=limit, from_hub=from_hub)
+    out = Path(out or Path("tinyaug-out") / f"{(table.task.name if table.task else Path(input_path).stem)}-aug").resolve()
+    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device, precision)
+    click.echo(f"Input: {table.source} ({len(table.dataset)} rows, text columns: {', '.join(table.text_columns)})", err=True)
+    if table.skipped:
+        click.echo(f"Skipped {len(table.skipped)} bad rows (first: {table.skipped[0]})", err=True)
+    click.echo(f"Masked LM: {loaded_mlm.identifier}; vectors: {loaded_vectors.identifier}", err=True)
+    options = BuildOptions(batch_size=batch_size, shard_size=shard_size, worker=_parse_worker(worker),
+                           overwrite=overwrite)
+    with click.progressbar(length=len(table.dataset), label="Augmenting", file=click.get_text_stream("stderr"),
+                           show_pos=True) as bar:
+        report = augment_table(table, out, recipe, loaded_mlm, loaded_vectors, options, progress=bar.update)
+    if report.already_complete:
+        click.echo(f"{out} is already complete with these arguments ({report.rows_out} rows); nothing to do.")
+        return
+    if report.shards_resumed:
+        click.echo(f"Resumed: {report.shards_resumed} of {report.shards_total} shards were already done.", err=True)
+    if not report.complete:
+        click.echo(f"Built this worker's shards: {report.shards_done}/{report.shards_total} done; the dataset is "
+                   "assembled by the worker that finishes last.")
+        return
+    stats = report.stats
+    click.echo(f"Wrote {report.rows_out} rows from {report.rows_in} to {out} "
+               f"(replacement rate {100 * stats.replacement_rate:.1f}%, "
+               f"{sum(stats.no_candidates.values())} of {stats.eligible_words} eligible words had no candidates; "
+               f"card: {out / 'README.md'})")
+    if show:
+        ds = load_augmented(out)
+        ids = ds["aug_example_id"]
+        for example_id in sorted(set(ids))[:show]:
+            rows = ds.select([i for i, e in enumerate(ids) if e == example_id])
+            click.echo(click.style(f"\nexample {example_id}: {len(rows)} rows", bold=True))
+            for row in rows.select(range(min(4, len(rows)))):
+                click.echo(f" variant {row['aug_variant']}:")
+                for line in describe_row(row, list(table.text_columns)):
+                    click.echo(line)
+
+
+@click.command("inspect")
+@click.argument("target")
+@model_options
+@click.option("-n", "--variants", "n", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Variants to sample (sentence mode).")
+@click.option("--example", "example_id", type=int, help="Dataset mode: show only this source example.")
+@click.option("--no-pager", is_flag=True, help="Dataset mode: print instead of paging.")
+@friendly_errors
+def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, seed, context, max_length,
+                    batch_size, device, precision, n, example_id, no_pager):
+    """Show how a sentence is augmented, or page through an augmented dataset.
+
+    With a sentence: each word, its route (masked LM or vectors), its candidates with source and
+    score, and a few sampled variants with the changed words highlighted. With a dataset folder:
+    each variant's changes against its original.
+
+    Example: tinyaug inspect "the movie was a charming surprise ."
+
+    Example: tinyaug inspect tinyaug-out/sst2-aug --example 3
+    """
+    if Path(target).is_dir():
+        _inspect_dataset(Path(target), example_id, no_pager)
+        return
+    if not any(ch.isspace() for ch in target) and ("/" in target or Path(target).exists()):
+        raise TinyaugError(f"{target}: no such dataset folder (to inspect a one-word sentence, add a space)")
+    from tinyaug.pipelines.augmentation.build import build_augmenter
+
+    recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
+                    mlm_context=context, max_length=max_length)
+    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device, precision)
+    augmenter: Augmenter = build_augmenter(recipe, loaded_mlm, loaded_vectors, batch_size)
+    plan = augmenter.plan([target])[0]
+    click.echo(f"masked LM: {loaded_mlm.identifier}; vectors: {loaded_vectors.identifier}\n")
+    for w, word in enumerate(plan.words):
+        route = plan.routes[w]
+        if route is None:
+            click.echo(click.style(f"{word.text:>16}  -", dim=True))
+            continue
+        cands = plan.candidates[w]
+        listing = ", ".join(f"{c.word} {c.score:.2f}" for c in cands) if cands else \
+            click.style(f"no candidates ({plan.missing.get(w, '')})", fg="yellow")
+        click.echo(f"{click.style(f'{word.text:>16}', bold=True)}  {route:<7} {listing}")
+    variants = augmenter.sample(Example(0, (target,)), [plan], Stats())  # the plan above, not a second one
+    click.echo(click.style(f"\n{len(variants) - 1} distinct variants (seed {seed}):", bold=True))
+    for variant in variants[1:]:
+        changes = [{**c.to_dict(), "column": "text"} for c in variant.changes]
+        click.echo("  " + highlight_changes(variant.texts[0], changes, "text"))
+
+
+def _inspect_dataset(path: Path, example_id: int | None, no_pager: bool) -> None:
+    from tinyaug.pipelines.augmentation.build import load_augmented, read_metadata
+
+    ds = load_augmented(path)
+    meta = read_metadata(ds)
+    text_columns = meta.get("text_columns") or [c for c in ds.column_names if isinstance(ds[0][c], str)][:2]
+    if example_id is not None:
+        ds = ds.select([i for i, e in enumerate(ds["aug_example_id"]) if e == example_id])
+        if len(ds) == 0:
+            raise TinyaugError(f"{path}: no rows with aug_example_id {example_id}")
+
+    def pages():
+        yield (f"{path}: {len(ds)} rows; masked LM {meta.get('mlm')}; vectors {meta.get('vectors')}; "
+               f"recipe {meta.get('recipe')}\n")
+        for row in ds:
+            head = f"example {row['aug_example_id']} variant {row['aug_variant']}"
+            yield "\n" + click.style(head, bold=True) + "\n"
+            yield "\n".join(describe_row(row, text_columns)) + "\n"
+
+    if no_pager:
+        for chunk in pages():
+            click.echo(chunk, nl=False)
+    else:
+        click.echo_via_pager(pages())
+
+
+@click.command("export")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["tsv", "parquet", "jsonl"]), default="tsv", show_default=True)
+@click.option("--to", "to", type=click.Path(), help="Output file, or a folder for train_aug.<ext> "
+              "[default: train_aug.<ext> inside DATASET's parent folder].")
+@click.option("--replace-breaks", is_flag=True, help="TSV: write tabs and line breaks inside fields as spaces "
+              "(counted) instead of failing.")
+@friendly_errors
+def export_command(dataset, fmt, to, replace_breaks):
+    """Export an augmented dataset as GLUE-layout TSV, Parquet or JSON Lines.
+
+    Example: tinyaug export tinyaug-out/sst2-aug --format tsv --to glue_data/SST-2/
+    """
+    from tinyaug.pipelines.augmentation.build import load_augmented
+    from tinyaug.pipelines.augmentation.export import DEFAULT_NAMES, export
+
+    ds = load_augmented(Path(dataset))
+    report = export(ds, fmt, to or Path(dataset).parent / DEFAULT_NAMES[fmt], replace_breaks=replace_breaks)
+    extra = f"; {report.fields_with_breaks_replaced} fields had tabs/line breaks replaced by spaces" \
+        if report.fields_with_breaks_replaced else ""
+    if report.columns_left_empty:
+        extra += f"; columns the data lacks, written empty: {', '.join(report.columns_left_empty)}"
+    click.echo(f"Wrote {report.rows} rows to {report.path}{extra}")
+
+
+COMMANDS = [augment_command, inspect_command, export_command]

@@ -1,0 +1,45 @@
+"""``tinyaug bench``: the throughput benchmark (see ``tinyaug.pipelines.bench.run``)."""
+
+from __future__ import annotations
+
+import click
+
+from tinyaug.pipelines.cli.augment import friendly_errors
+
+
+@click.command("bench")
+@click.option("--sst2-rows", type=int, default=400, show_default=True, help="SST-2 train examples in the slice.")
+@click.option("--mrpc-rows", type=int, default=100, show_default=True, help="MRPC train examples in the slice.")
+@click.option("--naive-fraction", type=float, default=0.08, show_default=True,
+              help="Share of the slice run in the naive mode (every k-th example).")
+@click.option("-n", "--variants", type=int, default=20, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True, help="Masked contexts per forward.")
+@click.option("--precision", "precisions", default="fp32", show_default=True,
+              help="Comma-separated: fp32 plus any of bf16, int8 (dynamic, CPU) or fp16 (GPU) to compare "
+                   "against it.")
+@click.option("--mlm", help="Time this masked LM instead of a random bert-base-sized one.")
+@click.option("--data-dir", help="GLUE folder [default: $TINYAUG_GLUE_DIR, ../shared/glue, else the embedded sample].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@friendly_errors
+def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, precisions, mlm, data_dir, seed,
+                  device, as_json):
+    """Measure augmentation throughput against the machine's matmul peak and the naive way.
+
+    Example: tinyaug bench --precision fp32,bf16,int8
+    """
+    from tinyaug.pipelines.bench.run import PRECISIONS, BenchConfig, format_table, run_bench, to_json
+
+    chosen = tuple(p.strip() for p in precisions.split(","))
+    unknown = [p for p in chosen if p not in PRECISIONS]
+    if unknown:
+        raise click.BadParameter(f"unknown precision {', '.join(unknown)}; choose from {', '.join(PRECISIONS)}")
+    config = BenchConfig(sst2_rows=sst2_rows, mrpc_rows=mrpc_rows, naive_fraction=naive_fraction, variants=variants,
+                         batch_size=batch_size, seed=seed, data_dir=data_dir, mlm=mlm, precisions=chosen,
+                         device=device)
+    result = run_bench(config)
+    click.echo(to_json(result) if as_json else format_table(result))
+
+
+COMMANDS = [bench_command]

@@ -1,0 +1,280 @@
+"""Distillation commands: finetune, teacher-logits, distill, evaluate; see tinyaug.pipelines.cli.
+
+Each command parses options, calls one function of ``tinyaug.pipelines.distillation.commands`` and prints
+a short summary; library errors become one-line ``click.ClickException`` messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from tinyaug.errors import TinyaugError
+
+COMMANDS: list[click.Command] = []
+
+_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
+
+
+def _quiet_libraries() -> None:
+    """transformers' load reports ("classifier newly initialised ...") are expected here (a
+    teacher is made from a bare encoder; a student head starts fresh): show them with -vv only.
+    Levels and handlers otherwise come from the ``tinyaug`` group (``-v`` for progress)."""
+    import transformers
+
+    if logging.getLogger("tinyaug").getEffectiveLevel() > logging.DEBUG:
+        transformers.utils.logging.set_verbosity_error()
+
+
+def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except TinyaugError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _common(fn: Callable) -> Callable:
+    """--device, shared by every command here."""
+    fn = click.option("--device", default="auto", show_default=True,
+                      help="cpu, cuda, cuda:N, or auto (CUDA when visible).")(fn)
+    return fn
+
+
+def _task_option(fn: Callable) -> Callable:
+    return click.option("--task", required=True, type=click.Choice(_TASKS, case_sensitive=False),
+                        help="GLUE task.")(fn)
+
+
+def _register(fn: click.Command) -> click.Command:
+    COMMANDS.append(fn)
+    return fn
+
+
+def _show(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+        return
+    for name, scores in (result.get("dev_metrics") or {}).items():
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "examples")
+        click.echo(f"{name} ({scores.get('examples', '?')} examples): {shown}")
+
+
+@_register
+@click.command("finetune")
+@click.argument("model")
+@_task_option
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="GLUE data folder holding <Task>/train.tsv and dev.tsv.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the fine-tuned model, its tokenizer and finetune_results.json.")
+@click.option("--epochs", default=3.0, show_default=True, type=float)
+@click.option("--lr", "learning_rate", default=2e-5, show_default=True, type=float)
+@click.option("--batch-size", default=32, show_default=True, type=int)
+@click.option("--warmup", "warmup_ratio", default=0.1, show_default=True, type=float,
+              help="Fraction of steps with a rising learning rate.")
+@click.option("--max-steps", type=int, help="Step budget: stop after N steps if the epochs are not done.")
+@click.option("--max-seq-length", type=int, help="Default: 64 single-sentence tasks, 128 pairs.")
+@click.option("--train-limit", type=int, help="Train on the first N rows only.")
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@_common
+def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: float,
+                     learning_rate: float, batch_size: int, warmup_ratio: float, max_steps: int | None,
+                     max_seq_length: int | None, train_limit: int | None, seed: int, precision: str,
+                     as_json: bool, device: str) -> None:
+    """Fine-tune MODEL (a directory or hub name) on a GLUE task to make a teacher.
+
+    Example: tinyaug finetune ./bert-base-uncased --task sst2 --data-dir glue --out teachers/sst2
+    """
+    from tinyaug.pipelines.distillation.commands import finetune
+
+    _quiet_libraries()
+    result = _run(finetune, model, task, data_dir, out, epochs=epochs, learning_rate=learning_rate,
+                  batch_size=batch_size, warmup_ratio=warmup_ratio, max_steps=max_steps,
+                  max_seq_length=max_seq_length, train_limit=train_limit, seed=seed, device=device,
+                  precision=precision)
+    if not result["main_process"]:
+        return
+    _show(result, as_json)
+    if not as_json:
+        click.echo(f"teacher saved to {out} ({result['train']['steps']} steps)")
+
+
+@_register
+@click.command("teacher-logits")
+@click.option("--teacher", required=True, help="Fine-tuned teacher directory.")
+@click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset directory written by `tinyaug augment` (or any save_to_disk dataset "
+                   "with the task's columns).")
+@_task_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the dataset with the new column here instead of replacing --data.")
+@click.option("--batch-size", default=64, show_default=True, type=int)
+@click.option("--max-seq-length", type=int, help="Default: 64 single-sentence tasks, 128 pairs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@_common
+def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None, batch_size: int,
+                           max_seq_length: int | None, as_json: bool, device: str) -> None:
+    """Store the teacher's logits as column teacher_logits of an augmented dataset.
+
+    Stage 2 of `tinyaug distill` then reads them instead of running the teacher. Logits are in
+    the task's label order (aligned by name with the teacher's id2label); STS-B stores one score.
+
+    Example: tinyaug teacher-logits --teacher teachers/sst2 --data aug/sst2 --task sst2
+    """
+    from tinyaug.pipelines.distillation.commands import teacher_logits
+
+    _quiet_libraries()
+    result = _run(teacher_logits, teacher, data, task, out=out, batch_size=batch_size,
+                  max_seq_length=max_seq_length, device=device)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, default=str))
+    else:
+        agree = ", ".join(f"{k} {v:.4f}" for k, v in result["agreement_with_labels"].items())
+        click.echo(f"wrote {result['rows']} rows with {result['column']} to {result['out']} "
+                   f"(teacher vs labels: {agree})")
+
+
+@_register
+@click.command("make-student")
+@click.option("--teacher", required=True, help="Fine-tuned teacher directory.")
+@click.option("--student", required=True, help="Size of the student, e.g. layers=2,hidden=384.")
+@_task_option
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the untrained student, its tokenizer and student_init.json.")
+@click.option("--student-init", type=click.Choice(["random", "teacher-layers"]), default="teacher-layers",
+              show_default=True, help="Random weights, or the teacher's embeddings, mapped layers, "
+                                      "pooler and classifier (widths must match).")
+@click.option("--layer-map", help="Teacher layer per student layer, e.g. 3,6 (default: uniform).")
+@click.option("--seed", default=42, show_default=True, type=int)
+def make_student_command(teacher: str, student: str, task: str, out: Path, student_init: str,
+                         layer_map: str | None, seed: int) -> None:
+    """Save an untrained student, so that fine-tuning and distillation runs start from the same weights.
+
+    Example: tinyaug make-student --teacher teachers/mrpc --student layers=2,hidden=384 --task mrpc --out students/init
+    """
+    from tinyaug.distill.layer_map import LayerMap
+    from tinyaug.pipelines.distillation.commands import make_student
+
+    _quiet_libraries()
+    mapping = _run(lambda: LayerMap.parse(layer_map).teacher_layers if layer_map else None)
+    result = _run(make_student, teacher, student, task, out, student_init=student_init,
+                  layer_map=mapping, seed=seed)
+    click.echo(f"student ({result['student_parameters']:,} parameters, init {result['student']['init']}) "
+               f"saved to {out}")
+
+
+@_register
+@click.command("distill")
+@click.option("--teacher", required=True, help="Fine-tuned teacher directory.")
+@click.option("--student", required=True,
+              help="Student directory, or a size to build fresh with the teacher's vocabulary: "
+                   "layers=4,hidden=312,heads=12,intermediate=1200.")
+@click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Augmented dataset directory (from `tinyaug augment`).")
+@_task_option
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the student, its tokenizer and distill_results.json.")
+@click.option("--stage", type=click.Choice(["1", "2", "both"]), default="both", show_default=True,
+              help="1: intermediate layers; 2: prediction layer; both: 1 then 2.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="GLUE data folder: its dev split checks the teacher first and scores the student.")
+@click.option("--student-init", type=click.Choice(["random", "teacher-layers"]), default="random",
+              show_default=True, help="For a size: random weights, or the teacher's embeddings and "
+                                      "mapped layers (widths must match).")
+@click.option("--layer-map", help="Teacher layer per student layer, e.g. 3,6,9,12 (default: uniform).")
+@click.option("--embedding-projection", type=click.Choice(["separate", "shared"]), default="separate",
+              show_default=True, help="separate: W_e and W_h (paper); shared: one (reference code).")
+@click.option("--attention-weight", default=1.0, show_default=True, type=float)
+@click.option("--hidden-weight", default=1.0, show_default=True, type=float)
+@click.option("--temperature", default=1.0, show_default=True, type=float)
+@click.option("--max-seq-length", type=int, help="Default: 64 single-sentence tasks, 128 pairs.")
+@click.option("--stage1-epochs", type=float, help="Default: task preset (20; 10 MNLI/QQP/QNLI; 50 CoLA).")
+@click.option("--stage1-lr", type=float, help="Default 5e-5.")
+@click.option("--stage1-batch-size", type=int, help="Default 32.")
+@click.option("--stage1-warmup", type=float, help="Default 0.1.")
+@click.option("--stage1-max-steps", type=int, help="Step budget for stage 1.")
+@click.option("--stage2-epochs", type=float, help="Default 3.")
+@click.option("--stage2-lr", type=float, help="Default 3e-5.")
+@click.option("--stage2-batch-size", type=int, help="Default 32.")
+@click.option("--stage2-warmup", type=float, help="Default 0.1.")
+@click.option("--stage2-max-steps", type=int, help="Step budget for stage 2.")
+@click.option("--train-limit", type=int, help="Use the first N rows of --data only.")
+@click.option("--teacher-check-rows", default=1000, show_default=True, type=int,
+              help="Rows used to check the teacher is better than chance before training.")
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@_common
+def distill_command(teacher: str, student: str, data: Path, task: str, out: Path, stage: str,
+                    data_dir: Path | None, student_init: str, layer_map: str | None,
+                    embedding_projection: str, attention_weight: float, hidden_weight: float,
+                    temperature: float, max_seq_length: int | None, train_limit: int | None,
+                    teacher_check_rows: int, seed: int, precision: str, as_json: bool, device: str,
+                    **stage_options: Any) -> None:
+    """TinyBERT task-specific distillation of a teacher into a student on augmented data.
+
+    Example: tinyaug distill --teacher teachers/sst2 --student layers=4,hidden=312,heads=12,intermediate=1200 --data aug/sst2 --task sst2 --data-dir glue --out students/sst2
+    """
+    from tinyaug.distill.layer_map import LayerMap
+    from tinyaug.pipelines.distillation.commands import distill
+
+    _quiet_libraries()
+    stages: dict[str, dict[str, Any]] = {"stage1": {}, "stage2": {}}
+    names = {"epochs": "epochs", "lr": "learning_rate", "batch_size": "batch_size",
+             "warmup": "warmup_ratio", "max_steps": "max_steps"}
+    for key, value in stage_options.items():
+        which, _, option = key.partition("_")
+        stages[which][names[option]] = value
+    overrides = _run(lambda: {"layer_map": LayerMap.parse(layer_map).teacher_layers if layer_map else None})
+    result = _run(distill, teacher, student, data, task, out, stage=stage, data_dir=data_dir,
+                  student_init=student_init, device=device, train_limit=train_limit,
+                  teacher_check_rows=teacher_check_rows, seed=seed, precision=precision,
+                  embedding_projection=embedding_projection, attention_weight=attention_weight,
+                  hidden_weight=hidden_weight, temperature=temperature,
+                  max_seq_length=max_seq_length, **stages, **overrides)
+    if not result["main_process"]:  # another rank of a torchrun / accelerate launch run
+        return
+    if as_json:
+        _show(result, True)
+        return
+    check = result["teacher_check"]
+    click.echo(f"teacher {check['metric']} {check['value']:.4f} on {check['source']} "
+               f"(chance {check['chance']:.4f}){': NEAR CHANCE' if check['near_chance'] else ''}")
+    for name, stats in result["train"].items():
+        click.echo(f"{name}: {stats['steps']} steps, loss {stats['first_loss']} -> {stats['last_loss']}")
+    _show(result, False)
+    click.echo(f"student saved to {out}")
+
+
+@_register
+@click.command("evaluate")
+@click.argument("model_dir")
+@_task_option
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="GLUE data folder holding <Task>/dev.tsv (MNLI: dev_matched/dev_mismatched).")
+@click.option("--batch-size", default=64, show_default=True, type=int)
+@click.option("--max-seq-length", type=int, help="Default: 64 single-sentence tasks, 128 pairs.")
+@click.option("--limit", type=int, help="Score the first N dev rows only.")
+@click.option("--out", "out_json", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the result to this JSON file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@_common
+def evaluate_command(model_dir: str, task: str, data_dir: Path, batch_size: int,
+                     max_seq_length: int | None, limit: int | None, out_json: Path | None,
+                     as_json: bool, device: str) -> None:
+    """Score MODEL_DIR on GLUE dev with the task's official metric(s).
+
+    Example: tinyaug evaluate students/sst2 --task sst2 --data-dir glue
+    """
+    from tinyaug.pipelines.distillation.commands import evaluate
+
+    _quiet_libraries()
+    result = _run(evaluate, model_dir, task, data_dir, batch_size=batch_size,
+                  max_seq_length=max_seq_length, device=device, limit=limit, out_json=out_json)
+    _show(result, as_json)

@@ -1,0 +1,113 @@
+"""``tinyaug experiment``: the augmentation ablation (``ablation``) and its combined report
+(``report``); see ``tinyaug.pipelines.experiment.ablation``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from tinyaug.errors import TinyaugError
+
+COMMANDS: list[click.Command] = []
+
+_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
+
+
+def _seeds(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected comma-separated whole numbers, e.g. 1,2,3") from None
+
+
+@click.group("experiment")
+def experiment_group() -> None:
+    """Experiments that measure what augmentation does for distillation.
+
+    Example: tinyaug experiment ablation --task cola --quick --out runs/quick
+    """
+
+
+COMMANDS.append(experiment_group)
+
+
+@experiment_group.command("ablation")
+@click.option("--task", required=True, type=click.Choice(_TASKS, case_sensitive=False), help="GLUE task.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="GLUE data folder holding <Task>/train.tsv and dev.tsv (not with --quick).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Experiment folder; rerunning with the same --out resumes.")
+@click.option("--quick", is_flag=True, help="Tiny teacher, student and data built in --out: every step "
+                                            "end to end in about a minute (a smoke test, not evidence).")
+@click.option("--seeds", default="1,2,3", show_default=True, help="Seeds per condition.")
+@click.option("--variants", "-n", type=click.IntRange(min=1), help="Augmented variants per row [default: 4].")
+@click.option("--steps", type=click.IntRange(min=1),
+              help="Steps per distillation stage ((a) gets twice as many) [default: per task].")
+@click.option("--train-limit", type=click.IntRange(min=1), help="Use the first N training rows.")
+@click.option("--student", help="Student size [default: layers=2,heads=12; width from the teacher].")
+@click.option("--teacher-epochs", type=float, help="Teacher fine-tuning epochs [default: 3].")
+@click.option("--max-seq-length", type=click.IntRange(min=8), help="Default: 64 single sentences, 128 pairs.")
+@click.option("--threads", type=click.IntRange(min=1), help="torch intra-op threads (e.g. 1 to run two "
+                                                            "tasks side by side on 2 cores).")
+@click.option("--keep-models", is_flag=True, help="Keep every student's weights (default: results only).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, or auto.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, seeds: str, variants: int | None,
+                     steps: int | None, train_limit: int | None, student: str | None,
+                     teacher_epochs: float | None, max_seq_length: int | None, threads: int | None,
+                     keep_models: bool, device: str, as_json: bool) -> None:
+    """Conditions (a) fine-tune, (b) distill, (c) distill on augmented rows: same student, same
+    step budget, several seeds; dev metrics, a table and a plot in --out.
+
+    Example: tinyaug experiment ablation --task mrpc --data-dir ../shared/glue --out experiments/mrpc
+    """
+    import torch
+
+    from tinyaug.pipelines.cli.distill import _quiet_libraries
+    from tinyaug.pipelines.experiment.ablation import AblationPlan, Experiment, summary_markdown
+    from tinyaug.pipelines.experiment.quick import quick_plan
+
+    _quiet_libraries()
+    if threads:
+        torch.set_num_threads(threads)
+    overrides = {"seeds": _seeds(seeds), "variants": variants, "train_limit": train_limit, "student": student,
+                 "teacher_epochs": teacher_epochs, "max_seq_length": max_seq_length,
+                 "stage1_steps": steps, "stage2_steps": steps}
+    try:
+        if quick:
+            if data_dir is not None:
+                raise click.UsageError("--quick builds its own tiny data; leave out --data-dir")
+            plan = quick_plan(task, out, **overrides)
+        else:
+            if data_dir is None:
+                raise click.UsageError("--data-dir is required (or --quick)")
+            plan = AblationPlan.for_task(task, data_dir=str(data_dir.resolve()), **overrides)
+        summary = Experiment(plan, out, device=device, keep_models=keep_models,
+                             echo=lambda line: click.echo(line, err=True)).run()
+    except TinyaugError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    click.echo(summary_markdown([summary]), nl=False)
+    click.echo(f"\n{summary['total_minutes']} min of steps; summary, commands and plot in {out}")
+
+
+@experiment_group.command("report")
+@click.argument("experiments", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--plot", "png", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG here.")
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Write the table here.")
+def report_command(experiments: tuple[Path, ...], png: Path | None, markdown: Path | None) -> None:
+    """One table (and plot) for several finished experiments, e.g. MRPC and CoLA side by side.
+
+    Example: tinyaug experiment report experiments/mrpc experiments/cola --plot ablation.png
+    """
+    from tinyaug.pipelines.experiment.ablation import report, summary_markdown
+
+    try:
+        summaries = report(list(experiments), png, markdown)
+    except TinyaugError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(summary_markdown(summaries), nl=False)

@@ -1,0 +1,233 @@
+"""Loading masked LMs and tokenizers: local directories, hub names, and the embedded starter.
+
+A local directory is loaded directly. Anything else is a hub name: it is looked up in the local
+Hugging Face cache first, and only if it is not there is the hub contacted, after a quick
+reachability check, so an offline machine gets a clear error at once instead of a minute of
+retries. Weights load through safetensors, or ``torch.load(weights_only=True)`` for legacy
+``.bin`` files (transformers' default); nothing is unpickled.
+
+Not here: the candidate logic (``tinyaug.augment.mlm``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import torch
+
+from tinyaug.errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+STARTER_MLM = "starter"  # the embedded offline masked LM (see data/README.md)
+DEFAULT_MLM = STARTER_MLM
+
+
+HUB_PROBE_TIMEOUT = 2.5  # seconds
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
+    """Whether a TCP connection to the hub host opens within ``timeout`` seconds.
+
+    ``HF_HUB_OFFLINE=1`` means no. The probe (DNS included) runs in a daemon thread so that a
+    resolver that never answers cannot stall the caller beyond the timeout.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    parsed = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = parsed.hostname or "huggingface.co", parsed.port or (80 if parsed.scheme == "http" else 443)
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return bool(answer and answer[0])
+
+
+def looks_like_path(name: str) -> bool:
+    """A name that can only be a path (a hub name is ``name`` or ``org/name``)."""
+    return (name.startswith((".", "/", "~")) or name.endswith("/") or name.count("/") > 1
+            or (os.sep != "/" and os.sep in name))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def from_pretrained(loader: Callable[..., Any], name_or_path: str | Path, what: str = "model", *, offline_hint: str = "",
+                    **kwargs: Any) -> Any:
+    """Call ``loader(name_or_path, ...)`` (a ``from_pretrained``) with offline-safe error handling.
+
+    A directory is loaded directly. Anything else is taken as a hub name: first from the local
+    cache only; if it is not cached, a quick socket probe decides between downloading and an
+    immediate ``ModelLoadError`` (transformers itself retries for ~20 s when DNS fails).
+    """
+    name_or_path = str(name_or_path)
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{path} is a file; {what} wants a model directory "
+                                 "(config.json, weights, tokenizer files)")
+        try:
+            return loader(str(path), **kwargs)
+        except Exception as exc:  # corrupt weights raise SafetensorError, bad configs many kinds
+            raise ModelLoadError(f"{path}: cannot load the {what} from this directory ({_first_line(exc)}); "
+                                 "expected a directory written by save_pretrained (config.json, weights, "
+                                 "tokenizer files)") from exc
+    if looks_like_path(name_or_path):
+        raise ModelLoadError(f"{name_or_path}: no such directory; pass the path of a saved {what} "
+                             "(a folder with config.json) or a hub name such as bert-base-uncased")
+    try:
+        return loader(name_or_path, local_files_only=True, **kwargs)
+    except OSError:
+        pass  # not in the local cache
+    if not hub_reachable():
+        hint = f", {offline_hint}" if offline_hint else ""
+        raise ModelLoadError(
+            f"{what} {name_or_path!r} is not a local directory nor in the Hugging Face cache, and tinyaug "
+            "cannot reach the Hugging Face hub (offline?); pass a local model directory (one written by "
+            f"save_pretrained){hint}")
+    try:
+        return loader(name_or_path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load {what} {name_or_path!r} from the hub ({_first_line(exc)})") from exc
+
+
+@dataclasses.dataclass
+class LoadedMLM:
+    model: torch.nn.Module
+    tokenizer: Any
+    identifier: str  # what the dataset card records
+    starter: dict[str, Any] | None = None  # the starter model's manifest, when it is the one used
+    precision: str = "fp32"  # see ``at_precision``
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``auto``/None -> cuda if available else cpu; otherwise the named device, checked."""
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(name)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"--device {device!r}: expected cpu, cuda, cuda:N or auto") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"--device {device}: no CUDA device is visible here; use --device cpu or auto")
+    return resolved
+
+
+def load_masked_lm(name_or_path: str = DEFAULT_MLM, device: str | None = "auto") -> LoadedMLM:
+    """A masked LM and its fast tokenizer, in eval mode on ``device``."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    target = resolve_device(device)
+    if name_or_path == STARTER_MLM:
+        from tinyaug.pipelines.starter import artifact as starter_mlm
+
+        model, tokenizer = starter_mlm.load_starter_mlm(device=str(target))
+        manifest = starter_mlm.read_manifest()
+        about = {"id": manifest["id"], "tensors_sha256": manifest["tensors"]["sha256"], "base": manifest["base"],
+                 "recall": (manifest.get("evaluation") or {}).get("overall"),
+                 "summary": starter_mlm.starter_summary(manifest)}
+        identifier = f"{starter_mlm.STARTER_MLM_ID} (tensors sha256 {manifest['tensors']['sha256'][:12]})"
+        return LoadedMLM(model.eval(), tokenizer, identifier, about)
+    hint = f"or leave out --mlm for the embedded starter model ({STARTER_MLM})"
+    tokenizer = from_pretrained(AutoTokenizer.from_pretrained, name_or_path, "masked LM", offline_hint=hint)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"{name_or_path}: tinyaug needs a fast tokenizer (tokenizer.json); "
+                             "save one with AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained(DIR)")
+    if tokenizer.mask_token_id is None:
+        raise ModelLoadError(f"{name_or_path}: the tokenizer has no mask token; pass a masked language model")
+    model = from_pretrained(AutoModelForMaskedLM.from_pretrained, name_or_path, "masked LM", offline_hint=hint)
+    return LoadedMLM(model.to(target).eval(), tokenizer, f"{name_or_path} ({model_fingerprint(name_or_path, model)})")
+
+
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Raise, with the fix, if ``precision`` cannot run on ``device``."""
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type == "cpu":
+        raise ModelLoadError("--precision fp16 needs a GPU (--device cuda); on the CPU use bf16 or int8")
+    if precision == "int8" and device.type != "cpu":
+        raise ModelLoadError(f"--precision int8 runs on the CPU only (the model is on {device}); "
+                             "pass --device cpu, or on a GPU use fp16 or bf16")
+
+
+def int8_engine() -> str:
+    """The quantized engine for dynamic int8: oneDNN's kernels where the CPU has AMX tiles (on the
+    benchmark 1.4 times as fast end to end as the default x86/fbgemm engine, at the same agreement
+    with fp32), PyTorch's default elsewhere."""
+    if "onednn" in torch.backends.quantized.supported_engines and \
+            getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
+        return "onednn"
+    return torch.backends.quantized.engine
+
+
+def at_precision(loaded: LoadedMLM, precision: str) -> LoadedMLM:
+    """``loaded`` with its masked LM in ``precision`` (its model is converted in place).
+
+    ``fp32`` leaves it as it is. ``bf16`` and ``fp16`` cast weights and activations (fp16 on a
+    GPU only). ``int8`` quantizes the Linear layers dynamically (int8 weights, activations
+    quantized per call; CPU only) for ``int8_engine()``, which the identifier names. Reduced
+    precision changes the scores, and a context's scores then depend on which contexts share its
+    batch; the identifier names the precision, so cards and resumed runs tell them apart.
+    """
+    check_precision(precision, next(loaded.model.parameters()).device)
+    if precision == "fp32":
+        return loaded
+    if loaded.precision != "fp32":
+        raise ModelLoadError(f"{loaded.identifier} is already in {loaded.precision}; start from the fp32 model")
+    model, label = loaded.model, precision
+    if precision == "int8":
+        import warnings
+
+        engine = int8_engine()
+        label = f"int8 {engine}"
+        previous = torch.backends.quantized.engine
+        try:
+            torch.backends.quantized.engine = engine  # weights are packed for this engine and keep it
+            with warnings.catch_warnings():  # the eager dynamic-quantization API warns that it is deprecated
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8,
+                                                               inplace=True)
+        finally:
+            torch.backends.quantized.engine = previous
+    else:
+        model = model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
+    return dataclasses.replace(loaded, model=model.eval(), identifier=f"{loaded.identifier} [{label}]",
+                               precision=precision)
+
+
+def model_fingerprint(name_or_path: str, model: torch.nn.Module) -> str:
+    """Tells two models of the same name apart: the hub revision, or for a local folder a hash of
+    its config and the sizes and modification times of its weight files."""
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        return f"revision {getattr(model.config, '_commit_hash', None) or 'unknown'}"
+    digest = hashlib.sha256()
+    for file in sorted(path.iterdir()):
+        if file.name == "config.json":
+            digest.update(file.read_bytes())
+        elif file.suffix in (".safetensors", ".bin"):
+            stat = file.stat()
+            digest.update(f"{file.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return f"local {digest.hexdigest()[:12]}"
