@@ -218,12 +218,12 @@ class Augmenter:
                 routes[w] = route(last - first, last - first == 1 and ids[first] == self.unknown_id) or "vectors"
                 if last == first:
                     missing[w] = NO_CANDIDATES_NO_PIECES
+                elif routes[w] == "vectors":  # the vectors need no model positions: no length budget
+                    vector_queries.append((t, w, Query(word.norm.lower())))
                 elif not self.fits(last - 1):
                     missing[w] = NO_CANDIDATES_BEYOND
-                elif routes[w] == "mlm":
-                    mlm_queries.append((t, w, Query(word.norm, ids, first)))
                 else:
-                    vector_queries.append((t, w, Query(word.norm.lower())))
+                    mlm_queries.append((t, w, Query(word.norm, ids, first)))
             plans.append(TextPlan(text, words, routes, [()] * len(words), missing))
         return mlm_queries, vector_queries, plans
 

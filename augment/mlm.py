@@ -33,11 +33,11 @@ import torch
 
 from tinyaug.augment.last_layer import LastLayerAtPositions
 from tinyaug.augment.sources import Candidate, Query
+from tinyaug.augment.recipe import CONTEXT_MODES, ContextMode
 from tinyaug.augment.stopwords import STOPWORDS
 
 logger = logging.getLogger(__name__)
 
-ContextMode = Literal["masked", "pair"]
 RANK_MARGIN = 4  # extra top-k entries fetched so that re-ranking near-ties stays exact
 SCORE_DECIMALS = 4  # scores are compared at this precision; closer ones are ordered by id
 
@@ -47,7 +47,6 @@ def stable_rank_key(score: float, token_id: int) -> tuple[float, int]:
     ``10**-SCORE_DECIMALS``) treated as equal and ordered by id, so that the ranking does not
     depend on how a backend happened to sum (batch size, kernel choice)."""
     return (-round(score, SCORE_DECIMALS), token_id)
-CONTEXT_MODES: tuple[ContextMode, ...] = ("masked", "pair")
 
 _WORD_START_MARKERS = ("Ġ", "▁")  # byte-level BPE and SentencePiece word-start markers
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from tinyaug.augment.mlm import CONTEXT_MODES, ContextMode
+from tinyaug.errors import TinyaugError
+
+ContextMode = Literal["masked", "pair"]
+CONTEXT_MODES: tuple[ContextMode, ...] = ("masked", "pair")
 
 PairMode = Literal["each", "all"]
 PAIR_MODES: tuple[PairMode, ...] = ("each", "all")
@@ -25,7 +28,7 @@ REFERENCE_VARIANTS = {"cola": 30, "mnli": 10, "mrpc": 30, "sst2": 20, "stsb": 30
                       "qqp": 10, "qnli": 20, "rte": 30, "wnli": 20}
 
 
-class RecipeError(ValueError):
+class RecipeError(TinyaugError, ValueError):
     """One or more recipe values are out of range; the message lists them all."""
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import unicodedata
 from typing import Mapping, Sequence
 
 from tokenizers import PreTokenizedString
@@ -67,9 +68,26 @@ def split_words(text: str, normalizer: Normalizer | None = None,
                                                        offset_type="char")]
 
 
+def is_latin(text: str) -> bool:
+    """Whether every character of ``text`` is a letter of the Latin script (ASCII or accented).
+
+    >>> [is_latin(w) for w in ("movie", "café", "Straße", "фильм", "映画", "λόγος")]
+    [True, True, True, False, False, False]
+    """
+    return all(ch.isascii() or unicodedata.name(ch, "").startswith("LATIN ") for ch in text)
+
+
 def is_eligible(word: Word, stopwords: frozenset[str] = STOPWORDS) -> bool:
-    """A word may be replaced when it is purely alphabetic and not a stopword (as TinyBERT)."""
-    return word.text.isalpha() and word.norm.isalpha() and word.norm.lower() not in stopwords
+    """A word may be replaced when it is alphabetic, of the Latin script, and not a stopword.
+
+    TinyBERT's rule is ASCII letters. Latin letters with accents ("café", "Straße") stay eligible
+    here, and get candidates from the whole vocabulary, while an ASCII word gets only ASCII
+    candidates (``mlm.ascii_mask``, ``vectors``). Words of other scripts (Cyrillic, Greek, CJK,
+    ...) are not eligible: the English masked LMs and word vectors that TinyBERT uses would offer
+    them English words.
+    """
+    return (word.text.isalpha() and word.norm.isalpha() and is_latin(word.text)
+            and word.norm.lower() not in stopwords)
 
 
 def casing(word: str) -> str:

@@ -1,6 +1,6 @@
 """Running a task model over a dataset of raw text, batch by batch, without gradients.
 
-Not here: training (``trainer``), metrics (``metrics``), files.
+Not here: training (``run``, ``training``), metrics (``metrics``), files.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinyaug.distill.trainer import TextCollator
+from tinyaug.distill.collator import TextCollator
 
 logger = logging.getLogger(__name__)
 

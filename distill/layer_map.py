@@ -14,6 +14,7 @@ Not here: the losses, and reading layers out of models.
 from __future__ import annotations
 
 import dataclasses
+from typing import Sequence
 
 from tinyaug.errors import InputError
 
@@ -52,6 +53,17 @@ class LayerMap:
                              f"--layer-map such as {hint}")
         k = teacher_layers // student_layers
         return cls(tuple(m * k for m in range(1, student_layers + 1)))
+
+    @classmethod
+    def choose(cls, explicit: Sequence[int] | None, student_layers: int, teacher_layers: int) -> "LayerMap":
+        """``explicit`` (teacher layer per student layer) or else the uniform map, checked.
+
+        >>> LayerMap.choose(None, 4, 12).teacher_layers
+        (3, 6, 9, 12)
+        """
+        mapping = cls(tuple(explicit)) if explicit else cls.uniform(student_layers, teacher_layers)
+        mapping.check(student_layers, teacher_layers)
+        return mapping
 
     @classmethod
     def parse(cls, text: str) -> "LayerMap":

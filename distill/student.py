@@ -139,13 +139,25 @@ def copy_teacher_layers(student: torch.nn.Module, teacher: torch.nn.Module, laye
     if getattr(s_base, "pooler", None) is not None and getattr(t_base, "pooler", None) is not None:
         s_base.pooler.load_state_dict(t_base.pooler.state_dict())
         copied.append("pooler")
-    s_head, t_head = getattr(student, "classifier", None), getattr(teacher, "classifier", None)
-    if isinstance(s_head, torch.nn.Linear) and isinstance(t_head, torch.nn.Linear) \
-            and t_head.weight.shape[0] == len(permutation):
-        index = torch.as_tensor(list(permutation))
-        s_head.weight.copy_(t_head.weight[index])
-        s_head.bias.copy_(t_head.bias[index])
+    if copy_head_in_task_order(teacher, student, permutation):
         copied.append("classifier")
     else:
         logger.info("classifier not copied (not a single linear layer of matching shape)")
     return copied
+
+
+@torch.no_grad()
+def copy_head_in_task_order(source: torch.nn.Module, target: torch.nn.Module, permutation: Sequence[int]) -> bool:
+    """Set ``target``'s classifier to ``source``'s with its rows in task order: row i of the
+    result is row ``permutation[i]`` of ``source`` (``labels.label_permutation``). ``source`` may
+    be ``target`` itself. False (nothing done) unless both heads are single Linear layers with one
+    row per label."""
+    s_head, t_head = getattr(source, "classifier", None), getattr(target, "classifier", None)
+    if not (isinstance(s_head, torch.nn.Linear) and isinstance(t_head, torch.nn.Linear)
+            and s_head.weight.shape == t_head.weight.shape and s_head.weight.shape[0] == len(permutation)):
+        return False
+    index = torch.as_tensor(list(permutation))
+    weight, bias = s_head.weight[index].clone(), s_head.bias[index].clone()
+    t_head.weight.copy_(weight)
+    t_head.bias.copy_(bias)
+    return True

@@ -61,7 +61,7 @@ def test_assembly_joins_shards_into_few_files_with_the_same_rows(table, loaded, 
     run(table, tmp_path / "one", loaded, shard_size=100)
     run(table, tmp_path / "three", loaded, shard_size=4)
     assert [p.name for p in (tmp_path / "three").glob("*.arrow")] == ["data-00000-of-00001.arrow"]
-    monkeypatch.setattr("tinyaug.pipelines.augmentation.build.OUTPUT_FILE_BYTES", 1)  # a file per shard file
+    monkeypatch.setattr("tinyaug.pipelines.augmentation.assemble.OUTPUT_FILE_BYTES", 1)  # a file per shard file
     run(table, tmp_path / "split", loaded, shard_size=4)
     assert len(list((tmp_path / "split").glob("*.arrow"))) == 3
     assert rows(tmp_path / "split") == rows(tmp_path / "three") == rows(tmp_path / "one")
@@ -71,7 +71,7 @@ def test_assembly_joins_shards_into_few_files_with_the_same_rows(table, loaded, 
 def test_a_failed_assembly_keeps_the_old_dataset_and_the_shards(table, loaded, tmp_path, monkeypatch):
     run(table, tmp_path / "o", loaded, Recipe(variants_per_example=2))
     before = rows(tmp_path / "o")
-    monkeypatch.setattr("tinyaug.pipelines.augmentation.build._join_arrow_files",
+    monkeypatch.setattr("tinyaug.pipelines.augmentation.assemble._join_arrow_files",
                         lambda *a: (_ for _ in ()).throw(OSError("No space left on device")))
     with pytest.raises(OSError, match="No space"):
         run(table, tmp_path / "o", loaded, Recipe(variants_per_example=5), overwrite=True, shard_size=4)
@@ -201,12 +201,12 @@ def test_recipe_reports_every_problem_at_once():
 def test_kill_after_assembly_before_cleanup_is_finished_by_a_rerun(table, loaded, tmp_path, monkeypatch):
     from tinyaug.pipelines.augmentation import build
 
-    real_remove = build._remove_tree
-    monkeypatch.setattr(build, "_remove_tree", lambda path: (_ for _ in ()).throw(KeyboardInterrupt))
+    real_remove = build.remove_tree
+    monkeypatch.setattr(build, "remove_tree", lambda path: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         run(table, tmp_path / "o", loaded, shard_size=4)
     assert (tmp_path / "o").exists() and (tmp_path / "o.partial").exists()
-    monkeypatch.setattr(build, "_remove_tree", real_remove)
+    monkeypatch.setattr(build, "remove_tree", real_remove)
     report = run(table, tmp_path / "o", loaded, shard_size=4)
     assert report.complete and report.already_complete and not (tmp_path / "o.partial").exists()
     run(table, tmp_path / "ref", loaded, shard_size=4)
@@ -232,7 +232,7 @@ def test_overwrite_replaces_only_tinyaug_datasets(table, loaded, tmp_path):
 
 
 def test_a_worker_does_not_assemble_while_another_is(table, loaded, tmp_path):
-    from tinyaug.pipelines.augmentation.build import _assembly_lock
+    from tinyaug.pipelines.augmentation.assemble import assembly_lock as _assembly_lock
 
     run(table, tmp_path / "w", loaded, shard_size=4, worker=(0, 2))
     with _assembly_lock(tmp_path / "w.partial") as mine:

@@ -2,10 +2,14 @@
 
 import json
 
+import datasets
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from tinyaug.pipelines.experiment import toys as T
+
+from helpers import write_augmented
 from tinyaug.pipelines.cli import main
 from tinyaug.pipelines.cli.distill import COMMANDS
 
@@ -53,11 +57,15 @@ def test_end_to_end(tmp_path):
     assert r.stdout.splitlines()[0] == "dev (32 examples): accuracy 1.0000"
     assert r.stdout.splitlines()[1] == f"teacher saved to {tmp_path / 'teacher'} (120 steps)"
 
-    data = T.write_augmented(glue, "sst2", tmp_path / "aug", variants=2)
+    data = write_augmented(glue, "sst2", tmp_path / "aug", variants=2)
     r = invoke("teacher-logits", "--teacher", tmp_path / "teacher", "--data", data, "--task", "sst2",
                "--device", "cpu")
     assert r.exit_code == 0, r.output
-    assert r.stdout.startswith(f"wrote 192 rows with teacher_logits to {data} (teacher vs labels: accuracy 1.0000)")
+    rows = datasets.load_from_disk(str(data))
+    assert rows[0]["aug_variant"] == 0 and len(rows) > 64  # the 64 originals and their distinct variants
+    agreement = float(np.mean(np.argmax(rows["teacher_logits"], axis=1) == np.asarray(rows["label"])))
+    assert r.stdout.startswith(f"wrote {len(rows)} rows with teacher_logits to {data} "
+                               f"(teacher vs labels: accuracy {agreement:.4f})")
 
     r = invoke("distill", "--teacher", tmp_path / "teacher", "--student", STUDENT, "--data", data,
                "--task", "sst2", "--out", tmp_path / "student", "--stage", "both", "--data-dir", glue,
@@ -82,7 +90,7 @@ def test_end_to_end(tmp_path):
 def test_bad_input_is_one_line_without_traceback(tmp_path):
     glue = T.write_glue_task(tmp_path / "glue", "sst2", train_rows=8, dev_rows=4)
     T.save_tiny_model(tmp_path / "encoder", T.tiny_config(layers=2), encoder_only=True)
-    data = T.write_augmented(glue, "sst2", tmp_path / "aug", variants=0)
+    data = write_augmented(glue, "sst2", tmp_path / "aug", variants=0)
     r = invoke("distill", "--teacher", tmp_path / "encoder", "--student", STUDENT, "--data", data,
                "--task", "sst2", "--out", tmp_path / "s", "--device", "cpu")
     assert r.exit_code == 1

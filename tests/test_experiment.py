@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from tinyaug.pipelines.cli import main
 from tinyaug.errors import InputError
-from tinyaug.pipelines.experiment.ablation import AblationPlan, compare, mean_and_spread, summarize, summary_markdown
+from tinyaug.pipelines.experiment import AblationPlan, compare, mean_and_spread, summarize, summary_markdown
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -193,7 +193,7 @@ def test_ablation_needs_data_dir_without_quick(tmp_path):
 
 
 def test_a_step_is_redone_when_a_step_it_depends_on_ran_again(tmp_path):
-    from tinyaug.pipelines.experiment.ablation import Experiment
+    from tinyaug.pipelines.experiment import Experiment
 
     experiment = Experiment(AblationPlan.for_task("cola", data_dir="glue"), tmp_path, echo=lambda line: None)
     experiment._open()

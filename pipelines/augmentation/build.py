@@ -18,15 +18,11 @@ JSON document) and in the dataset card ``README.md``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import datasets
 
@@ -36,23 +32,15 @@ from tinyaug.augment.mlm import MaskedLMSource
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.vectors import VectorSource
 from tinyaug.errors import InputError, TinyaugError
-from tinyaug.pipelines.io.glue import EXAMPLE_ID
-from tinyaug.pipelines.io.tables import InputTable
+from tinyaug.pipelines.augmentation.assemble import assemble, assembly_lock, clear_leftovers
 from tinyaug.pipelines.io.models import LoadedMLM
+from tinyaug.pipelines.io.schema import (CHANGES, EXAMPLE_ID, VARIANT, augmented_features,
+                                         read_metadata)
+from tinyaug.pipelines.io.storage import atomic_directory, remove_tree, write_json
+from tinyaug.pipelines.io.tables import InputTable
 from tinyaug.pipelines.io.vectors import LoadedVectors
 
 logger = logging.getLogger(__name__)
-
-VARIANT = "aug_variant"
-CHANGES = "aug_changes"
-PROVENANCE_COLUMNS = (EXAMPLE_ID, VARIANT, CHANGES)
-CHANGE_FEATURE = [{
-    "column": datasets.Value("string"), "word_index": datasets.Value("int32"),
-    "start": datasets.Value("int32"), "end": datasets.Value("int32"),
-    "original": datasets.Value("string"), "replacement": datasets.Value("string"),
-    "source": datasets.Value("string"), "rank": datasets.Value("int32"),
-}]
-
 
 @dataclasses.dataclass
 class BuildOptions:
@@ -82,13 +70,6 @@ class BuildReport:
     already_complete: bool = False  # OUT already held this run's result: nothing was done
 
 
-def output_features(table: InputTable) -> datasets.Features:
-    features = dict(table.dataset.features)
-    features[VARIANT] = datasets.Value("int32")
-    features[CHANGES] = CHANGE_FEATURE
-    return datasets.Features(features)
-
-
 def variant_rows(row: dict[str, Any], text_columns: tuple[str, ...], variants: list[Variant]) -> list[dict]:
     """The output rows of one source row: its columns with each variant's texts and provenance."""
     out = []
@@ -111,17 +92,10 @@ def _run_key(table: InputTable, recipe: Recipe, mlm: LoadedMLM, vectors: LoadedV
     return key
 
 
-def _atomic_write_dataset(ds: datasets.Dataset, target: Path, extra_files: dict[str, str]) -> None:
-    """Write ``ds`` (and small text files) to a temporary folder beside ``target``, then rename."""
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    try:
+def _write_shard(ds: datasets.Dataset, target: Path, stats: Stats) -> None:
+    with atomic_directory(target) as tmp:
         ds.save_to_disk(str(tmp))
-        for name, text in extra_files.items():
-            (tmp / name).write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / "stats.json").write_text(json.dumps(stats.to_dict()), encoding="utf-8")
 
 
 def build_augmenter(recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, batch_size: int) -> Augmenter:
@@ -158,7 +132,7 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
     _open_work(work, key)
 
     shards_dir = work / "shards"
-    features = output_features(table)
+    features = augmented_features(table.dataset.features)
     n_shards = -(-total // options.shard_size)
     augmenter: Augmenter | None = None
     resumed = 0
@@ -188,7 +162,7 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
                 progress(len(records))
         with augmenter.timed("writing"):
             shard_ds = datasets.Dataset.from_list(rows, features=features)
-            _atomic_write_dataset(shard_ds, target, {"stats.json": json.dumps(stats.to_dict())})
+            _write_shard(shard_ds, target, stats)
         logger.info("wrote shard %d/%d (%d rows)", shard + 1, n_shards, len(shard_ds))
 
     done = sorted(p for p in shards_dir.iterdir() if not p.name.startswith("."))
@@ -207,12 +181,12 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
                          metadata["skipped_rows"], metadata, augmenter)
     if len(done) < n_shards:
         return report
-    with _assembly_lock(work) as mine:
+    with assembly_lock(work) as mine:
         if not mine or not work.exists():
             return report  # another worker is assembling (or just did)
-        _clear_leftovers(out_dir)
-        _assemble(done, out_dir, metadata)
-        _remove_tree(work)
+        clear_leftovers(out_dir)
+        assemble(done, out_dir, metadata)
+        remove_tree(work)
         work.with_name(work.name + ".lock").unlink(missing_ok=True)
     report.complete = True
     return report
@@ -232,9 +206,7 @@ def _open_work(work: Path, key: dict) -> None:
                                f"rerun with the same arguments to resume, or delete {work} to start over")
         return
     (work / "shards").mkdir(parents=True, exist_ok=True)
-    tmp = work / f".run.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(key, indent=1))
-    os.replace(tmp, run_file)
+    write_json(run_file, key)
 
 
 def _finished_report(out_dir: Path, key: dict, work: Path) -> BuildReport | None:
@@ -246,7 +218,7 @@ def _finished_report(out_dir: Path, key: dict, work: Path) -> BuildReport | None
     if metadata.get("run_key") != key:
         return None
     if work.exists():
-        _remove_tree(work)
+        remove_tree(work)
     stats = Stats.from_dict(metadata["stats"])
     n_shards = -(-metadata["rows_in"] // metadata["shard_size"])
     return BuildReport(out_dir, True, metadata["rows_in"], metadata["rows_out"], n_shards, n_shards, n_shards,
@@ -258,120 +230,6 @@ def _is_replaceable(path: Path) -> bool:
     if path.is_dir() and not any(path.iterdir()):
         return True
     return (path / "state.json").is_file() and bool(read_metadata(datasets.load_from_disk(str(path))))
-
-
-OUTPUT_FILE_BYTES = 500 * 2**20  # Arrow file size in the output, as ``save_to_disk``'s default max_shard_size
-
-
-def _assemble(done: list[Path], out_dir: Path, metadata: dict) -> None:
-    """Join the shards into ``out_dir`` with the card; an old ``out_dir`` goes only once the new
-    one is complete and loads with every row.
-
-    The shards' Arrow files are streamed, one record batch at a time, into files of up to
-    ``OUTPUT_FILE_BYTES``, listed in ``state.json`` as ``save_to_disk(num_shards=...)`` lists
-    them. Memory stays at one batch whatever the dataset's size (concatenating and saving mapped
-    every row into the process: +250 MB of peak memory for all of SST-2), and the file count
-    stays small (one file per shard would cost a memory map each when loading).
-    """
-    from datasets.fingerprint import Hasher
-
-    from tinyaug.pipelines.augmentation.card import render_card
-
-    states = [json.loads((shard / "state.json").read_text()) for shard in done]
-    sources = [shard / entry["filename"] for shard, state in zip(done, states) for entry in state["_data_files"]]
-    groups: list[list[Path]] = [[]]
-    size = 0
-    for source in sources:
-        file_size = source.stat().st_size
-        if groups[-1] and size + file_size > OUTPUT_FILE_BYTES:
-            groups.append([])
-            size = 0
-        groups[-1].append(source)
-        size += file_size
-    names = [f"data-{i:05d}-of-{len(groups):05d}.arrow" for i in range(len(groups))]
-    state = {**states[0], "_data_files": [{"filename": name} for name in names],
-             "_fingerprint": Hasher.hash([s["_fingerprint"] for s in states])}
-    info = json.loads((done[0] / "dataset_info.json").read_text())  # the features: the same in every shard
-    info["description"] = json.dumps({"tinyaug": metadata})
-
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    trash = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    try:
-        for group, name in zip(groups, names):
-            _join_arrow_files(group, tmp / name)
-        (tmp / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
-        (tmp / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        (tmp / "README.md").write_text(render_card(metadata), encoding="utf-8")
-        written = len(datasets.load_from_disk(str(tmp)))  # maps the files, reads no rows
-        if written != metadata["rows_out"]:
-            raise TinyaugError(f"assembling {out_dir} gave {written} rows instead of {metadata['rows_out']}; "
-                               f"the shards in {out_dir}.partial are kept: rerun the same command")
-        if out_dir.exists():
-            os.replace(out_dir, trash)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if trash.exists() and not out_dir.exists():
-            os.replace(trash, out_dir)  # the old dataset stays until a new one is in place
-        raise
-    if trash.exists():
-        _remove_tree(trash)
-
-
-def _join_arrow_files(sources: list[Path], target: Path) -> None:
-    """Concatenate Arrow IPC stream files (``datasets``' format) one record batch at a time."""
-    import pyarrow as pa
-
-    writer = None
-    try:
-        for source in sources:
-            with pa.OSFile(str(source)) as handle:
-                reader = pa.ipc.open_stream(handle)
-                writer = writer or pa.ipc.new_stream(str(target), reader.schema)
-                for batch in reader:
-                    writer.write_batch(batch)
-    finally:
-        if writer is not None:
-            writer.close()
-
-
-def _clear_leftovers(out_dir: Path) -> None:
-    """Folders a killed assembly left beside ``out_dir`` (a half-written new one, a replaced old one)."""
-    for pattern in (f".{out_dir.name}.tmp-*", f".{out_dir.name}.old-*"):
-        for leftover in out_dir.parent.glob(pattern):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _remove_tree(path: Path) -> None:
-    """Rename, then delete: a kill midway never leaves a half-deleted folder under the old name."""
-    trash = path.with_name(f".{path.name}.trash-{os.getpid()}")
-    os.replace(path, trash)
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _assembly_lock(work: Path) -> Iterator[bool]:
-    """An exclusive, non-blocking lock on the work folder (released if the process dies)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: workers must not finish at the same moment
-        yield True
-        return
-    with open(work.with_name(work.name + ".lock"), "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        yield True
-
-
-def read_metadata(ds: datasets.Dataset) -> dict[str, Any]:
-    """The tinyaug metadata of a dataset made by ``augment_table`` ({} for any other dataset)."""
-    try:
-        return json.loads(ds.info.description or "{}").get("tinyaug", {})
-    except (json.JSONDecodeError, AttributeError):
-        return {}
 
 
 def load_augmented(path: str | Path) -> datasets.Dataset:

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,7 +23,8 @@ import datasets
 
 from tinyaug.errors import InputError
 from tinyaug.pipelines.io import glue
-from tinyaug.pipelines.augmentation.build import PROVENANCE_COLUMNS, read_metadata
+from tinyaug.pipelines.io.schema import PROVENANCE_COLUMNS, read_metadata
+from tinyaug.pipelines.io.storage import atomic_file
 
 FORMATS = ("tsv", "parquet", "jsonl")
 DEFAULT_NAMES = {"tsv": "train_aug.tsv", "parquet": "train_aug.parquet", "jsonl": "train_aug.jsonl"}
@@ -38,14 +37,6 @@ class ExportReport:
     rows: int
     fields_with_breaks_replaced: int = 0
     columns_left_empty: list[str] = dataclasses.field(default_factory=list)  # layout columns the data lacks
-
-
-def _temp_path(target: Path) -> Path:
-    """An empty temporary file beside ``target``, to be renamed onto it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.tmp-")
-    os.close(fd)
-    return Path(tmp)
 
 
 def _rows(ds: datasets.Dataset, batch: int = 1000) -> Iterator[dict[str, Any]]:
@@ -62,8 +53,7 @@ def export(ds: datasets.Dataset, fmt: str, to: str | Path, *, replace_breaks: bo
     target = Path(to)
     if target.is_dir() or str(to).endswith(("/", "\\")):
         target = target / DEFAULT_NAMES[fmt]
-    tmp = _temp_path(target)
-    try:
+    with atomic_file(target) as tmp:
         if fmt == "parquet":
             ds.to_parquet(str(tmp))
             report = ExportReport(target, len(ds))
@@ -74,10 +64,6 @@ def export(ds: datasets.Dataset, fmt: str, to: str | Path, *, replace_breaks: bo
             report = ExportReport(target, len(ds))
         else:
             report = _write_tsv(ds, tmp, target, replace_breaks)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return report
 
 

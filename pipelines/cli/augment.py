@@ -241,7 +241,8 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
 
 
 def _inspect_dataset(path: Path, example_id: int | None, no_pager: bool) -> None:
-    from tinyaug.pipelines.augmentation.build import load_augmented, read_metadata
+    from tinyaug.pipelines.augmentation.build import load_augmented
+    from tinyaug.pipelines.io.schema import read_metadata
 
     ds = load_augmented(path)
     meta = read_metadata(ds)

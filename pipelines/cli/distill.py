@@ -91,7 +91,7 @@ def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: f
 
     Example: tinyaug finetune ./bert-base-uncased --task sst2 --data-dir glue --out teachers/sst2
     """
-    from tinyaug.pipelines.distillation.commands import finetune
+    from tinyaug.pipelines.distillation import finetune
 
     _quiet_libraries()
     result = _run(finetune, model, task, data_dir, out, epochs=epochs, learning_rate=learning_rate,
@@ -127,7 +127,7 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
 
     Example: tinyaug teacher-logits --teacher teachers/sst2 --data aug/sst2 --task sst2
     """
-    from tinyaug.pipelines.distillation.commands import teacher_logits
+    from tinyaug.pipelines.distillation import teacher_logits
 
     _quiet_libraries()
     result = _run(teacher_logits, teacher, data, task, out=out, batch_size=batch_size,
@@ -159,7 +159,7 @@ def make_student_command(teacher: str, student: str, task: str, out: Path, stude
     Example: tinyaug make-student --teacher teachers/mrpc --student layers=2,hidden=384 --task mrpc --out students/init
     """
     from tinyaug.distill.layer_map import LayerMap
-    from tinyaug.pipelines.distillation.commands import make_student
+    from tinyaug.pipelines.distillation import make_student
 
     _quiet_libraries()
     mapping = _run(lambda: LayerMap.parse(layer_map).teacher_layers if layer_map else None)
@@ -222,7 +222,7 @@ def distill_command(teacher: str, student: str, data: Path, task: str, out: Path
     Example: tinyaug distill --teacher teachers/sst2 --student layers=4,hidden=312,heads=12,intermediate=1200 --data aug/sst2 --task sst2 --data-dir glue --out students/sst2
     """
     from tinyaug.distill.layer_map import LayerMap
-    from tinyaug.pipelines.distillation.commands import distill
+    from tinyaug.pipelines.distillation import distill
 
     _quiet_libraries()
     stages: dict[str, dict[str, Any]] = {"stage1": {}, "stage2": {}}
@@ -272,7 +272,7 @@ def evaluate_command(model_dir: str, task: str, data_dir: Path, batch_size: int,
 
     Example: tinyaug evaluate students/sst2 --task sst2 --data-dir glue
     """
-    from tinyaug.pipelines.distillation.commands import evaluate
+    from tinyaug.pipelines.distillation import evaluate
 
     _quiet_libraries()
     result = _run(evaluate, model_dir, task, data_dir, batch_size=batch_size,

@@ -66,8 +66,7 @@ def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, s
     import torch
 
     from tinyaug.pipelines.cli.distill import _quiet_libraries
-    from tinyaug.pipelines.experiment.ablation import AblationPlan, Experiment, summary_markdown
-    from tinyaug.pipelines.experiment.quick import quick_plan
+    from tinyaug.pipelines.experiment import AblationPlan, Experiment, quick_plan, summary_markdown
 
     _quiet_libraries()
     if threads:
@@ -104,7 +103,7 @@ def report_command(experiments: tuple[Path, ...], png: Path | None, markdown: Pa
 
     Example: tinyaug experiment report experiments/mrpc experiments/cola --plot ablation.png
     """
-    from tinyaug.pipelines.experiment.ablation import report, summary_markdown
+    from tinyaug.pipelines.experiment import report, summary_markdown
 
     try:
         summaries = report(list(experiments), png, markdown)

@@ -1,35 +1,28 @@
-"""The file side of distillation: loading teachers, students, tokenizers and datasets, writing
-datasets and JSON atomically, and failing fast (never hanging) on a hub name while offline.
+"""Loading for distillation: teachers, students, tokenizers, task datasets and GLUE dev splits,
+failing fast (never hanging) on a hub name while offline; saving a model with its tokenizer.
 
 Every problem becomes a one-line ``InputError`` / ``ModelLoadError`` that names what was
 expected, what was found and the fix.
 
-Not here: losses, training and metrics (``tinyaug.distill``); the commands (``distill_run``).
+Not here: losses, training and metrics (``tinyaug.distill``); atomic writes (``io.storage``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 from pathlib import Path
-from typing import Any
 
 import datasets
-import torch
 from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer,
                           PreTrainedModel, PreTrainedTokenizerBase)
 
 from tinyaug.distill.labels import is_generic, label_permutation
-from tinyaug.distill.student import set_task_labels
+from tinyaug.distill.student import copy_head_in_task_order, set_task_labels
 from tinyaug.errors import InputError, ModelLoadError
 from tinyaug.pipelines.io.glue import TaskSpec, read_split, task_file
 from tinyaug.pipelines.io.models import _first_line, from_pretrained
 
 logger = logging.getLogger(__name__)
-
-TEACHER_LOGITS_INFO = "teacher_logits.json"  # written inside a dataset dir beside the column
-
 
 def load_tokenizer(name_or_path: str | Path, what: str = "tokenizer") -> PreTrainedTokenizerBase:
     return from_pretrained(AutoTokenizer.from_pretrained, name_or_path, what)
@@ -79,13 +72,8 @@ def load_student_dir(path: str | Path, task: TaskSpec) -> PreTrainedModel:
         set_task_labels(config, task.label_names)
     model = from_pretrained(AutoModelForSequenceClassification.from_pretrained, path, "student",
                             config=config, ignore_mismatched_sizes=True, weights_only=True)
-    head = getattr(model, "classifier", None)
-    if keep_head and permutation is not None and isinstance(head, torch.nn.Linear) \
-            and permutation != list(range(len(permutation))):
-        with torch.no_grad():
-            index = torch.as_tensor(permutation)
-            head.weight.copy_(head.weight[index].clone())
-            head.bias.copy_(head.bias[index].clone())
+    if keep_head and permutation is not None and permutation != list(range(len(permutation))):
+        copy_head_in_task_order(model, model, permutation)
     set_task_labels(model.config, task.label_names)
     return model
 
@@ -158,68 +146,6 @@ def read_dev_splits(data_dir: str | Path, task: TaskSpec, limit: int | None = No
             logger.warning("%s %s: skipped %d bad rows", task.name, split, len(bad))
         out[split] = ds
     return out
-
-
-def save_dataset_atomically(dataset: datasets.Dataset, target: str | Path,
-                            extra_files: dict[str, Any] | None = None,
-                            carry_from: str | Path | None = None) -> Path:
-    """``save_to_disk`` into ``TARGET.saving`` beside ``target``, then swap it into place (not
-    ``TARGET.partial``: that is the work folder of an augment run building ``target``).
-
-    ``extra_files``: ``{name: json-able}`` written into the directory before the swap, so the
-    column and its description appear together or not at all. ``carry_from``: a dataset
-    directory whose other files (the augmentation card ``README.md``, ...) are copied over.
-    """
-    target = Path(target)
-    partial = target.with_name(target.name + ".saving")
-    old = target.with_name(target.name + ".old")
-    for stale in (partial, old):
-        if stale.exists():
-            shutil.rmtree(stale)
-    dataset.save_to_disk(str(partial))
-    if carry_from is not None:
-        for item in Path(carry_from).iterdir():
-            if item.is_file() and not (partial / item.name).exists() \
-                    and not item.name.endswith(".arrow") and item.name not in (extra_files or {}):
-                shutil.copy2(item, partial / item.name)
-    for name, content in (extra_files or {}).items():
-        (partial / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-    if target.exists():
-        target.rename(old)
-    partial.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
-    return target
-
-
-def with_metadata(dataset: datasets.Dataset, key: str, value: Any) -> datasets.Dataset:
-    """Record ``value`` under ``{"tinyaug": {key: ...}}`` in the dataset's description, where
-    ``tinyaug augment`` keeps its recipe (a description that is not JSON is left alone)."""
-    text = dataset.info.description or ""
-    try:
-        meta = json.loads(text) if text.strip() else {}
-    except ValueError:
-        return dataset
-    if not isinstance(meta, dict):
-        return dataset
-    meta.setdefault("tinyaug", {})[key] = value
-    dataset.info.description = json.dumps(meta)
-    return dataset
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON via a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    tmp.replace(path)
-    return path
-
-
-def read_json(path: str | Path) -> Any | None:
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: str | Path) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyaug.pipelines.experiment.toys import save_tiny_model, tiny_config, write_glue_task
-from tinyaug.pipelines.experiment.ablation import AblationPlan
+from tinyaug.pipelines.experiment.plan import AblationPlan
 from tinyaug.pipelines.io.glue import get_task
 
 QUICK_SETTINGS = {"teacher_epochs": 20.0, "teacher_lr": 2e-3, "variants": 2, "student": "layers=1",

@@ -1,10 +1,10 @@
-"""Tiny, offline stand-ins for tests and smoke runs of the distillation commands.
+"""Tiny, offline stand-ins for ``--quick`` smoke runs of the experiment (and for the tests).
 
 A 35-word WordPiece vocabulary, tiny BERT configs, and GLUE-layout folders whose labels follow
 from the words (a "good" sentence is positive), so that a two-layer model learns a task in a
 few dozen steps on a CPU. Nothing here touches the network.
 
-Not here: anything the real commands need.
+Not here: anything the real commands need; test-only helpers (``tests/helpers.py``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-import datasets
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
 from tinyaug.distill.student import set_task_labels
-from tinyaug.pipelines.io.glue import EXAMPLE_ID, TaskSpec, format_label, get_task, read_split
+from tinyaug.pipelines.io.glue import TaskSpec, format_label, get_task
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 POSITIVE = ["good", "great", "fine", "nice", "happy"]
@@ -113,39 +112,3 @@ def write_glue_task(data_dir: str | Path, task: str, *, train_rows: int = 64, de
             lines.append("\t".join(values[c] for c in columns))
         (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return Path(data_dir)
-
-
-def write_augmented(data_dir: str | Path, task: str, out: str | Path, variants: int = 2,
-                    seed: int = 0) -> Path:
-    """A dataset shaped like ``tinyaug augment``'s output: each train row, then ``variants``
-    copies with one filler word swapped, with ``aug_variant`` and ``aug_changes`` columns."""
-    spec = get_task(task)
-    train, _ = read_split(Path(data_dir), spec, "train")
-    rng = random.Random(seed)
-    rows: dict[str, list] = {c: [] for c in train.column_names}
-    rows["aug_variant"], rows["aug_changes"] = [], []
-    for row in train:
-        for variant in range(variants + 1):
-            new = dict(row)
-            changes = []
-            if variant:
-                column = spec.text_columns[0]
-                words = new[column].split()
-                position = rng.randrange(len(words))
-                if words[position] in FILLER:
-                    replacement = rng.choice(FILLER[:-1])
-                    changes.append({"column": column, "position": position,
-                                    "old": words[position], "new": replacement})
-                    words[position] = replacement
-                new[column] = " ".join(words)
-            for c in train.column_names:
-                rows[c].append(new[c])
-            rows["aug_variant"].append(variant)
-            rows["aug_changes"].append(changes)
-    features = train.features.copy()
-    features["aug_variant"] = datasets.Value("int32")
-    features["aug_changes"] = [{"column": datasets.Value("string"), "position": datasets.Value("int32"),
-                                 "old": datasets.Value("string"), "new": datasets.Value("string")}]
-    assert EXAMPLE_ID in features
-    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(out))
-    return Path(out)

@@ -24,10 +24,10 @@ from typing import Iterator, Literal
 import datasets
 
 from tinyaug.errors import InputError
+from tinyaug.pipelines.io.schema import EXAMPLE_ID
 
 logger = logging.getLogger(__name__)
 
-EXAMPLE_ID = "aug_example_id"  # int64: the 0-based data row of the source file
 
 
 @dataclasses.dataclass(frozen=True)

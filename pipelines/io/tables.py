@@ -25,7 +25,8 @@ import datasets
 
 from tinyaug.errors import InputError
 from tinyaug.pipelines.io import glue
-from tinyaug.pipelines.io.glue import EXAMPLE_ID, BadRow, TaskSpec
+from tinyaug.pipelines.io.glue import BadRow, TaskSpec
+from tinyaug.pipelines.io.schema import EXAMPLE_ID
 
 logger = logging.getLogger(__name__)
 

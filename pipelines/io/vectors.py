@@ -17,13 +17,12 @@ import dataclasses
 import hashlib
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from tinyaug.errors import ModelLoadError
+from tinyaug.pipelines.io.storage import atomic_directory
 
 logger = logging.getLogger(__name__)
 
@@ -136,14 +135,11 @@ def _load_cached_text(path: Path, fmt: str) -> LoadedVectors:
     if any("\n" in w for w in words):
         raise ModelLoadError(f"{path}: a word contains a line break; is this really a {fmt} file?")
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
-        np.save(tmp / "vectors.npy", kv.vectors.astype(np.float32))
-        (tmp / "words.txt").write_text("\n".join(words), encoding="utf-8")
-        os.replace(tmp, folder)
+        with atomic_directory(folder) as tmp:
+            np.save(tmp / "vectors.npy", kv.vectors.astype(np.float32))
+            (tmp / "words.txt").write_text("\n".join(words), encoding="utf-8")
     except OSError as exc:  # a read-only home is no reason to fail the run
         logger.warning("could not cache vectors in %s: %s", folder, exc)
-        shutil.rmtree(tmp, ignore_errors=True)
     return LoadedVectors(words, kv.vectors.astype(np.float32), identifier, fmt)
 
 

@@ -1,44 +1,36 @@
-"""The two TinyBERT stages as modules with a loss, trained by ``transformers.Trainer``.
+"""The two TinyBERT stages as modules with a loss, for ``transformers.Trainer`` to train.
 
 Each stage is an ``nn.Module`` that holds the student, the frozen teacher (stage 2 may do
 without it) and, in stage 1, the learned width projections, and whose ``forward`` returns
-``{"loss": ...}``. The stock ``Trainer`` then trains it: its optimiser sees only the trainable
-parameters (student and projections), and mixed precision (``fp16`` / ``bf16``), DDP under
+``{"loss": ...}``. The stock ``Trainer`` then trains it (``training.train_stage``): its optimiser
+sees only the trainable parameters (student and projections), and mixed precision, DDP under
 ``torchrun`` / ``accelerate launch`` and gradient accumulation come from the Trainer unchanged.
-There is no training loop here.
 
 Stage 1 reads attention scores through forward hooks on each mapped layer's ``query`` and
 ``key`` projections and recomputes ``q k^T / sqrt(d)`` (``losses.attention_scores``): the
 models' ``output_attentions`` are post-softmax probabilities, and TinyBERT distils the scores.
 This works with any attention implementation (eager, SDPA).
 
-Not here: loading models and datasets, saving, evaluation on GLUE (``tinyaug.pipelines``).
+Not here: batching text (``collator``), the Trainer settings (``training``), the order of the
+stages (``run``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import os
-import time
 from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
-from transformers import PreTrainedTokenizerBase, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_callback import PrinterCallback
 
 from tinyaug.distill.arch import encoder_layers, query_key
 from tinyaug.distill.layer_map import LayerMap
 from tinyaug.distill.losses import (attention_loss, attention_scores, hidden_loss,
                                     regression_loss, soft_cross_entropy)
-from tinyaug.distill.recipe import StageSettings
 from tinyaug.errors import InputError
 
 logger = logging.getLogger(__name__)
-
-TEACHER_LOGITS = "teacher_logits"  # the stored column: list of float32 in the task's label order
 
 
 class QueryKeyCapture:
@@ -185,7 +177,7 @@ class PredictionDistiller(_KeepTeacherInEval):
 
     def teacher_outputs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.teacher is None:
-            raise InputError(f"stage 2 needs either a {TEACHER_LOGITS} column in the data "
+            raise InputError("stage 2 needs either stored teacher logits in the data "
                              "(run `tinyaug teacher-logits`) or a teacher model")
         with torch.no_grad():
             logits = self.teacher(**inputs).logits
@@ -208,36 +200,6 @@ class PredictionDistiller(_KeepTeacherInEval):
         return {"loss": loss, "logits": student_logits}
 
 
-class TextCollator:
-    """Rows of raw text -> a padded batch; tokenising here keeps datasets free of cache files.
-
-    ``text_columns``: one column, or two for a pair task. Optional extra columns become
-    ``labels`` (``label_column``: long, or float for regression) and ``teacher_logits``.
-    """
-
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, text_columns: Sequence[str],
-                 max_length: int, *, label_column: str | None = None, regression: bool = False,
-                 teacher_column: str | None = None) -> None:
-        self.tokenizer = tokenizer
-        self.text_columns = tuple(text_columns)
-        self.max_length = max_length
-        self.label_column = label_column
-        self.regression = regression
-        self.teacher_column = teacher_column
-
-    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        texts = [[row[c] for row in rows] for c in self.text_columns]
-        batch = dict(self.tokenizer(*texts, truncation=True, max_length=self.max_length,
-                                    padding=True, return_tensors="pt"))
-        if self.label_column is not None:
-            dtype = torch.float32 if self.regression else torch.long
-            batch["labels"] = torch.tensor([row[self.label_column] for row in rows], dtype=dtype)
-        if self.teacher_column is not None:
-            batch["teacher_logits"] = torch.tensor([row[self.teacher_column] for row in rows],
-                                                   dtype=torch.float32)
-        return batch
-
-
 @contextlib.contextmanager
 def frozen(parameters: Iterable[nn.Parameter]) -> Iterator[None]:
     """Temporarily exclude ``parameters`` from training (stage 1 leaves the head alone)."""
@@ -249,63 +211,3 @@ def frozen(parameters: Iterable[nn.Parameter]) -> Iterator[None]:
     finally:
         for p in params:
             p.requires_grad_(True)
-
-
-class LossHistory(TrainerCallback):
-    """Collects the Trainer's logged losses and sends them to ``logging`` instead of stdout."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.losses: list[tuple[int, float]] = []  # (step, mean loss since the last log)
-
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D401 (Trainer API)
-        if logs and "loss" in logs and state.is_world_process_zero:
-            self.losses.append((state.global_step, float(logs["loss"])))
-            logger.info("%s step %d/%d loss %.4f", self.name, state.global_step, state.max_steps,
-                        logs["loss"])
-
-
-def training_arguments(stage: StageSettings, *, output_dir: str, num_examples: int, seed: int,
-                       precision: str = "fp32", use_cpu: bool = False,
-                       find_unused_parameters: bool = False) -> TrainingArguments:
-    """``TrainingArguments`` for one stage: quiet (no tqdm, no reports, no checkpoints), seeded,
-    linear decay after warm-up, and the step budget applied when it ends the stage early.
-
-    ``find_unused_parameters``: for DDP, when some trainable weights get no gradient (stage 1
-    with a loss weight of 0 leaves parts of the last layer unused)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    per_epoch = max(1, math.ceil(num_examples / (stage.batch_size * world)))
-    total = max(1, math.ceil(stage.epochs * per_epoch))
-    max_steps = stage.max_steps if stage.max_steps is not None and stage.max_steps < total else -1
-    steps = max_steps if max_steps > 0 else total
-    return TrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=stage.batch_size,
-        num_train_epochs=stage.epochs, max_steps=max_steps, learning_rate=stage.learning_rate,
-        warmup_steps=stage.warmup_ratio, weight_decay=stage.weight_decay,
-        lr_scheduler_type="linear", seed=seed, data_seed=seed,
-        fp16=precision == "fp16", bf16=precision == "bf16", use_cpu=use_cpu,
-        report_to=[], disable_tqdm=True, save_strategy="no", logging_strategy="steps",
-        logging_steps=max(1, steps // 20), remove_unused_columns=False, dataloader_num_workers=0,
-        ddp_find_unused_parameters=find_unused_parameters)
-
-
-def train_stage(module: nn.Module, dataset: Any, collator: TextCollator, args: TrainingArguments,
-                name: str) -> dict[str, Any]:
-    """Train ``module`` (a distiller, or a task model taking ``labels``) with the stock Trainer.
-
-    Returns ``{"steps", "epochs", "first_loss", "last_loss", "mean_loss", "seconds", "losses"}``;
-    ``losses`` are the logged ``(step, loss)`` pairs.
-    """
-    history = LossHistory(name)
-    trainer = Trainer(model=module, args=args, train_dataset=dataset, data_collator=collator,
-                      callbacks=[history])
-    trainer.remove_callback(PrinterCallback)
-    start = time.perf_counter()
-    output = trainer.train()
-    seconds = time.perf_counter() - start
-    losses = history.losses
-    return {"steps": int(output.global_step), "epochs": float(trainer.state.epoch or 0.0),
-            "first_loss": losses[0][1] if losses else None,
-            "last_loss": losses[-1][1] if losses else None,
-            "mean_loss": float(output.training_loss), "seconds": round(seconds, 2),
-            "losses": losses, "is_main_process": bool(trainer.args.should_save)}

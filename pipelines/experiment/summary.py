@@ -1,0 +1,190 @@
+"""The ablation's results: per-condition means and spreads, comparisons, the Markdown table and
+the plot (pure, but for the plot and ``report``, which read and write files).
+
+Not here: running the steps (``ablation``).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from pathlib import Path
+from typing import Any, Iterable
+
+from tinyaug.errors import InputError
+from tinyaug.pipelines.experiment.plan import CONDITIONS, SUMMARY_JSON, TEACHER_MODEL
+from tinyaug.pipelines.io.storage import read_json
+
+logger = logging.getLogger(__name__)
+
+
+def mean_and_spread(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize(task: str, metric: str, teacher: dict[str, float],
+              runs: dict[str, dict[int, dict[str, float]]]) -> dict[str, Any]:
+    """Per condition: the per-seed dev metrics, mean and spread of each, and the share of the
+    teacher's primary metric kept. ``runs``: ``{"a": {seed: {"accuracy": .8, ...}}, ...}``."""
+    conditions: dict[str, Any] = {}
+    for condition, by_seed in runs.items():
+        if not by_seed:
+            continue
+        names = [k for k in next(iter(by_seed.values())) if k != "examples"]
+        stats = {}
+        for name in names:
+            mean, spread = mean_and_spread([scores[name] for scores in by_seed.values()])
+            stats[name] = {"mean": mean, "std": spread}
+        kept = stats[metric]["mean"] / teacher[metric] if teacher.get(metric) else None
+        conditions[condition] = {"label": CONDITIONS[condition], "seeds": sorted(by_seed),
+                                 "per_seed": {str(s): by_seed[s] for s in sorted(by_seed)},
+                                 "metrics": stats, "teacher_fraction": kept}
+    comparisons = {}
+    for better, worse in (("c", "b"), ("b", "a"), ("c", "a")):
+        if better in conditions and worse in conditions:
+            comparisons[f"{better}-{worse}"] = compare(runs[better], runs[worse], metric)
+    return {"task": task, "metric": metric, "teacher": teacher, "conditions": conditions,
+            "comparisons": comparisons}
+
+
+def compare(first: dict[int, dict[str, float]], second: dict[int, dict[str, float]], metric: str
+            ) -> dict[str, Any]:
+    """``first`` minus ``second`` on ``metric``: the difference of the means, whether it exceeds
+    the sum of the two seed spreads (``verdict`` "beyond" or "within"; None with fewer than two
+    seeds each), and the same-seed differences (both conditions start from the same student)."""
+    hi, lo = (mean_and_spread([scores[metric] for scores in runs.values()]) for runs in (first, second))
+    gap, spread = hi[0] - lo[0], hi[1] + lo[1]
+    enough = min(len(first), len(second)) >= 2
+    paired = [first[s][metric] - second[s][metric] for s in sorted(set(first) & set(second))]
+    paired_mean, paired_std = mean_and_spread(paired) if paired else (None, None)
+    return {"difference": gap, "combined_std": spread,
+            "verdict": ("beyond" if abs(gap) > spread else "within") if enough else None,
+            "same_seed_differences": paired, "same_seed_mean": paired_mean, "same_seed_std": paired_std}
+
+
+def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
+    """One table: a row per task and condition, mean ± spread of every dev metric; then the
+    comparisons of the primary metric."""
+    lines = ["| task | condition | seeds | dev metrics, mean ± std over seeds | share of teacher |",
+             "|---|---|---|---|---|"]
+    notes = []
+    for summary in summaries:
+        teacher = ", ".join(f"{k} {100 * v:.1f}" for k, v in summary["teacher"].items() if k != "examples")
+        model = summary.get("plan", {}).get("teacher_model", TEACHER_MODEL)
+        model = "MiniLM-L6" if model == TEACHER_MODEL else Path(model).name
+        task = _task_label(summary)
+        lines.append(f"| {task} | teacher ({model}, fine-tuned) | 1 | {teacher} | 100% |")
+        for condition, row in summary["conditions"].items():
+            spread = len(row["seeds"]) > 1  # one seed has no spread to show
+            shown = ", ".join(f"{k} {100 * s['mean']:.1f}" + (f" ± {100 * s['std']:.1f}" if spread else "")
+                              for k, s in row["metrics"].items())
+            kept = "n/a" if row["teacher_fraction"] is None else f"{100 * row['teacher_fraction']:.0f}%"
+            lines.append(f"| {task} | ({condition}) {row['label']} | {len(row['seeds'])} | {shown} | {kept} |")
+        for pair, comparison in summary["comparisons"].items():
+            first, second = pair.split("-")
+            verdict = ("too few seeds to compare with the spread" if comparison["verdict"] is None
+                       else f"{comparison['verdict']} the seed spread (sum of stds {100 * comparison['combined_std']:.1f})")
+            same_seed = ""
+            if len(comparison["same_seed_differences"]) > 1:  # one pair has no spread to show
+                same_seed = (f"; same-seed differences {100 * comparison['same_seed_mean']:+.1f} ± "
+                             f"{100 * comparison['same_seed_std']:.1f}")
+            notes.append(f"- {task} {summary['metric']}: ({first}) - ({second}) = "
+                         f"{100 * comparison['difference']:+.1f} points, {verdict}{same_seed}")
+        if summary.get("chance_level") is not None:
+            notes.append(f"- {task}: a constant guess (the best single label) scores {summary['metric']} "
+                         f"{100 * summary['chance_level']:.1f} on dev")
+        if summary.get("teacher_on_variants"):
+            notes.append(variants_note(task, summary["teacher_on_variants"]))
+    return "\n".join(lines + [""] + notes) + "\n"
+
+
+def _task_label(summary: dict[str, Any], upper: bool = False) -> str:
+    """``"mrpc (150+150 steps)"``: the task and its step budget per distillation stage."""
+    plan = summary.get("plan", {})
+    task = summary["task"].upper() if upper else summary["task"]
+    return f"{task} ({plan['stage1_steps']}+{plan['stage2_steps']} steps)" if "stage1_steps" in plan else task
+
+
+def variants_note(task: str, found: dict[str, Any]) -> str:
+    """One line on what the teacher makes of the augmented variants (see ``_teacher_on_variants``)."""
+    if "mean_abs_score_change" in found:
+        return (f"- {task}: the teacher's score moves by {found['mean_abs_score_change']:.2f} on average from an "
+                f"original to its {found['variants']:,} augmented variants")
+    names = found.get("label_names") or [str(i) for i in range(len(found["classes_original"]))]
+
+    def shares(values: list[float]) -> str:
+        return " / ".join(f"{100 * v:.0f}%" for v in values)
+
+    return (f"- {task}: the teacher changes its prediction on {100 * found['changed_prediction']:.1f}% of the "
+            f"{found['variants']:,} augmented variants; it predicts {' / '.join(names)} on "
+            f"{shares(found['classes_original'])} of the originals and {shares(found['classes_variants'])} "
+            "of the variants")
+
+
+def write_plot(summaries: list[dict[str, Any]], path: Path) -> str | None:
+    """Conditions side by side per task: a dot per seed, the mean as a bar, the teacher as a
+    dashed line. Returns the path, or None when matplotlib is missing (a warning says how to add it)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("matplotlib is not installed, so no plot was drawn: pip install 'tinyaug[plot]'")
+        return None
+    fig, axes = plt.subplots(1, len(summaries), figsize=(4.2 * len(summaries), 3.6), squeeze=False)
+    colours = {"a": "#9e9e9e", "b": "#5b8def", "c": "#e8793a"}
+    for ax, summary in zip(axes[0], summaries):
+        metric = summary["metric"]
+        for x, (condition, row) in enumerate(summary["conditions"].items()):
+            stats = row["metrics"][metric]
+            ax.bar(x, 100 * stats["mean"], width=0.6, color=colours[condition], alpha=0.55)
+            ax.errorbar(x, 100 * stats["mean"], yerr=100 * stats["std"], color="black", capsize=4)
+            seeds = [100 * s[metric] for s in row["per_seed"].values()]
+            ax.scatter([x] * len(seeds), seeds, color="black", s=14, zorder=3)
+        teacher = 100 * summary["teacher"][metric]
+        ax.axhline(teacher, color="black", linestyle="--", linewidth=1)
+        ax.text(len(summary["conditions"]) - 0.5, teacher, f"teacher {teacher:.1f}", fontsize=7,
+                ha="right", va="bottom")
+        ax.set_xticks(range(len(summary["conditions"])))
+        ax.set_xticklabels([f"({c})\n{row['label'].replace(', ', chr(10))}"
+                            for c, row in summary["conditions"].items()], fontsize=7)
+        ax.set_title(f"{_task_label(summary, upper=True)} dev", fontsize=10)
+        ax.set_ylabel(f"{metric} (x100)")
+        if summary.get("chance_level") is not None:
+            chance = 100 * summary["chance_level"]
+            ax.axhline(chance, color="grey", linestyle=":", linewidth=1)
+            ax.text(-0.5, chance, f"constant guess {chance:.1f}", fontsize=7, ha="left", va="bottom", color="dimgrey")
+        ax.set_ylim(top=max(ax.get_ylim()[1], teacher * 1.08))
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return str(path)
+
+
+def report(directories: list[Path], png: Path | None, markdown: Path | None) -> list[dict[str, Any]]:
+    """Combine finished experiments (their ``summary.json``) into one table and one plot."""
+    summaries = []
+    for directory in directories:
+        path = Path(directory) / SUMMARY_JSON
+        try:
+            summary = read_json(path)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: not readable as JSON ({exc}); rerun `tinyaug experiment ablation "
+                             f"--out {directory}` to rewrite it") from None
+        if summary is None:
+            raise InputError(f"{directory}: no {SUMMARY_JSON}; run `tinyaug experiment ablation --out {directory}` "
+                             "to finish it first")
+        summaries.append(summary)
+    try:
+        if markdown is not None:
+            markdown.write_text(summary_markdown(summaries))
+        if png is not None:
+            write_plot(summaries, png)
+    except OSError as exc:
+        raise InputError(f"cannot write the report: {exc}") from None
+    return summaries

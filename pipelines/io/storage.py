@@ -1,0 +1,159 @@
+"""Writing files and folders so that a reader never sees half of one.
+
+One discipline for everything tinyaug writes (datasets, shards, exports, teacher logits, JSON,
+the vector cache): write into a temporary sibling (``.NAME.tmp-XXXX``), then swap it into place.
+
+- A new folder is renamed onto its name. A folder that replaces another is exchanged with it in
+  one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``), so there is no moment when no dataset
+  is in place; where the file system cannot exchange, the old one is renamed aside first and
+  put back if the second rename fails.
+- Files and folders get the permissions the process's umask gives (``mkstemp`` / ``mkdtemp``
+  alone would make them 0600 / 0700, unreadable to a pipeline running as another user).
+- A failure removes the temporary sibling and leaves the target as it was.
+
+Not here: what goes into the files (``schema``, the exports), resuming (the shard builder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _open_permissions(path: Path, directory: bool) -> None:
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def temporary_sibling(target: Path, directory: bool) -> Path:
+    """An empty file or folder beside ``target`` (same file system), with umask permissions."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}.tmp-"
+    if directory:
+        path = Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix))
+    else:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=prefix)
+        os.close(fd)
+        path = Path(name)
+    _open_permissions(path, directory)
+    return path
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two existing paths atomically; False where the OS or file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+def remove_tree(path: Path) -> None:
+    """Rename, then delete: a kill midway never leaves a half-deleted folder under its name."""
+    if not path.exists():
+        return
+    trash = path.with_name(f".{path.name}.trash-{os.getpid()}")
+    os.replace(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def swap_into_place(new: Path, target: Path) -> None:
+    """Put the folder ``new`` at ``target``; an existing ``target`` is replaced atomically and
+    deleted afterwards."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    if _exchange(new, target):
+        shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the old folder
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``target``; when the block ends without an error it
+    becomes ``target`` (replacing any folder there), otherwise it is removed."""
+    target = Path(target)
+    tmp = temporary_sibling(target, directory=True)
+    try:
+        yield tmp
+        swap_into_place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary file path beside ``target``; renamed onto ``target`` when the block ends
+    without an error, removed otherwise."""
+    target = Path(target)
+    tmp = temporary_sibling(target, directory=False)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def read_json(path: str | Path) -> Any | None:
+    """The JSON in ``path``, or None when there is no such file."""
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def save_dataset(dataset: Any, target: str | Path, extra_files: dict[str, Any] | None = None,
+                 carry_from: str | Path | None = None) -> Path:
+    """``save_to_disk`` into ``target`` atomically (replacing a dataset there).
+
+    ``extra_files``: ``{name: json-able}`` written into the folder before the swap, so a column
+    and its description appear together or not at all. ``carry_from``: a dataset folder whose
+    other small files (the card ``README.md``, ...) are copied over.
+    """
+    target = Path(target)
+    with atomic_directory(target) as tmp:
+        dataset.save_to_disk(str(tmp))
+        if carry_from is not None:
+            for item in Path(carry_from).iterdir():
+                if item.is_file() and not (tmp / item.name).exists() \
+                        and not item.name.endswith(".arrow") and item.name not in (extra_files or {}):
+                    shutil.copy2(item, tmp / item.name)
+        for name, content in (extra_files or {}).items():
+            (tmp / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return target
