@@ -1,17 +1,25 @@
-"""The ``tinyaug`` command line: parse options, call one pipeline function, report.
+"""The ``tinyaug`` command line: one click group; each command parses options, calls one library
+function and reports.
 
-Library errors (``TinyaugError``) become one-line ``click.ClickException`` messages here and
-only here. Commands of other areas live in their own modules and are added below.
+- ``common``: the error decorator (``TinyaugError`` -> a one-line ``Error: ...``), logging, and
+  the options several commands share (task, device).
+- ``augment``: ``augment``, ``inspect``, ``export``; ``distill``: ``finetune``,
+  ``teacher-logits``, ``make-student``, ``distill``, ``evaluate``; ``starter``: ``build-mlm``,
+  ``export-mlm``, ``eval-mlm``; ``experiment``: ``experiment ablation|report``; ``bench``.
+
+Command modules import each other never, and heavy libraries (torch, transformers, datasets) only
+inside a command's body, so ``--help`` answers at once.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 
 import click
 
 from tinyaug import __version__
+from tinyaug.pipelines.cli import augment, bench, distill, experiment, starter
+from tinyaug.pipelines.cli.common import setup_logging
 
 # oneDNN (torch's CPU matmul library) caches a compiled kernel per matrix shape, 1,024 by default.
 # The masked LM batches contexts by exact length, so shapes keep changing, and that cache grew by
@@ -31,23 +39,9 @@ def main(verbose: int) -> None:
     Example: tinyaug augment --task sst2 --limit 50
     """
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", ONEDNN_CACHE_CAPACITY)
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("transformers", "datasets", "huggingface_hub", "gensim"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
+    setup_logging(verbose)
 
 
-def _register() -> None:
-    from tinyaug.pipelines.cli import augment as cli_augment, bench as cli_bench, distill as cli_distill, experiment as cli_experiment, starter as cli_mlm
-
-    for module in (cli_augment, cli_bench, cli_distill, cli_experiment, cli_mlm):
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_register()
+for _module in (augment, distill, starter, experiment, bench):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

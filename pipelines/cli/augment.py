@@ -2,41 +2,22 @@
 
 from __future__ import annotations
 
-import functools
-import logging
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from tinyaug.augment.engine import Augmenter, Example, Stats
-from tinyaug.augment.mlm import CONTEXT_MODES
-from tinyaug.augment.recipe import PAIR_MODES, REFERENCE_VARIANTS, Recipe, RecipeError
+from tinyaug.augment.recipe import CONTEXT_MODES, PAIR_MODES, REFERENCE_VARIANTS, Recipe
 from tinyaug.errors import TinyaugError
-from tinyaug.pipelines.io.glue import get_task
-
-logger = logging.getLogger(__name__)
-
-
-def friendly_errors(func: Callable) -> Callable:
-    """Turn library errors into one-line CLI errors (exit code 1, no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (TinyaugError, RecipeError) as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper
+from tinyaug.pipelines.cli.common import apply, friendly_errors, task_option
+from tinyaug.pipelines.io.models import DEFAULT_MLM, PRECISIONS
+from tinyaug.pipelines.io.tasks import get_task
+from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS
 
 
 def model_options(func: Callable) -> Callable:
     """Options shared by every command that builds candidates."""
-    from tinyaug.pipelines.io.models import DEFAULT_MLM, PRECISIONS
-    from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS
-
-    decorators = [
+    return apply(func, [
         click.option("--mlm", default=DEFAULT_MLM, show_default=True,
                      help="Masked LM: a hub name (bert-base-uncased), a local model folder, or 'starter' "
                           "for the embedded offline model."),
@@ -64,10 +45,7 @@ def model_options(func: Callable) -> Callable:
                      help="Masked-LM arithmetic: fp32 (exact, the same rows whatever the batch size), or "
                           "faster bf16, int8 (CPU) or fp16 (GPU), whose candidates differ a little from "
                           "fp32's and depend on --batch-size (see README, Throughput)."),
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    ])
 
 
 def _load_models(mlm: str, vectors: str, vectors_format: str, trust_pickle: bool, device: str, precision: str):
@@ -86,23 +64,16 @@ def _parse_worker(value: str) -> tuple[int, int]:
     return index, count
 
 
-def highlight_changes(text: str, changes: list[dict[str, Any]], column: str) -> str:
-    """The variant text with its replaced words in bold green (offsets are into the original,
-    so they are shifted by the length differences of earlier replacements)."""
-    out, shift = text, 0
-    for ch in sorted((c for c in changes if c["column"] == column), key=lambda c: c["start"]):
-        start = ch["start"] + shift
-        end = start + len(ch["replacement"])
-        styled = click.style(ch["replacement"], fg="green", bold=True)
-        out = out[:start] + styled + out[end:]
-        shift += len(styled) - (ch["end"] - ch["start"])
-    return out
+def highlighted(text: str, changes: list[dict[str, Any]], column: str) -> str:
+    """The variant text with its replaced words in bold green."""
+    from tinyaug.pipelines.augmentation.inspect import change_segments
+
+    return "".join(click.style(piece, fg="green", bold=True) if change else piece
+                   for piece, change in change_segments(text, changes, column))
 
 
 def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
-    lines = []
-    for column in text_columns:
-        lines.append(f"  {column}: {highlight_changes(row[column], row['aug_changes'], column)}")
+    lines = [f"  {column}: {highlighted(row[column], row['aug_changes'], column)}" for column in text_columns]
     if row["aug_changes"]:
         swaps = ", ".join(f"{c['original']}->{c['replacement']} ({c['source']} #{c['rank']})" for c in row["aug_changes"])
         lines.append(click.style(f"    changes: {swaps}", dim=True))
@@ -110,7 +81,7 @@ def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
 
 
 @click.command("augment")
-@click.option("--task", help="GLUE task: cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli.")
+@task_option(required=False)
 @click.option("--data-dir", type=click.Path(file_okay=False), help="GLUE data folder (holds SST-2/train.tsv, ...). "
               "Without it (and without --input) the embedded sample of real GLUE rows is used.")
 @click.option("--input", "input_path", type=click.Path(), help="A table instead of GLUE: .parquet, .jsonl, "
@@ -180,11 +151,10 @@ def augment_command(task, data_dir, input_path, split, from_hub, text_columns, l
                f"{sum(stats.no_candidates.values())} of {stats.eligible_words} eligible words had no candidates; "
                f"card: {out / 'README.md'})")
     if show:
-        ds = load_augmented(out)
-        ids = ds["aug_example_id"]
-        for example_id in sorted(set(ids))[:show]:
-            rows = ds.select([i for i, e in enumerate(ids) if e == example_id])
-            click.echo(click.style(f"\nexample {example_id}: {len(rows)} rows", bold=True))
+        from tinyaug.pipelines.augmentation.inspect import first_examples
+
+        for rows in first_examples(load_augmented(out), show):
+            click.echo(click.style(f"\nexample {rows[0]['aug_example_id']}: {len(rows)} rows", bold=True))
             for row in rows.select(range(min(4, len(rows)))):
                 click.echo(f" variant {row['aug_variant']}:")
                 for line in describe_row(row, list(table.text_columns)):
@@ -217,12 +187,13 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
     if not any(ch.isspace() for ch in target) and ("/" in target or Path(target).exists()):
         raise TinyaugError(f"{target}: no such dataset folder (to inspect a one-word sentence, add a space)")
     from tinyaug.pipelines.augmentation.build import build_augmenter
+    from tinyaug.pipelines.augmentation.inspect import inspect_sentence, variant_changes
 
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
                     mlm_context=context, max_length=max_length)
     loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device, precision)
-    augmenter: Augmenter = build_augmenter(recipe, loaded_mlm, loaded_vectors, batch_size)
-    plan = augmenter.plan([target])[0]
+    report = inspect_sentence(build_augmenter(recipe, loaded_mlm, loaded_vectors, batch_size), target)
+    plan = report.plan
     click.echo(f"masked LM: {loaded_mlm.identifier}; vectors: {loaded_vectors.identifier}\n")
     for w, word in enumerate(plan.words):
         route = plan.routes[w]
@@ -233,32 +204,27 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
         listing = ", ".join(f"{c.word} {c.score:.2f}" for c in cands) if cands else \
             click.style(f"no candidates ({plan.missing.get(w, '')})", fg="yellow")
         click.echo(f"{click.style(f'{word.text:>16}', bold=True)}  {route:<7} {listing}")
-    variants = augmenter.sample(Example(0, (target,)), [plan], Stats())  # the plan above, not a second one
-    click.echo(click.style(f"\n{len(variants) - 1} distinct variants (seed {seed}):", bold=True))
-    for variant in variants[1:]:
-        changes = [{**c.to_dict(), "column": "text"} for c in variant.changes]
-        click.echo("  " + highlight_changes(variant.texts[0], changes, "text"))
+    click.echo(click.style(f"\n{len(report.variants) - 1} distinct variants (seed {seed}):", bold=True))
+    for variant in report.variants[1:]:
+        click.echo("  " + highlighted(variant.texts[0], variant_changes(variant), "text"))
 
 
 def _inspect_dataset(path: Path, example_id: int | None, no_pager: bool) -> None:
     from tinyaug.pipelines.augmentation.build import load_augmented
-    from tinyaug.pipelines.io.schema import read_metadata
+    from tinyaug.pipelines.augmentation.inspect import describe, example_rows, text_columns
 
     ds = load_augmented(path)
-    meta = read_metadata(ds)
-    text_columns = meta.get("text_columns") or [c for c in ds.column_names if isinstance(ds[0][c], str)][:2]
+    columns = text_columns(ds)
+    header = describe(path, ds)
     if example_id is not None:
-        ds = ds.select([i for i, e in enumerate(ds["aug_example_id"]) if e == example_id])
-        if len(ds) == 0:
-            raise TinyaugError(f"{path}: no rows with aug_example_id {example_id}")
+        ds = example_rows(ds, example_id)
 
     def pages():
-        yield (f"{path}: {len(ds)} rows; masked LM {meta.get('mlm')}; vectors {meta.get('vectors')}; "
-               f"recipe {meta.get('recipe')}\n")
+        yield header + "\n"
         for row in ds:
             head = f"example {row['aug_example_id']} variant {row['aug_variant']}"
             yield "\n" + click.style(head, bold=True) + "\n"
-            yield "\n".join(describe_row(row, text_columns)) + "\n"
+            yield "\n".join(describe_row(row, columns)) + "\n"
 
     if no_pager:
         for chunk in pages():

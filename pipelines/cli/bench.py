@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from tinyaug.pipelines.cli.augment import friendly_errors
+from tinyaug.pipelines.cli.common import device_option, friendly_errors
+from tinyaug.pipelines.io.models import PRECISIONS
 
 
 @click.command("bench")
@@ -20,7 +21,7 @@ from tinyaug.pipelines.cli.augment import friendly_errors
 @click.option("--mlm", help="Time this masked LM instead of a random bert-base-sized one.")
 @click.option("--data-dir", help="GLUE folder [default: $TINYAUG_GLUE_DIR, ../shared/glue, else the embedded sample].")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@device_option("cpu")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @friendly_errors
 def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, precisions, mlm, data_dir, seed,
@@ -29,7 +30,7 @@ def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, pr
 
     Example: tinyaug bench --precision fp32,bf16,int8
     """
-    from tinyaug.pipelines.bench.run import PRECISIONS, BenchConfig, format_table, run_bench, to_json
+    from tinyaug.pipelines.bench.run import BenchConfig, format_table, run_bench, to_json
 
     chosen = tuple(p.strip() for p in precisions.split(","))
     unknown = [p for p in chosen if p not in PRECISIONS]

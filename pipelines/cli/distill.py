@@ -1,52 +1,20 @@
-"""Distillation commands: finetune, teacher-logits, distill, evaluate; see tinyaug.pipelines.cli.
+"""Distillation commands: finetune, teacher-logits, make-student, distill, evaluate.
 
-Each command parses options, calls one function of ``tinyaug.pipelines.distillation.commands`` and prints
-a short summary; library errors become one-line ``click.ClickException`` messages.
+Each command parses options, calls one function of ``tinyaug.pipelines.distillation`` and prints
+a short summary.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from tinyaug.errors import TinyaugError
+from tinyaug.pipelines.cli.common import device_option, friendly_errors, task_option
 
 COMMANDS: list[click.Command] = []
-
-_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
-
-
-def _quiet_libraries() -> None:
-    """transformers' load reports ("classifier newly initialised ...") are expected here (a
-    teacher is made from a bare encoder; a student head starts fresh): show them with -vv only.
-    Levels and handlers otherwise come from the ``tinyaug`` group (``-v`` for progress)."""
-    import transformers
-
-    if logging.getLogger("tinyaug").getEffectiveLevel() > logging.DEBUG:
-        transformers.utils.logging.set_verbosity_error()
-
-
-def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except TinyaugError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _common(fn: Callable) -> Callable:
-    """--device, shared by every command here."""
-    fn = click.option("--device", default="auto", show_default=True,
-                      help="cpu, cuda, cuda:N, or auto (CUDA when visible).")(fn)
-    return fn
-
-
-def _task_option(fn: Callable) -> Callable:
-    return click.option("--task", required=True, type=click.Choice(_TASKS, case_sensitive=False),
-                        help="GLUE task.")(fn)
 
 
 def _register(fn: click.Command) -> click.Command:
@@ -66,7 +34,7 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
 @_register
 @click.command("finetune")
 @click.argument("model")
-@_task_option
+@task_option()
 @click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="GLUE data folder holding <Task>/train.tsv and dev.tsv.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -82,7 +50,8 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-@_common
+@device_option()
+@friendly_errors
 def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: float,
                      learning_rate: float, batch_size: int, warmup_ratio: float, max_steps: int | None,
                      max_seq_length: int | None, train_limit: int | None, seed: int, precision: str,
@@ -93,8 +62,7 @@ def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: f
     """
     from tinyaug.pipelines.distillation import finetune
 
-    _quiet_libraries()
-    result = _run(finetune, model, task, data_dir, out, epochs=epochs, learning_rate=learning_rate,
+    result = finetune(model, task, data_dir, out, epochs=epochs, learning_rate=learning_rate,
                   batch_size=batch_size, warmup_ratio=warmup_ratio, max_steps=max_steps,
                   max_seq_length=max_seq_length, train_limit=train_limit, seed=seed, device=device,
                   precision=precision)
@@ -111,13 +79,14 @@ def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: f
 @click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Dataset directory written by `tinyaug augment` (or any save_to_disk dataset "
                    "with the task's columns).")
-@_task_option
+@task_option()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write the dataset with the new column here instead of replacing --data.")
 @click.option("--batch-size", default=64, show_default=True, type=int)
 @click.option("--max-seq-length", type=int, help="Default: 64 single-sentence tasks, 128 pairs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-@_common
+@device_option()
+@friendly_errors
 def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None, batch_size: int,
                            max_seq_length: int | None, as_json: bool, device: str) -> None:
     """Store the teacher's logits as column teacher_logits of an augmented dataset.
@@ -129,8 +98,7 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
     """
     from tinyaug.pipelines.distillation import teacher_logits
 
-    _quiet_libraries()
-    result = _run(teacher_logits, teacher, data, task, out=out, batch_size=batch_size,
+    result = teacher_logits(teacher, data, task, out=out, batch_size=batch_size,
                   max_seq_length=max_seq_length, device=device)
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
@@ -144,7 +112,7 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
 @click.command("make-student")
 @click.option("--teacher", required=True, help="Fine-tuned teacher directory.")
 @click.option("--student", required=True, help="Size of the student, e.g. layers=2,hidden=384.")
-@_task_option
+@task_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the untrained student, its tokenizer and student_init.json.")
 @click.option("--student-init", type=click.Choice(["random", "teacher-layers"]), default="teacher-layers",
@@ -152,6 +120,7 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
                                       "pooler and classifier (widths must match).")
 @click.option("--layer-map", help="Teacher layer per student layer, e.g. 3,6 (default: uniform).")
 @click.option("--seed", default=42, show_default=True, type=int)
+@friendly_errors
 def make_student_command(teacher: str, student: str, task: str, out: Path, student_init: str,
                          layer_map: str | None, seed: int) -> None:
     """Save an untrained student, so that fine-tuning and distillation runs start from the same weights.
@@ -161,9 +130,8 @@ def make_student_command(teacher: str, student: str, task: str, out: Path, stude
     from tinyaug.distill.layer_map import LayerMap
     from tinyaug.pipelines.distillation import make_student
 
-    _quiet_libraries()
-    mapping = _run(lambda: LayerMap.parse(layer_map).teacher_layers if layer_map else None)
-    result = _run(make_student, teacher, student, task, out, student_init=student_init,
+    mapping = LayerMap.parse(layer_map).teacher_layers if layer_map else None
+    result = make_student(teacher, student, task, out, student_init=student_init,
                   layer_map=mapping, seed=seed)
     click.echo(f"student ({result['student_parameters']:,} parameters, init {result['student']['init']}) "
                f"saved to {out}")
@@ -177,7 +145,7 @@ def make_student_command(teacher: str, student: str, task: str, out: Path, stude
                    "layers=4,hidden=312,heads=12,intermediate=1200.")
 @click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Augmented dataset directory (from `tinyaug augment`).")
-@_task_option
+@task_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the student, its tokenizer and distill_results.json.")
 @click.option("--stage", type=click.Choice(["1", "2", "both"]), default="both", show_default=True,
@@ -210,7 +178,8 @@ def make_student_command(teacher: str, student: str, task: str, out: Path, stude
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-@_common
+@device_option()
+@friendly_errors
 def distill_command(teacher: str, student: str, data: Path, task: str, out: Path, stage: str,
                     data_dir: Path | None, student_init: str, layer_map: str | None,
                     embedding_projection: str, attention_weight: float, hidden_weight: float,
@@ -224,15 +193,14 @@ def distill_command(teacher: str, student: str, data: Path, task: str, out: Path
     from tinyaug.distill.layer_map import LayerMap
     from tinyaug.pipelines.distillation import distill
 
-    _quiet_libraries()
     stages: dict[str, dict[str, Any]] = {"stage1": {}, "stage2": {}}
     names = {"epochs": "epochs", "lr": "learning_rate", "batch_size": "batch_size",
              "warmup": "warmup_ratio", "max_steps": "max_steps"}
     for key, value in stage_options.items():
         which, _, option = key.partition("_")
         stages[which][names[option]] = value
-    overrides = _run(lambda: {"layer_map": LayerMap.parse(layer_map).teacher_layers if layer_map else None})
-    result = _run(distill, teacher, student, data, task, out, stage=stage, data_dir=data_dir,
+    overrides = {"layer_map": LayerMap.parse(layer_map).teacher_layers if layer_map else None}
+    result = distill(teacher, student, data, task, out, stage=stage, data_dir=data_dir,
                   student_init=student_init, device=device, train_limit=train_limit,
                   teacher_check_rows=teacher_check_rows, seed=seed, precision=precision,
                   embedding_projection=embedding_projection, attention_weight=attention_weight,
@@ -255,7 +223,7 @@ def distill_command(teacher: str, student: str, data: Path, task: str, out: Path
 @_register
 @click.command("evaluate")
 @click.argument("model_dir")
-@_task_option
+@task_option()
 @click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="GLUE data folder holding <Task>/dev.tsv (MNLI: dev_matched/dev_mismatched).")
 @click.option("--batch-size", default=64, show_default=True, type=int)
@@ -264,7 +232,8 @@ def distill_command(teacher: str, student: str, data: Path, task: str, out: Path
 @click.option("--out", "out_json", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the result to this JSON file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-@_common
+@device_option()
+@friendly_errors
 def evaluate_command(model_dir: str, task: str, data_dir: Path, batch_size: int,
                      max_seq_length: int | None, limit: int | None, out_json: Path | None,
                      as_json: bool, device: str) -> None:
@@ -274,7 +243,6 @@ def evaluate_command(model_dir: str, task: str, data_dir: Path, batch_size: int,
     """
     from tinyaug.pipelines.distillation import evaluate
 
-    _quiet_libraries()
-    result = _run(evaluate, model_dir, task, data_dir, batch_size=batch_size,
+    result = evaluate(model_dir, task, data_dir, batch_size=batch_size,
                   max_seq_length=max_seq_length, device=device, limit=limit, out_json=out_json)
     _show(result, as_json)

@@ -8,19 +8,9 @@ from pathlib import Path
 
 import click
 
-from tinyaug.errors import TinyaugError
+from tinyaug.pipelines.cli.common import comma_ints, device_option, friendly_errors, task_option
 
 COMMANDS: list[click.Command] = []
-
-_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
-
-
-def _seeds(value: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in value.split(",") if part.strip())
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: expected comma-separated whole numbers, e.g. 1,2,3") from None
-
 
 @click.group("experiment")
 def experiment_group() -> None:
@@ -34,7 +24,7 @@ COMMANDS.append(experiment_group)
 
 
 @experiment_group.command("ablation")
-@click.option("--task", required=True, type=click.Choice(_TASKS, case_sensitive=False), help="GLUE task.")
+@task_option()
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               help="GLUE data folder holding <Task>/train.tsv and dev.tsv (not with --quick).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -52,8 +42,9 @@ COMMANDS.append(experiment_group)
 @click.option("--threads", type=click.IntRange(min=1), help="torch intra-op threads (e.g. 1 to run two "
                                                             "tasks side by side on 2 cores).")
 @click.option("--keep-models", is_flag=True, help="Keep every student's weights (default: results only).")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, or auto.")
+@device_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@friendly_errors
 def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, seeds: str, variants: int | None,
                      steps: int | None, train_limit: int | None, student: str | None,
                      teacher_epochs: float | None, max_seq_length: int | None, threads: int | None,
@@ -65,28 +56,23 @@ def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, s
     """
     import torch
 
-    from tinyaug.pipelines.cli.distill import _quiet_libraries
     from tinyaug.pipelines.experiment import AblationPlan, Experiment, quick_plan, summary_markdown
 
-    _quiet_libraries()
     if threads:
         torch.set_num_threads(threads)
-    overrides = {"seeds": _seeds(seeds), "variants": variants, "train_limit": train_limit, "student": student,
+    overrides = {"seeds": comma_ints(seeds, "--seeds"), "variants": variants, "train_limit": train_limit, "student": student,
                  "teacher_epochs": teacher_epochs, "max_seq_length": max_seq_length,
                  "stage1_steps": steps, "stage2_steps": steps}
-    try:
-        if quick:
-            if data_dir is not None:
-                raise click.UsageError("--quick builds its own tiny data; leave out --data-dir")
-            plan = quick_plan(task, out, **overrides)
-        else:
-            if data_dir is None:
-                raise click.UsageError("--data-dir is required (or --quick)")
-            plan = AblationPlan.for_task(task, data_dir=str(data_dir.resolve()), **overrides)
-        summary = Experiment(plan, out, device=device, keep_models=keep_models,
-                             echo=lambda line: click.echo(line, err=True)).run()
-    except TinyaugError as exc:
-        raise click.ClickException(str(exc)) from None
+    if quick:
+        if data_dir is not None:
+            raise click.UsageError("--quick builds its own tiny data; leave out --data-dir")
+        plan = quick_plan(task, out, **overrides)
+    else:
+        if data_dir is None:
+            raise click.UsageError("--data-dir is required (or --quick)")
+        plan = AblationPlan.for_task(task, data_dir=str(data_dir.resolve()), **overrides)
+    summary = Experiment(plan, out, device=device, keep_models=keep_models,
+                         echo=lambda line: click.echo(line, err=True)).run()
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
@@ -98,6 +84,7 @@ def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, s
 @click.argument("experiments", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--plot", "png", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG here.")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Write the table here.")
+@friendly_errors
 def report_command(experiments: tuple[Path, ...], png: Path | None, markdown: Path | None) -> None:
     """One table (and plot) for several finished experiments, e.g. MRPC and CoLA side by side.
 
@@ -105,8 +92,5 @@ def report_command(experiments: tuple[Path, ...], png: Path | None, markdown: Pa
     """
     from tinyaug.pipelines.experiment import report, summary_markdown
 
-    try:
-        summaries = report(list(experiments), png, markdown)
-    except TinyaugError as exc:
-        raise click.ClickException(str(exc)) from None
+    summaries = report(list(experiments), png, markdown)
     click.echo(summary_markdown(summaries), nl=False)

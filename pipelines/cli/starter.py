@@ -1,52 +1,23 @@
-"""The starter masked-LM commands: ``build-mlm``, ``export-mlm``, ``eval-mlm``; see tinyaug.pipelines.cli.
+"""The starter masked-LM commands: ``build-mlm``, ``export-mlm``, ``eval-mlm``.
 
 Each command parses options, calls one function of ``tinyaug.pipelines.starter.artifact`` or
-``tinyaug.pipelines.starter.evaluate`` and reports; library errors become one-line messages.
+``tinyaug.pipelines.starter.evaluate`` and reports.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from tinyaug.errors import TinyaugError
+from tinyaug.pipelines.cli.common import device_option, friendly_errors, show_progress
 
 COMMANDS: list[click.Command] = []
 
 DEFAULT_GLUE_DIR = os.environ.get("TINYAUG_GLUE_DIR", "../shared/glue")
-
-
-def _friendly(func: Callable) -> Callable:
-    """Library errors -> one-line CLI errors (exit code 1, no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TinyaugError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper
-
-
-def _setup_logging(quiet: bool) -> None:
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    root = logging.getLogger("tinyaug")
-    root.setLevel(logging.WARNING if quiet else logging.INFO)
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-        root.addHandler(handler)
-        root.propagate = False
 
 
 def _register(command: click.Command) -> click.Command:
@@ -75,7 +46,7 @@ _quiet = click.option("--quiet", "-q", is_flag=True, help="Only warnings and err
 @click.option("--seed", type=int, default=None, help="Seed [default: the recipe's].")
 @click.option("--no-eval", is_flag=True, help="Skip the recall evaluation after training.")
 @_quiet
-@_friendly
+@friendly_errors
 def build_mlm_command(data_dir: Path, wordnet_dir: Path, no_wordnet: bool, out: Path | None,
                       steps: int | None, threads: int | None, seed: int | None, no_eval: bool,
                       quiet: bool) -> None:
@@ -91,7 +62,7 @@ def build_mlm_command(data_dir: Path, wordnet_dir: Path, no_wordnet: bool, out: 
 
     from tinyaug.pipelines.starter import artifact as starter_mlm
 
-    _setup_logging(quiet)
+    show_progress(not quiet)
     recipe = starter_mlm.StarterRecipe()
     changes: dict[str, Any] = {k: v for k, v in (("steps", steps), ("threads", threads), ("seed", seed))
                                if v is not None}
@@ -115,7 +86,7 @@ def build_mlm_command(data_dir: Path, wordnet_dir: Path, no_wordnet: bool, out: 
 @click.option("--artifact", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="A starter artifact folder [default: the one installed with tinyaug].")
 @_quiet
-@_friendly
+@friendly_errors
 def export_mlm_command(out_dir: Path, artifact: Path | None, quiet: bool) -> None:
     """Write the starter masked LM as a standard Hugging Face model directory.
 
@@ -126,7 +97,7 @@ def export_mlm_command(out_dir: Path, artifact: Path | None, quiet: bool) -> Non
     """
     from tinyaug.pipelines.starter import artifact as starter_mlm
 
-    _setup_logging(quiet)
+    show_progress(not quiet)
     path = starter_mlm.export_starter_mlm(out_dir, artifact)
     click.echo(f"wrote {path} (load it with AutoModelForMaskedLM.from_pretrained({str(path)!r}))")
 
@@ -144,12 +115,12 @@ def export_mlm_command(out_dir: Path, artifact: Path | None, quiet: bool) -> Non
 @click.option("--context", type=click.Choice(("masked", "pair")), default="masked", show_default=True,
               help="Masked-LM input, as in `tinyaug augment --context`.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@device_option("cpu")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (words, top1, top5, top15, ...).")
 @click.option("--record", is_flag=True,
               help="Store the figures in the starter artifact's manifest (the starter model only).")
 @_quiet
-@_friendly
+@friendly_errors
 def eval_mlm_command(mlm: str, data_dir: Path, words_per_task: int, tasks: str, seed: int, context: str,
                      batch_size: int, device: str, as_json: bool, record: bool, quiet: bool) -> None:
     """Recall of masked words' originals among a masked LM's filtered candidates.
@@ -161,7 +132,7 @@ def eval_mlm_command(mlm: str, data_dir: Path, words_per_task: int, tasks: str, 
     """
     from tinyaug.pipelines.starter import artifact as starter_mlm, evaluate as mlm_eval
 
-    _setup_logging(quiet or as_json)
+    show_progress(not (quiet or as_json))
     settings = mlm_eval.EvalSettings(tasks=tuple(t.strip().lower() for t in tasks.split(",") if t.strip()),
                                      words_per_task=words_per_task, seed=seed, context=context,
                                      batch_size=batch_size)

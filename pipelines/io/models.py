@@ -18,12 +18,13 @@ import os
 import socket
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlparse
 
-import torch
-
 from tinyaug.errors import ModelLoadError
+
+if TYPE_CHECKING:  # torch loads when a model does: the command line imports this module for its names
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class LoadedMLM:
 
 def resolve_device(device: str | None) -> torch.device:
     """``auto``/None -> cuda if available else cpu; otherwise the named device, checked."""
+    import torch
+
     name = (device or "auto").strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -176,6 +179,8 @@ def int8_engine() -> str:
     """The quantized engine for dynamic int8: oneDNN's kernels where the CPU has AMX tiles (on the
     benchmark 1.4 times as fast end to end as the default x86/fbgemm engine, at the same agreement
     with fp32), PyTorch's default elsewhere."""
+    import torch
+
     if "onednn" in torch.backends.quantized.supported_engines and \
             getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
         return "onednn"
@@ -191,6 +196,8 @@ def at_precision(loaded: LoadedMLM, precision: str) -> LoadedMLM:
     precision changes the scores, and a context's scores then depend on which contexts share its
     batch; the identifier names the precision, so cards and resumed runs tell them apart.
     """
+    import torch
+
     check_precision(precision, next(loaded.model.parameters()).device)
     if precision == "fp32":
         return loaded

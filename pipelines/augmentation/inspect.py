@@ -1,0 +1,105 @@
+"""Looking at augmentations: a variant's text cut at its replaced words, the rows of one example,
+and one sentence's words, routes, candidates and sampled variants.
+
+The functions return plain data (segments, rows, plans); the command line styles them.
+
+Not here: terminal colours and paging (``cli``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterator
+
+import datasets
+import numpy as np
+
+from tinyaug.augment.engine import Augmenter, Example, Stats, TextPlan, Variant
+from tinyaug.errors import InputError
+from tinyaug.pipelines.io.schema import EXAMPLE_ID, read_metadata
+
+
+def change_segments(text: str, changes: list[dict[str, Any]], column: str) -> list[tuple[str, dict | None]]:
+    """``text`` (a variant of ``column``) cut into ``(piece, change)`` pairs, ``change`` None for
+    unchanged text. Offsets in ``changes`` are into the original, so each is shifted by the
+    length differences of the replacements before it.
+
+    >>> change_segments("a fine film", [{"column": "s", "start": 2, "end": 6, "replacement": "fine"}], "s")
+    [('a ', None), ('fine', {'column': 's', 'start': 2, 'end': 6, 'replacement': 'fine'}), (' film', None)]
+    """
+    segments: list[tuple[str, dict | None]] = []
+    position = shift = 0
+    for change in sorted((c for c in changes if c["column"] == column), key=lambda c: c["start"]):
+        start = change["start"] + shift
+        end = start + len(change["replacement"])
+        if start > position:
+            segments.append((text[position:start], None))
+        segments.append((text[start:end], change))
+        position = end
+        shift += len(change["replacement"]) - (change["end"] - change["start"])
+    if position < len(text):
+        segments.append((text[position:], None))
+    return segments
+
+
+def text_columns(ds: datasets.Dataset) -> list[str]:
+    """The columns augmentation rewrote (from the metadata; else the first two string columns)."""
+    meta = read_metadata(ds)
+    if meta.get("text_columns"):
+        return list(meta["text_columns"])
+    return [c for c, f in ds.features.items() if getattr(f, "dtype", None) == "string"][:2]
+
+
+def _example_ids(ds: datasets.Dataset) -> np.ndarray:
+    return np.asarray(ds.with_format("numpy")[EXAMPLE_ID])
+
+
+def example_rows(ds: datasets.Dataset, example_id: int) -> datasets.Dataset:
+    """The rows (original and variants) of source example ``example_id``."""
+    rows = ds.select(np.flatnonzero(_example_ids(ds) == example_id))
+    if len(rows) == 0:
+        raise InputError(f"no rows with {EXAMPLE_ID} {example_id}")
+    return rows
+
+
+def first_examples(ds: datasets.Dataset, count: int) -> Iterator[datasets.Dataset]:
+    """The rows of the first ``count`` source examples, one dataset each."""
+    seen: list[int] = []
+    for example_id in _example_ids(ds):
+        if int(example_id) not in seen:
+            seen.append(int(example_id))
+            if len(seen) == count:
+                break
+    for example_id in seen:
+        yield example_rows(ds, example_id)
+
+
+def describe(path: Path, ds: datasets.Dataset) -> str:
+    """One line on a dataset: rows, models and recipe."""
+    meta = read_metadata(ds)
+    return (f"{path}: {len(ds)} rows; masked LM {meta.get('mlm')}; vectors {meta.get('vectors')}; "
+            f"recipe {meta.get('recipe')}")
+
+
+@dataclasses.dataclass
+class SentenceReport:
+    """What the augmenter does with one sentence."""
+
+    plan: TextPlan  # words, routes, candidates, and why a word has none
+    variants: list[Variant]  # the original first, then the distinct sampled variants
+
+
+def inspect_sentence(augmenter: Augmenter, text: str) -> SentenceReport:
+    """Plan ``text`` once and sample its variants from that plan (no second model pass)."""
+    plan = augmenter.plan([text])[0]
+    return SentenceReport(plan, augmenter.sample(Example(0, (text,)), [plan], Stats()))
+
+
+def variant_changes(variant: Variant, column: str = "text") -> list[dict[str, Any]]:
+    """A sampled variant's changes as the dataset stores them (``aug_changes`` records)."""
+    return [{**c.to_dict(), "column": column} for c in variant.changes]
+
+
+__all__ = ["change_segments", "text_columns", "example_rows", "first_examples", "describe",
+           "SentenceReport", "inspect_sentence", "variant_changes"]

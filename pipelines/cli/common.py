@@ -1,0 +1,104 @@
+"""What every command shares: the error decorator, logging, and the options several commands take.
+
+This module, like every command module, imports only click and light tinyaug modules at import
+time, so that ``tinyaug --help`` and each command's ``--help`` answer without loading torch,
+transformers or datasets; a command loads them when it runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable
+
+import click
+
+from tinyaug.errors import TinyaugError
+from tinyaug.pipelines.io.tasks import TASK_NAMES, get_task
+
+_NOISY_LIBRARIES = ("transformers", "datasets", "huggingface_hub", "gensim", "accelerate")
+
+
+def setup_logging(verbose: int) -> None:
+    """One set-up for every command: WARNING by default, INFO with -v, DEBUG with -vv; the
+    libraries' own chatter stays at WARNING below -vv."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tinyaug").setLevel(level)
+    for name in _NOISY_LIBRARIES:
+        logging.getLogger(name).setLevel(level if verbose >= 2 else max(level, logging.WARNING))
+
+
+def show_progress(enabled: bool = True) -> None:
+    """Progress lines of tinyaug's own long jobs (training, building the starter) at INFO."""
+    logger = logging.getLogger("tinyaug")
+    if enabled and logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+
+
+def quiet_libraries() -> None:
+    """No progress bars, and transformers' load reports ("newly initialised ...", expected when a
+    head starts fresh) only with -vv. Called when a command runs, not at import."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    if logging.getLogger("tinyaug").getEffectiveLevel() > logging.DEBUG:
+        transformers.utils.logging.set_verbosity_error()
+
+
+def friendly_errors(func: Callable) -> Callable:
+    """The one error decorator: a ``TinyaugError`` becomes a one-line ``Error: ...`` (exit code 1,
+    no traceback). The libraries are quieted before the command body runs."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            quiet_libraries()
+            return func(*args, **kwargs)
+        except TinyaugError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+class TaskName(click.ParamType):
+    """A GLUE task name, case-insensitive, with GLUE's spellings (``SST-2``, ``MNLI-m``) accepted;
+    converted to the short name (``sst2``)."""
+
+    name = "task"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(TASK_NAMES) + "]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return get_task(str(value)).name
+        except TinyaugError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def task_option(required: bool = True, help: str = "GLUE task.") -> Callable:
+    return click.option("--task", required=required, type=TaskName(), help=help)
+
+
+def device_option(default: str = "auto") -> Callable:
+    return click.option("--device", default=default, show_default=True,
+                        help="cpu, cuda, cuda:N, or auto (CUDA when visible).")
+
+
+def comma_ints(value: str, option: str) -> tuple[int, ...]:
+    """``"1,2,3"`` -> ``(1, 2, 3)``, or a usage error naming ``option``."""
+    try:
+        return tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected comma-separated whole numbers, e.g. 1,2,3",
+                                 param_hint=option) from None
+
+
+def apply(func: Callable, decorators: list[Callable]) -> Callable:
+    """Apply ``decorators`` so that they read top to bottom as written above a function."""
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
