@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from typing import Literal, Sequence
+from typing import Sequence
 
 import torch
 

@@ -4,12 +4,14 @@
 - ``layer_map``: ``LayerMap``, which teacher layer each student layer learns (g(m) = m * k).
 - ``labels``: aligning a model's outputs with a task's labels by name.
 - ``recipe``: ``DistillRecipe`` and ``StageSettings``, the paper's per-task presets.
-- ``trainer``: the two stages as modules with a loss, trained by ``transformers.Trainer``.
+- ``run``: the recipe, top to bottom: stage 1, then stage 2 (``distill_student``).
+- ``stages``: the two stages as modules with a loss; ``training``: the ``transformers.Trainer``
+  settings and call; ``collator``: text to padded batches.
 - ``student``: student sizes, configs, and initialisation from teacher layers.
 - ``metrics``: GLUE's official dev metrics and a chance-level check.
 - ``inference``: batched prediction.
 
-Loading and saving models and datasets live in ``tinyaug.pipelines.distillation.loading`` / ``distill_run``.
+Loading and saving models and datasets live in ``tinyaug.pipelines.distillation``.
 """
 
 from tinyaug.distill.labels import label_permutation

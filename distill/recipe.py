@@ -10,7 +10,7 @@ per-task values (the reference code has such a table but never applies it, issue
 - warm-up over the first 10% of steps and weight decay 0.01, as in the reference's BertAdam;
 - temperature 1.
 
-Not here: the training itself (``trainer``), files (``tinyaug.pipelines.distillation.commands``).
+Not here: the training itself (``run``, ``training``), files (``tinyaug.pipelines.distillation``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Write the embedded GLUE sample: a seeded sample of real rows, in the official file layout.
 
-Usage: python scripts/make_glue_sample.py ../shared/glue tinyaug/resources/glue_sample
+Usage: python scripts/make_glue_sample.py ../shared/glue resources/glue_sample
 
 Rows keep their order in the source file; headers (and MRPC's byte-order mark) are copied.
 """

@@ -261,3 +261,17 @@ def test_teacher_on_variants_by_hand():
                      "classes_original": [0.5, 0.5], "classes_variants": [pytest.approx(2 / 3), pytest.approx(1 / 3)]}
     scores = teacher_on_variants(ids, variants, logits[:, :1], regression=True)
     assert scores == {"variants": 3, "mean_abs_score_change": pytest.approx((1 + 0 + 1) / 3)}
+
+
+def test_warm_up_is_a_whole_number_of_steps_every_transformers_version_reads():
+    """transformers 5 reads ``warmup_steps`` below 1 as a ratio and 4.x as a step count (0):
+    tinyaug passes the 10% as whole steps."""
+    from tinyaug.distill.recipe import StageSettings
+    from tinyaug.distill.training import training_arguments
+
+    args = training_arguments(StageSettings(epochs=2, learning_rate=1e-3, batch_size=8, warmup_ratio=0.1),
+                              output_dir="unused", num_examples=100, seed=0, use_cpu=True)
+    assert args.warmup_steps == 3  # 2 epochs x 13 batches = 26 steps; 10% rounded up
+    capped = training_arguments(StageSettings(epochs=2, learning_rate=1e-3, batch_size=8, max_steps=10),
+                                output_dir="unused", num_examples=100, seed=0, use_cpu=True)
+    assert capped.warmup_steps == 1 and capped.max_steps == 10

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tinyaug.augment.engine import NO_CANDIDATES_UNKNOWN, Augmenter
+from tinyaug.augment.engine import NO_CANDIDATES_BEYOND, NO_CANDIDATES_UNKNOWN, Augmenter
 from tinyaug.augment.mlm import MaskedLMSource, vocab_words
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sources import Query, route
@@ -274,3 +274,19 @@ def test_stream_tokenizes_the_next_batch_while_the_model_works(tiny_tokenizer, t
     assert seen_during_model_work[0] is True
     assert len(routed_threads) == 2
     assert all(name.startswith("tinyaug-split") and own_copy for name, own_copy in routed_threads)
+
+
+def test_vector_words_beyond_the_masked_lm_budget_still_get_neighbours(tmp_path, tiny_vectors):
+    """Only masked-LM words depend on the model's length budget; the reference gives every
+    vector-routed word its GloVe neighbours, wherever it stands."""
+    tok = make_tokenizer(tmp_path)
+    words, vectors = tiny_vectors
+    text = "the movie " * 6 + "Unbelievable movie"
+    augmenter = Augmenter(Recipe(candidates_per_word=2), tok,
+                          MaskedLMSource(fixed_logit_mlm(tok, SCORES), tok, max_length=8), VectorSource(words, vectors))
+    plan = augmenter.plan([text])[0]
+    last_movie, unbelievable = len(plan.words) - 1, len(plan.words) - 2
+    assert plan.routes[unbelievable] == "vectors" and plan.routes[last_movie] == "mlm"
+    assert [c.word for c in plan.candidates[unbelievable]] == ["incredible", "amazing"]
+    assert last_movie in plan.missing and unbelievable not in plan.missing  # the masked LM cannot see it
+    assert {plan.routes[w] for w in plan.missing} == {"mlm"} and set(plan.missing.values()) == {NO_CANDIDATES_BEYOND}

@@ -128,12 +128,13 @@ def test_commands_have_examples():
 
 
 def test_load_for_eval_knows_starter_artifact_folders():
-    from tinyaug.pipelines.starter import artifact as starter_mlm
+    from tinyaug.pipelines.starter.base import base_model_dir
+    from tinyaug.pipelines.starter.recipe import BASE_PACKAGE, RESOURCE_DIR, STARTER_MLM_ID
 
     try:
-        starter_mlm.base_model_dir()
+        base_model_dir()
     except Exception:
-        pytest.skip(f"{starter_mlm.BASE_PACKAGE} is not installed")
-    model, tokenizer, name = mlm_eval.load_for_eval(str(starter_mlm.RESOURCE_DIR), "cpu")
-    assert name.startswith(starter_mlm.STARTER_MLM_ID)
+        pytest.skip(f"{BASE_PACKAGE} is not installed")
+    model, tokenizer, name = mlm_eval.load_for_eval(str(RESOURCE_DIR), "cpu")
+    assert name.startswith(STARTER_MLM_ID)
     assert tokenizer.mask_token == "[MASK]" and not model.training

@@ -74,3 +74,11 @@ def test_offsets_and_untouched_characters_survive(text, data):
     for i in chosen:
         pattern = casing(words[i].text)
         assert casing(match_case("zed", words[i].text)) == (pattern if pattern != "mixed" else "lower")
+
+
+def test_eligibility_is_latin_script_only():
+    """Accented Latin words stay eligible; other scripts are not (English models would offer
+    English words for them)."""
+    words = {w.text: is_eligible(w) for w in split_words("café Straße naïve фильм 映画 λόγος movie")}
+    assert words == {"café": True, "Straße": True, "naïve": True, "фильм": False, "映": False, "画": False,
+                     "λόγος": False, "movie": True}

@@ -1,0 +1,9 @@
+"""Augmented datasets: building them, describing them, exporting and inspecting them.
+
+- ``build``: ``augment_table``, the resumable shard builder behind ``tinyaug augment``.
+- ``assemble``: joining the shards into the output under a lock; ``card``: the dataset card.
+- ``export``: GLUE-layout TSV, Parquet and JSON Lines; ``inspect``: a variant's replaced words,
+  an example's rows, one sentence's routes and candidates.
+
+Not here: the engine (``tinyaug.augment``), reading inputs and models (``io``).
+"""

