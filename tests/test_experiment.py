@@ -193,18 +193,45 @@ def test_ablation_needs_data_dir_without_quick(tmp_path):
 
 
 def test_a_step_is_redone_when_a_step_it_depends_on_ran_again(tmp_path):
-    from tinyaug.pipelines.experiment import Experiment
+    from tinyaug.pipelines.experiment.ablation import Experiment, Step
 
-    experiment = Experiment(AblationPlan.for_task("cola", data_dir="glue"), tmp_path, echo=lambda line: None)
+    ran = []
+    experiment = Experiment(AblationPlan.for_task("cola", data_dir="glue"), tmp_path, ran.append,
+                            echo=lambda line: None)
     experiment._open()
     done = tmp_path / "done"
     done.write_text("")
-    calls = []
-    experiment._step("teacher", done, "tinyaug finetune", lambda: calls.append("teacher"))
-    experiment._step("a-seed1", done, "tinyaug finetune", lambda: calls.append("a-seed1"), after=("teacher",))
-    assert calls == []  # both finished earlier
-    experiment._step("teacher", tmp_path / "missing", "tinyaug finetune", lambda: calls.append("teacher"))
-    experiment._step("a-seed1", done, "tinyaug finetune", lambda: calls.append("a-seed1"), after=("teacher",))
-    experiment._step("augment", done, "tinyaug augment", lambda: calls.append("augment"), after=("student-init",))
-    assert calls == ["teacher", "a-seed1"]
+    experiment._run_step(Step.command("teacher", done, ["finetune", "x"]))
+    experiment._run_step(Step.command("a-seed1", done, ["finetune", "y"], after=("teacher",)))
+    assert ran == []  # both finished earlier
+    experiment._run_step(Step.command("teacher", tmp_path / "missing", ["finetune", "x"]))
+    experiment._run_step(Step.command("a-seed1", done, ["finetune", "y"], after=("teacher",)))
+    experiment._run_step(Step.command("augment", done, ["augment"], after=("student-init",)))
+    assert ran == [["finetune", "x"], ["finetune", "y"]]
     assert set(json.loads((tmp_path / "steps.json").read_text())) == {"teacher", "a-seed1"}
+
+
+def test_every_step_is_one_command_line_that_the_cli_parses(tmp_path):
+    """The table is the single source: each step runs exactly the line commands.sh lists, and
+    every such line is a valid tinyaug command."""
+    import shlex
+
+    from tinyaug.pipelines.cli import main
+    from tinyaug.pipelines.experiment.ablation import Experiment
+
+    plan = AblationPlan.for_task("mrpc", data_dir="glue", seeds=(1, 2), train_limit=100, max_seq_length=64)
+    table = Experiment(plan, tmp_path, lambda argv: None, echo=lambda line: None).table()
+    assert [s.name for s in table][:5] == ["teacher", "augment", "teacher-logits", "original-rows", "student-init"]
+    assert [s.name for s in table][5:] == ["a-seed1", "b-seed1", "c-seed1", "a-seed2", "b-seed2", "c-seed2"]
+    for step in table:
+        if step.argv is None:
+            assert step.command_line.startswith("# ")
+            continue
+        assert shlex.split(step.command_line) == ["tinyaug", *step.argv]
+        command = main.get_command(None, step.argv[0])
+        context = command.make_context(step.argv[0], list(step.argv[1:]))  # raises on an unknown option
+        assert context.params.get("device", "auto") == "auto"  # make-student has no --device
+    distill = next(s for s in table if s.name == "c-seed2")
+    params = main.get_command(None, "distill").make_context("distill", list(distill.argv[1:])).params
+    assert params["stage1_max_steps"] == plan.stage1_steps and params["seed"] == 2
+    assert params["data"].name == "aug" and params["max_seq_length"] == 64

@@ -13,11 +13,16 @@ inside a command's body, so ``--help`` answers at once.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
+from typing import Sequence
 
 import click
 
 from tinyaug import __version__
+from tinyaug.errors import TinyaugError
 from tinyaug.pipelines.cli import augment, bench, distill, experiment, starter
 from tinyaug.pipelines.cli.common import setup_logging
 
@@ -45,3 +50,16 @@ def main(verbose: int) -> None:
 for _module in (augment, distill, starter, experiment, bench):
     for _command in _module.COMMANDS:
         main.add_command(_command)
+
+
+def run_command(argv: Sequence[str]) -> None:
+    """Run one ``tinyaug`` command line in this process, as the shell would (its output on
+    stderr, so a caller's stdout stays its own); a failure raises ``TinyaugError`` with the
+    command's one-line message. The experiment runs its steps through this."""
+    level = logging.getLogger("tinyaug").getEffectiveLevel()
+    verbosity = ["-vv"] if level <= logging.DEBUG else ["-v"] if level <= logging.INFO else []
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            main.main([*verbosity, *map(str, argv)], prog_name="tinyaug", standalone_mode=False)
+    except click.ClickException as exc:
+        raise TinyaugError(f"`tinyaug {' '.join(map(str, argv))}` failed: {exc.format_message()}") from None

@@ -56,6 +56,7 @@ def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, s
     """
     import torch
 
+    from tinyaug.pipelines.cli import run_command
     from tinyaug.pipelines.experiment import AblationPlan, Experiment, quick_plan, summary_markdown
 
     if threads:
@@ -71,7 +72,7 @@ def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, s
         if data_dir is None:
             raise click.UsageError("--data-dir is required (or --quick)")
         plan = AblationPlan.for_task(task, data_dir=str(data_dir.resolve()), **overrides)
-    summary = Experiment(plan, out, device=device, keep_models=keep_models,
+    summary = Experiment(plan, out, run_command, device=device, keep_models=keep_models,
                          echo=lambda line: click.echo(line, err=True)).run()
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))

@@ -40,6 +40,34 @@ from tinyaug.pipelines.io.storage import read_json, write_json
 logger = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One step of the experiment: a ``tinyaug`` command line (``argv``), or, for the one step
+    that is no command, a Python ``helper`` with a comment for ``commands.sh``."""
+
+    name: str
+    result_file: Path  # written last: the step is done when it exists
+    argv: tuple[str, ...] | None  # the command line after ``tinyaug``
+    helper: Callable[[], None] | None = None
+    note: str = ""  # the ``commands.sh`` line of a helper step
+    after: tuple[str, ...] = ()  # steps that, when they ran again, make this one run again
+    tidy: Callable[[], None] | None = None  # run after the step (dropping weights)
+
+    @classmethod
+    def command(cls, name: str, result_file: Path, argv: list[Any], **kwargs: Any) -> "Step":
+        return cls(name, result_file, tuple(str(part) for part in argv), **kwargs)
+
+    @classmethod
+    def python(cls, name: str, result_file: Path, helper: Callable[[], None], note: str, **kwargs: Any) -> "Step":
+        return cls(name, result_file, None, helper, note, **kwargs)
+
+    @property
+    def command_line(self) -> str:
+        if self.argv is None:
+            return self.note
+        return " ".join(shlex.quote(part) for part in ("tinyaug", *self.argv))
+
+
 class Experiment:
     """One task's ablation in ``out``; ``run()`` does (or resumes) every step.
 
@@ -48,16 +76,15 @@ class Experiment:
     teacher with an old one's logits or student.
     """
 
-    SHARED_STEPS = ("teacher", "augment", "teacher-logits", "original-rows", "student-init")
-
-    def __init__(self, plan: AblationPlan, out: str | Path, *, device: str = "auto",
-                 keep_models: bool = False, echo: Callable[[str], None] = logger.info) -> None:
+    def __init__(self, plan: AblationPlan, out: str | Path, run_command: Callable[[list[str]], None], *,
+                 device: str = "auto", keep_models: bool = False,
+                 echo: Callable[[str], None] = logger.info) -> None:
         plan.check()
         self.plan, self.out, self.device = plan, Path(out).resolve(), device
         self.keep_models, self.echo = keep_models, echo
+        self.run_command = run_command  # runs one tinyaug command line: tinyaug.pipelines.cli.run_command
         self.spec = get_task(plan.task)
         self.steps: dict[str, Any] = {}
-        self.commands: list[str] = []
         self.ran: set[str] = set()  # steps run (not skipped) in this invocation
 
     @property
@@ -96,172 +123,104 @@ class Experiment:
         write_json(self.out / PLAN_FILE, self.plan.to_dict())
         self.steps = read_json(self.out / STEPS_FILE) or {}
 
-    def _step(self, name: str, result_file: Path, command: str, action: Callable[[], Any],
-              after: tuple[str, ...] = ()) -> None:
-        """Run ``action`` unless ``result_file`` exists and none of the steps ``after`` ran again;
-        record its wall-clock time and its CLI equivalent."""
-        self.commands.append(command)
-        redo = [step for step in after if step in self.ran]
-        if result_file.is_file() and not redo:
-            self.echo(f"[done] {name}")
+    def _run_step(self, step: Step) -> None:
+        """Run ``step`` unless its result file exists and none of the steps it depends on ran
+        again; record its wall-clock time."""
+        redo = [name for name in step.after if name in self.ran]
+        if step.result_file.is_file() and not redo:
+            self.echo(f"[done] {step.name}")
             return
-        self.echo(f"[run ] {name}: {command}" + (f" (again: {', '.join(redo)} ran again)" if redo and result_file.is_file() else ""))
+        again = f" (again: {', '.join(redo)} ran again)" if redo and step.result_file.is_file() else ""
+        self.echo(f"[run ] {step.name}: {step.command_line}{again}")
         started = time.perf_counter()
-        action()
+        if step.argv is not None:
+            self.run_command(list(step.argv))
+        else:
+            assert step.helper is not None
+            step.helper()
+        if step.tidy is not None:
+            step.tidy()
         seconds = time.perf_counter() - started
-        self.ran.add(name)
-        self.steps[name] = {"seconds": round(seconds, 1),
-                            "finished": datetime.datetime.now().isoformat(timespec="seconds")}
+        self.ran.add(step.name)
+        self.steps[step.name] = {"seconds": round(seconds, 1),
+                                 "finished": datetime.datetime.now().isoformat(timespec="seconds")}
         write_json(self.out / STEPS_FILE, self.steps)
-        self.echo(f"[ok  ] {name} in {seconds / 60:.1f} min")
-
-    def _cli(self, *parts: Any) -> str:
-        return " ".join(shlex.quote(str(p)) for p in ("tinyaug", *parts) if p is not None and p != "")
-
-    def _seq(self) -> list[Any]:
-        return ["--max-seq-length", self.plan.max_seq_length] if self.plan.max_seq_length else []
-
-    def _limit(self, option: str) -> list[Any]:
-        return [option, self.plan.train_limit] if self.plan.train_limit else []
+        self.echo(f"[ok  ] {step.name} in {seconds / 60:.1f} min")
 
     # -- the steps, in order
 
     def run(self) -> dict[str, Any]:
         self._open()
-        self.teacher()
-        self.augment()
-        self.teacher_logits()
-        self.original_rows()
-        self.student_init()
-        for seed in self.plan.seeds:
-            for condition in CONDITIONS:
-                self.condition(condition, seed)
+        table = self.table()
+        for step in table:
+            self._run_step(step)
         summary = self.summary()
         (self.out / COMMANDS_FILE).write_text("#!/bin/sh\n# The commands this experiment ran, in order.\n"
-                                              "set -e\n" + "\n".join(self.commands) + "\n")
+                                              "set -e\n" + "\n".join(s.command_line for s in table) + "\n")
         (self.out / SUMMARY_MD).write_text(summary_markdown([summary]))
         summary["plot"] = write_plot([summary], self.out / SUMMARY_PNG)
         write_json(self.out / SUMMARY_JSON, summary)
         return summary
 
-    def teacher(self) -> None:
+    def table(self) -> list[Step]:
+        """Every step of the experiment, in order. A step is its ``tinyaug`` command line: the
+        experiment runs exactly that line, and ``commands.sh`` lists it."""
         from tinyaug.pipelines import distillation as commands
 
         plan, task = self.plan, self.spec.name
-        model = resolve_teacher_model(plan.teacher_model)
-        self._step("teacher", self.teacher_dir / commands.FINETUNE_RESULTS_FILE,
-                   self._cli("finetune", model, "--task", task, "--data-dir", plan.data_dir, "--out",
-                             self.teacher_dir, "--epochs", plan.teacher_epochs, "--lr", plan.teacher_lr,
-                             "--batch-size", plan.batch_size, "--warmup", plan.warmup_ratio, *self._seq(),
-                             *self._limit("--train-limit"), "--seed", plan.teacher_seed),
-                   lambda: commands.finetune(model, task, plan.data_dir, self.teacher_dir,
-                                             epochs=plan.teacher_epochs, learning_rate=plan.teacher_lr,
-                                             batch_size=plan.batch_size, warmup_ratio=plan.warmup_ratio,
-                                             max_seq_length=plan.max_seq_length, train_limit=plan.train_limit,
-                                             seed=plan.teacher_seed, device=self.device))
-
-    def augment(self) -> None:
-        plan = self.plan
-        # a dataset folder appears only once complete (the builder and teacher-logits both swap it in)
-        self._step("augment", self.aug_dir / "dataset_info.json",
-                   self._cli("augment", "--task", self.spec.name, "--data-dir", plan.data_dir, "--split", "train",
-                             "--skip-bad-rows", *self._limit("--limit"), "-n", plan.variants, "--seed",
-                             plan.augment_seed, "--mlm", plan.mlm, "--vectors", plan.vectors, "--out", self.aug_dir),
-                   self._augment)
-
-    def _augment(self) -> None:
-        from tinyaug.augment.recipe import Recipe
-        from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table
-        from tinyaug.pipelines.io.tables import load_input
-        from tinyaug.pipelines.io.models import load_masked_lm
-        from tinyaug.pipelines.io.vectors import load_vectors
-
-        plan = self.plan
-        # bad rows are skipped as `finetune` skips them, so every condition sees the same rows
-        table = load_input(task=plan.task, data_dir=plan.data_dir, split="train", limit=plan.train_limit,
-                           skip_bad_rows=True)
-        recipe = Recipe(variants_per_example=plan.variants, seed=plan.augment_seed)
-        report = augment_table(table, self.aug_dir, recipe, load_masked_lm(plan.mlm, self.device),
-                               load_vectors(plan.vectors), BuildOptions())
-        self.echo(f"       {report.rows_in} rows -> {report.rows_out} rows "
-                  f"(replacement rate {100 * report.stats.replacement_rate:.1f}%)")
-
-    def teacher_logits(self) -> None:
-        from tinyaug.pipelines import distillation as commands
-
-        self._step("teacher-logits", self.aug_dir / TEACHER_LOGITS_INFO,
-                   self._cli("teacher-logits", "--teacher", self.teacher_dir, "--data", self.aug_dir, "--task",
-                             self.spec.name, *self._seq()),
-                   lambda: commands.teacher_logits(self.teacher_dir, self.aug_dir, self.spec.name,
-                                                   max_seq_length=self.plan.max_seq_length, device=self.device),
-                   after=("teacher", "augment"))
-
-    def original_rows(self) -> None:
-        self._step("original-rows", self.orig_dir / TEACHER_LOGITS_INFO,
-                   f"# {self.orig_dir}: the rows of {self.aug_dir} with aug_variant == 0 (the same as "
-                   "`tinyaug augment -n 0` followed by `tinyaug teacher-logits`)",
-                   lambda: _original_rows(self.aug_dir, self.orig_dir, self.spec.name), after=("teacher-logits",))
-
-    def student_init(self) -> None:
-        from tinyaug.pipelines import distillation as commands
-
-        plan = self.plan
-        self._step("student-init", self.init_dir / commands.STUDENT_INFO_FILE,
-                   self._cli("make-student", "--teacher", self.teacher_dir, "--student", plan.student,
-                             "--task", self.spec.name, "--student-init", plan.student_init, "--seed",
-                             plan.teacher_seed, "--out", self.init_dir),
-                   lambda: commands.make_student(self.teacher_dir, plan.student, self.spec.name, self.init_dir,
-                                                 student_init=plan.student_init, seed=plan.teacher_seed),
-                   after=("teacher",))
-
-    def condition(self, condition: str, seed: int) -> None:
-        """One run: (a) ``finetune`` with both stages' steps, (b)/(c) ``distill`` both stages."""
-        from tinyaug.pipelines import distillation as commands
-
-        plan, task, out, init = self.plan, self.spec.name, self.run_dir(condition, seed), self.init_dir
+        seq = ["--max-seq-length", plan.max_seq_length] if plan.max_seq_length else []
+        limit = [plan.train_limit] if plan.train_limit else []
+        device = ["--device", self.device]
+        shared = ("teacher", "augment", "teacher-logits", "original-rows", "student-init")
+        steps = [
+            Step.command("teacher", self.teacher_dir / commands.FINETUNE_RESULTS_FILE, [
+                "finetune", resolve_teacher_model(plan.teacher_model), "--task", task, "--data-dir", plan.data_dir,
+                "--out", self.teacher_dir, "--epochs", plan.teacher_epochs, "--lr", plan.teacher_lr,
+                "--batch-size", plan.batch_size, "--warmup", plan.warmup_ratio, *seq,
+                *(["--train-limit", *limit] if limit else []), "--seed", plan.teacher_seed, *device]),
+            # bad rows are skipped as `finetune` skips them, so every condition sees the same rows;
+            # a dataset folder appears only once complete (the builder and teacher-logits swap it in)
+            Step.command("augment", self.aug_dir / "dataset_info.json", [
+                "augment", "--task", task, "--data-dir", plan.data_dir, "--split", "train", "--skip-bad-rows",
+                *(["--limit", *limit] if limit else []), "-n", plan.variants, "--seed", plan.augment_seed,
+                "--mlm", plan.mlm, "--vectors", plan.vectors, "--out", self.aug_dir, "--show", 0, *device]),
+            Step.command("teacher-logits", self.aug_dir / TEACHER_LOGITS_INFO, [
+                "teacher-logits", "--teacher", self.teacher_dir, "--data", self.aug_dir, "--task", task, *seq,
+                *device], after=("teacher", "augment")),
+            Step.python("original-rows", self.orig_dir / TEACHER_LOGITS_INFO,
+                        lambda: _original_rows(self.aug_dir, self.orig_dir, task),
+                        f"# {self.orig_dir}: the rows of {self.aug_dir} with aug_variant == 0 (the same as "
+                        "`tinyaug augment -n 0` followed by `tinyaug teacher-logits`)", after=("teacher-logits",)),
+            Step.command("student-init", self.init_dir / commands.STUDENT_INFO_FILE, [
+                "make-student", "--teacher", self.teacher_dir, "--student", plan.student, "--task", task,
+                "--student-init", plan.student_init, "--seed", plan.teacher_seed, "--out", self.init_dir],
+                after=("teacher",)),
+        ]
         epochs = 1000.0  # epochs only cap the steps; the step budget decides
-        if condition == "a":
-            total = plan.stage1_steps + plan.stage2_steps
-            result_file = out / commands.FINETUNE_RESULTS_FILE
-            command = self._cli("finetune", init, "--task", task, "--data-dir", plan.data_dir, "--out", out,
-                                "--max-steps", total, "--epochs", epochs, "--lr", plan.finetune_lr,
-                                "--batch-size", plan.batch_size, "--warmup", plan.warmup_ratio, *self._seq(),
-                                *self._limit("--train-limit"), "--seed", seed)
-
-            def action() -> None:
-                commands.finetune(init, task, plan.data_dir, out, epochs=epochs, learning_rate=plan.finetune_lr,
-                                  batch_size=plan.batch_size, warmup_ratio=plan.warmup_ratio, max_steps=total,
-                                  max_seq_length=plan.max_seq_length, train_limit=plan.train_limit,
-                                  seed=seed, device=self.device)
-        else:
-            data = self.aug_dir if condition == "c" else self.orig_dir
-            result_file = out / commands.RESULTS_FILE
-            stage_options = []
-            for stage, steps, lr in (("stage1", plan.stage1_steps, plan.stage1_lr),
-                                     ("stage2", plan.stage2_steps, plan.stage2_lr)):
-                stage_options += [f"--{stage}-epochs", epochs, f"--{stage}-max-steps", steps, f"--{stage}-lr", lr,
-                                  f"--{stage}-batch-size", plan.batch_size, f"--{stage}-warmup", plan.warmup_ratio]
-            command = self._cli("distill", "--teacher", self.teacher_dir, "--student", init, "--data", data,
-                                "--task", task, "--out", out, "--data-dir", plan.data_dir, *stage_options,
-                                *self._seq(), "--seed", seed)
-
-            def action() -> None:
-                settings = {"batch_size": plan.batch_size, "epochs": epochs, "warmup_ratio": plan.warmup_ratio}
-                overrides: dict[str, Any] = {"seed": seed}
-                if plan.max_seq_length:
-                    overrides["max_seq_length"] = plan.max_seq_length
-                commands.distill(self.teacher_dir, init, data, task, out, data_dir=plan.data_dir,
-                                 device=self.device,
-                                 stage1={**settings, "max_steps": plan.stage1_steps, "learning_rate": plan.stage1_lr},
-                                 stage2={**settings, "max_steps": plan.stage2_steps, "learning_rate": plan.stage2_lr},
-                                 **overrides)
-
-        def run_and_tidy() -> None:
-            action()
-            if not self.keep_models:
-                _drop_weights(out)
-
-        self._step(f"{condition}-seed{seed}", result_file, command, run_and_tidy, after=self.SHARED_STEPS)
+        for seed in plan.seeds:
+            for condition in CONDITIONS:
+                out = self.run_dir(condition, seed)
+                tidy = None if self.keep_models else (lambda out=out: _drop_weights(out))
+                if condition == "a":  # fine-tuning on hard labels gets the steps of both stages
+                    argv = ["finetune", self.init_dir, "--task", task, "--data-dir", plan.data_dir, "--out", out,
+                            "--max-steps", plan.stage1_steps + plan.stage2_steps, "--epochs", epochs,
+                            "--lr", plan.finetune_lr, "--batch-size", plan.batch_size, "--warmup",
+                            plan.warmup_ratio, *seq, *(["--train-limit", *limit] if limit else []),
+                            "--seed", seed, *device]
+                    result = out / commands.FINETUNE_RESULTS_FILE
+                else:
+                    stages = []
+                    for stage, budget, lr in (("stage1", plan.stage1_steps, plan.stage1_lr),
+                                              ("stage2", plan.stage2_steps, plan.stage2_lr)):
+                        stages += [f"--{stage}-epochs", epochs, f"--{stage}-max-steps", budget, f"--{stage}-lr", lr,
+                                   f"--{stage}-batch-size", plan.batch_size, f"--{stage}-warmup", plan.warmup_ratio]
+                    data = self.aug_dir if condition == "c" else self.orig_dir
+                    argv = ["distill", "--teacher", self.teacher_dir, "--student", self.init_dir, "--data", data,
+                            "--task", task, "--out", out, "--data-dir", plan.data_dir, *stages, *seq,
+                            "--seed", seed, *device]
+                    result = out / commands.RESULTS_FILE
+                steps.append(Step.command(f"{condition}-seed{seed}", result, argv, after=shared, tidy=tidy))
+        return steps
 
     def summary(self) -> dict[str, Any]:
         from tinyaug.distill.metrics import primary_metric
