@@ -4,6 +4,7 @@ import csv
 import json
 
 import datasets
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -20,13 +21,13 @@ from tinyaug.pipelines.io.vectors import LoadedVectors
 
 @pytest.fixture
 def augmented(tmp_path, tiny_model, tiny_tokenizer, tiny_vectors):
-    def make(task, body, folder="data"):
+    def make(task, body, folder="data", keep=False):
         spec = glue.get_task(task)
         (tmp_path / folder / spec.folder).mkdir(parents=True, exist_ok=True)
         (tmp_path / folder / spec.folder / "train.tsv").write_text(body, encoding="utf-8")
-        table = load_input(task=task, data_dir=tmp_path / folder)
+        table = load_input(task=task, data_dir=tmp_path / folder, keep_source_columns=keep)
         words, vectors = tiny_vectors
-        out = tmp_path / f"{task}-aug"
+        out = tmp_path / f"{task}-{folder}-aug"
         augment_table(table, out, Recipe(variants_per_example=4, replace_prob=0.7),
                       LoadedMLM(tiny_model, tiny_tokenizer, "tiny"), LoadedVectors(words, vectors, "v", "t"))
         return load_augmented(out), tmp_path / folder / spec.folder / "train.tsv"
@@ -54,15 +55,23 @@ def test_tsv_export_reads_back_with_quoting_off(augmented, tmp_path):
 
 
 def test_cola_tsv_has_no_header_and_stsb_scores_stay_floats(augmented, tmp_path):
-    ds, _ = augmented("cola", "gj04\t1\t\tthe movie was great .\ngj04\t0\t*\tthe cat sat the .\n", "c")
+    cola = "gj04\t1\t\tthe movie was great .\ngj04\t0\t*\tthe cat sat the .\n"
+    ds, _ = augmented("cola", cola, "c", keep=True)
     path = export(ds, "tsv", tmp_path / "cola.tsv").path
     assert path.read_text().splitlines()[0].startswith("gj04\t1\t\tthe movie")
+    ds, _ = augmented("cola", cola, "c2")  # the hub schema only: the file's other columns are left empty
+    report = export(ds, "tsv", tmp_path / "cola2.tsv")
+    assert report.path.read_text().splitlines()[0] == "\t1\t\tthe movie was great ."
+    assert report.columns_left_empty == ["source", "author_label"]
     header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
-    ds, _ = augmented("stsb", header + "0\tmain\tMSRvid\t2012\t0001\tnone\tnone\tthe movie was great\ta film\t3.800\n", "s")
-    assert ds.features["score"].dtype == "float64" and set(ds["score"]) == {3.8}
-    assert ds["old_index"][0] == "0001"
-    back, _ = glue.read_tsv(export(ds, "tsv", tmp_path / "stsb.tsv").path, glue.get_task("stsb"))
-    assert back["score"] == ds["score"] and back["old_index"] == ds["old_index"]
+    ds, _ = augmented("stsb", header + "0\tmain\tMSRvid\t2012\t0001\tnone\tnone\tthe movie was great\ta film\t3.800\n",
+                      "s", keep=True)
+    assert ds.features["label"].dtype == "float32" and set(ds["label"]) == {float(np.float32(3.8))}
+    assert ds["source_old_index"][0] == "0001"
+    path = export(ds, "tsv", tmp_path / "stsb.tsv").path
+    assert path.read_text().splitlines()[1].endswith("\t3.8")  # float32's shortest text
+    back, _ = glue.read_tsv(path, glue.get_task("stsb"), keep_source_columns=True)
+    assert back["label"] == ds["label"] and back["source_old_index"] == ds["source_old_index"]
 
 
 def test_tab_inside_a_field_is_an_error_unless_replaced(tmp_path):
@@ -98,7 +107,7 @@ def test_cli_end_to_end_on_real_glue_slice(runner, glue_dir, tiny_dir, tmp_path)
     assert result.exit_code == 0, result.output
     assert f"from 6 to {out}" in result.output and "variant 1:" in result.output
     ds = load_augmented(out)
-    assert set(ds["aug_example_id"]) == set(range(6)) and ds.features["Quality"].names == ["not_equivalent", "equivalent"]
+    assert set(ds["aug_example_id"]) == set(range(6)) and ds.features["label"].names == ["not_equivalent", "equivalent"]
     again = runner.invoke(main, ["augment", "--task", "mrpc", "--data-dir", str(glue_dir), "--limit", "6",
                                  "--mlm", str(tiny_dir), "-n", "4", "--seed", "3", "--out", str(out)])
     assert again.exit_code == 0 and "already complete with these arguments" in again.output
@@ -149,9 +158,9 @@ def test_every_command_has_help_with_an_example(runner):
 
 
 def test_tsv_export_of_a_hub_style_dataset_fills_missing_layout_columns(tmp_path):
-    ds = datasets.Dataset.from_dict({"#1 String": ["a b"], "#2 String": ["c d"], "Quality": [1],
+    ds = datasets.Dataset.from_dict({"sentence1": ["a b"], "sentence2": ["c d"], "label": [1], "idx": [0],
                                      "aug_example_id": [0]})
-    ds.info.description = json.dumps({"tinyaug": {"task": "mrpc", "label_column": "Quality"}})
+    ds.info.description = json.dumps({"tinyaug": {"task": "mrpc", "label_column": "label"}})
     report = export(ds, "tsv", tmp_path / "x.tsv")
     assert report.columns_left_empty == ["#1 ID", "#2 ID"]
     assert report.path.read_text().splitlines() == ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", "1\t\t\ta b\tc d"]

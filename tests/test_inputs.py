@@ -23,16 +23,19 @@ def test_real_glue_files(glue_dir, task, split, rows):
     assert len(ds) == rows and bad == []
     spec = glue.get_task(task)
     if spec.is_regression:
-        assert ds.features["score"].dtype == "float64" and 0.0 <= min(ds["score"]) and max(ds["score"]) <= 5.0
+        assert ds.features["label"].dtype == "float32" and 0.0 <= min(ds["label"]) and max(ds["label"]) <= 5.0
     else:
         assert ds.features[spec.label_column].names == list(spec.label_names)
-    assert ds["aug_example_id"][:3] == [0, 1, 2]
+    assert ds["aug_example_id"][:3] == [0, 1, 2] and ds["idx"][:3] == [0, 1, 2]
+    assert ds.column_names == [*HUB_SCHEMA[task][0], "label", "idx", "aug_example_id"]
 
 
 def test_mrpc_bom_and_cola_headerless(glue_dir):
     assert (glue_dir / "MRPC" / "train.tsv").read_bytes()[:3] == b"\xef\xbb\xbf"
     mrpc, _ = glue.read_split(glue_dir, "mrpc")
-    assert mrpc.column_names[0] == "Quality" and mrpc[0]["#1 ID"] == "702876"
+    assert mrpc.column_names == ["sentence1", "sentence2", "label", "idx", "aug_example_id"]
+    kept, _ = glue.read_split(glue_dir, "mrpc", keep_source_columns=True)
+    assert kept[0]["source_1_id"] == "702876" and kept[0]["sentence1"] == mrpc[0]["sentence1"]
     cola, _ = glue.read_split(glue_dir, "cola")
     assert cola[0]["sentence"].startswith("Our friends won't buy this analysis")
 
@@ -66,14 +69,68 @@ def fixture_glue(tmp_path):
     return tmp_path
 
 
+# The nyu-mll/glue schema, written out by hand from the hub's dataset card: text columns, label names.
+HUB_SCHEMA = {
+    "cola": (["sentence"], ["unacceptable", "acceptable"]),
+    "sst2": (["sentence"], ["negative", "positive"]),
+    "mrpc": (["sentence1", "sentence2"], ["not_equivalent", "equivalent"]),
+    "qqp": (["question1", "question2"], ["not_duplicate", "duplicate"]),
+    "stsb": (["sentence1", "sentence2"], None),
+    "mnli": (["premise", "hypothesis"], ["entailment", "neutral", "contradiction"]),
+    "qnli": (["question", "sentence"], ["entailment", "not_entailment"]),
+    "rte": (["sentence1", "sentence2"], ["entailment", "not_entailment"]),
+    "wnli": (["sentence1", "sentence2"], ["not_entailment", "entailment"]),
+}
+
+
+@pytest.mark.parametrize("task", sorted(HUB_SCHEMA))
+def test_every_task_reads_into_the_hub_schema(task, tmp_path):
+    """Fixture files of all nine tasks (each in its official layout) give the hub's columns,
+    dtypes and label names; the file's other columns only on request, as source_<name>."""
+    from tinyaug.pipelines.experiment.toys import write_glue_task
+
+    text, names = HUB_SCHEMA[task]
+    write_glue_task(tmp_path, task, train_rows=6, dev_rows=3)
+    for split in ("train", "dev"):
+        ds, _ = glue.read_split(tmp_path, task, split)
+        assert ds.column_names == [*text, "label", "idx", "aug_example_id"]
+        assert all(ds.features[c].dtype == "string" for c in text)
+        assert ds.features["idx"].dtype == "int32"
+        if names is None:
+            assert ds.features["label"].dtype == "float32"
+        else:
+            assert ds.features["label"].names == names
+    kept, _ = glue.read_split(tmp_path, task, keep_source_columns=True)
+    extra = [c for c in kept.column_names if c not in ds.column_names]
+    assert all(c.startswith("source_") for c in extra)
+    assert len(extra) == len(glue.get_task(task).tsv_columns) - len(text) - 1
+
+
+def test_tsv_and_hub_inputs_give_the_same_dataset(glue_dir, monkeypatch):
+    """The hub's MRPC (here a stand-in in the hub's exact schema, since the hub is offline) and
+    the TSV give the same rows, columns and features."""
+    import datasets
+
+    tsv = load_input(task="mrpc", data_dir=glue_dir, limit=20).dataset
+    hub_features = datasets.Features({"sentence1": datasets.Value("string"), "sentence2": datasets.Value("string"),
+                                      "label": datasets.ClassLabel(names=["not_equivalent", "equivalent"]),
+                                      "idx": datasets.Value("int32")})
+    hub = datasets.Dataset.from_dict({c: tsv[c] for c in hub_features}, features=hub_features)
+    asked = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: asked.append((args, kwargs)) or hub)
+    from_hub = load_input(task="mrpc", from_hub=True, limit=20).dataset
+    assert asked == [(("nyu-mll/glue", "mrpc"), {"split": "train"})]
+    assert from_hub.features == tsv.features and from_hub.data.table.equals(tsv.data.table)
+
+
 def test_fixture_layouts_mnli_qqp_qnli(fixture_glue):
     mnli, _ = glue.read_split(fixture_glue, "mnli")
-    assert mnli["gold_label"] == [1, 0] and mnli["sentence2"][0].endswith("work. ")
+    assert mnli["label"] == [1, 0] and mnli["hypothesis"][0].endswith("work. ")
     for split in ("dev_matched", "dev_mismatched", "dev"):
-        dev, _ = glue.read_split(fixture_glue, "mnli", split)
-        assert len(dev) == 1 and "label5" in dev.column_names
+        dev, _ = glue.read_split(fixture_glue, "mnli", split, keep_source_columns=True)
+        assert len(dev) == 1 and "source_label5" in dev.column_names and dev["source_genre"] == ["slate"]
     qqp, _ = glue.read_split(fixture_glue, "qqp")
-    assert qqp["is_duplicate"] == [0, 1] and qqp.features["is_duplicate"].names == ["not_duplicate", "duplicate"]
+    assert qqp["label"] == [0, 1] and qqp.features["label"].names == ["not_duplicate", "duplicate"]
     qnli, _ = glue.read_split(fixture_glue, "qnli")
     assert qnli["label"] == [1, 0] and qnli["sentence"][1] == 'The missiles are "often" close.'
 

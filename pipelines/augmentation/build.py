@@ -85,7 +85,8 @@ def variant_rows(row: dict[str, Any], text_columns: tuple[str, ...], variants: l
 def _run_key(table: InputTable, recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, options: BuildOptions) -> dict:
     """Everything that decides the rows; a resumed run must match it."""
     key = {"tinyaug": __version__, "input": table.fingerprint, "rows": len(table.dataset),
-           "text_columns": list(table.text_columns), "recipe": recipe.to_dict(),
+           "text_columns": list(table.text_columns), "columns": list(table.dataset.column_names),
+           "recipe": recipe.to_dict(),
            "mlm": mlm.identifier, "vectors": vectors.identifier, "shard_size": options.shard_size}
     if mlm.precision != "fp32":  # rounding then depends on which contexts share a forward
         key.update(batch_size=options.batch_size, examples_per_batch=options.examples_per_batch)

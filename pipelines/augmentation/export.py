@@ -1,18 +1,27 @@
-"""Exports of an augmented dataset: Parquet, JSON Lines, and GLUE-layout TSV.
+"""Exports of an augmented dataset, each in the layout its consumer reads with no edits.
 
-Parquet and JSON Lines keep every column and round-trip every value exactly (JSON floats are
-written with Python's shortest round-tripping repr). The TSV has the source's columns only, in
-the GLUE layout of its task (same header, or none for CoLA; labels written as the task's file
-writes them), and is meant to be read with quoting off, as GLUE readers do: quotes are written
-as they are, and a tab or line break inside a field, which that layout cannot hold, is an
-error unless ``replace_breaks`` turns each into a space (counted in the report). A layout column
-the dataset lacks (GLUE ids, for a task loaded from the hub) is written empty and reported.
+- ``tsv``: the GLUE file layout of the task (the official header and column order, none for
+  CoLA; labels as the task's file writes them), as GLUE readers and the TinyBERT reference's
+  processors read it, with quoting off: quotes are written as they are, and a tab or line break
+  inside a field, which that layout cannot hold, is an error unless ``replace_breaks`` turns
+  each into a space (counted). File columns the dataset lacks (MRPC's ids, unless augment kept
+  them with ``--keep-source-columns``) are written empty and reported. Not for non-GLUE tables'
+  provenance: the TSV holds the source's columns only.
+- ``parquet``, ``jsonl``: every column in the dataset's schema, values exact (JSON floats as
+  Python's shortest round-tripping text); the provenance columns unless left out.
+- ``csv``, ``json``: what ``run_glue.py --train_file`` reads (``.json`` is JSON Lines, which it
+  loads with ``load_dataset("json")``): the text columns first, then ``label``, and nothing else
+  by default, since run_glue takes the first two non-label columns as the text pair when they
+  are not ``sentence1``/``sentence2`` (a single-sentence task with any other column would be
+  read as a pair). Labels are class indices (floats for STS-B), as the hub stores them.
 
-Every export is written to a temporary file beside the target and renamed into place.
+Every export is written to a temporary file beside the target and renamed into place, with the
+permissions the umask gives.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import re
@@ -22,12 +31,11 @@ from typing import Any, Iterator
 import datasets
 
 from tinyaug.errors import InputError
+from tinyaug.pipelines.augmentation.formats import DEFAULT_NAMES, FORMATS, PROVENANCE_BY_DEFAULT
 from tinyaug.pipelines.io import glue
 from tinyaug.pipelines.io.schema import PROVENANCE_COLUMNS, read_metadata
 from tinyaug.pipelines.io.storage import atomic_file
 
-FORMATS = ("tsv", "parquet", "jsonl")
-DEFAULT_NAMES = {"tsv": "train_aug.tsv", "parquet": "train_aug.parquet", "jsonl": "train_aug.jsonl"}
 _BREAKS = re.compile(r"[\t\r\n]")
 
 
@@ -35,6 +43,7 @@ _BREAKS = re.compile(r"[\t\r\n]")
 class ExportReport:
     path: Path
     rows: int
+    columns: list[str]  # as written
     fields_with_breaks_replaced: int = 0
     columns_left_empty: list[str] = dataclasses.field(default_factory=list)  # layout columns the data lacks
 
@@ -45,51 +54,92 @@ def _rows(ds: datasets.Dataset, batch: int = 1000) -> Iterator[dict[str, Any]]:
         yield from (dict(zip(chunk, values)) for values in zip(*chunk.values()))
 
 
-def export(ds: datasets.Dataset, fmt: str, to: str | Path, *, replace_breaks: bool = False) -> ExportReport:
+def export_columns(ds: datasets.Dataset, fmt: str, provenance: bool | None = None) -> list[str]:
+    """The columns ``fmt`` writes (the TSV's are the file layout's, see ``_tsv_layout``)."""
+    provenance = PROVENANCE_BY_DEFAULT[fmt] if provenance is None else provenance
+    meta = read_metadata(ds)
+    if fmt in ("csv", "json"):
+        label = meta.get("label_column")
+        columns = [*meta.get("text_columns", []), *([label] if label else [])]
+        columns = [c for c in columns if c in ds.column_names] or \
+            [c for c in ds.column_names if c not in PROVENANCE_COLUMNS]
+    else:
+        columns = [c for c in ds.column_names if c not in PROVENANCE_COLUMNS]
+    if provenance:
+        columns += [c for c in PROVENANCE_COLUMNS if c in ds.column_names]
+    return columns
+
+
+def export(ds: datasets.Dataset, fmt: str, to: str | Path, *, replace_breaks: bool = False,
+           provenance: bool | None = None) -> ExportReport:
     """Write ``ds`` as ``fmt`` to ``to``: a file path, or a folder (existing, or ending in ``/``)
-    to put ``train_aug.<ext>`` in."""
+    to put ``train_aug.<ext>`` in. ``provenance``: keep the ``aug_`` columns (default: yes for
+    Parquet and JSON Lines, no for CSV and JSON; the TSV never has them)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     target = Path(to)
     if target.is_dir() or str(to).endswith(("/", "\\")):
         target = target / DEFAULT_NAMES[fmt]
+    if fmt == "tsv":
+        with atomic_file(target) as tmp:
+            return _write_tsv(ds, tmp, target, replace_breaks)
+    columns = export_columns(ds, fmt, provenance)
+    table = ds.select_columns(columns)
     with atomic_file(target) as tmp:
         if fmt == "parquet":
-            ds.to_parquet(str(tmp))
-            report = ExportReport(target, len(ds))
-        elif fmt == "jsonl":
+            table.to_parquet(str(tmp))
+        elif fmt in ("jsonl", "json"):
             with tmp.open("w", encoding="utf-8") as f:
-                for row in _rows(ds):
+                for row in _rows(table):
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            report = ExportReport(target, len(ds))
         else:
-            report = _write_tsv(ds, tmp, target, replace_breaks)
-    return report
+            _write_csv(table, tmp)
+    return ExportReport(target, len(ds), columns)
+
+
+def _write_csv(ds: datasets.Dataset, tmp: Path) -> None:
+    """RFC 4180 CSV (quoted where needed, so commas, quotes and line breaks survive); nested
+    provenance values as JSON text."""
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(ds.column_names)
+        for row in _rows(ds):
+            writer.writerow([json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
+                             for v in row.values()])
+
+
+def _tsv_layout(ds: datasets.Dataset, task: glue.TaskSpec) -> list[str]:
+    """The file columns to write: the train layout, or the dev one (MNLI dev has five label
+    columns) when the dataset kept the dev-only columns."""
+    dev = task.tsv_columns_for("dev")
+    dev_only = [c for c in dev if c not in task.tsv_columns]
+    if dev_only and all(task.dataset_column(c) in ds.column_names for c in dev_only):
+        return list(dev)
+    return list(task.tsv_columns)
 
 
 def _write_tsv(ds: datasets.Dataset, tmp: Path, target: Path, replace_breaks: bool) -> ExportReport:
     meta = read_metadata(ds)
     task = glue.get_task(meta["task"]) if meta.get("task") else None
-    columns = [c for c in ds.column_names if c not in PROVENANCE_COLUMNS]
-    filled: list[str] = []
     if task is not None:
-        # the train layout, or the dev one (MNLI dev has more label columns) when the rows have it
-        layout = task.columns_for("dev") if set(task.columns_for("dev")) <= set(columns) else task.columns
-        filled = [c for c in layout if c not in columns]  # e.g. GLUE ids, absent from hub datasets
-        columns = list(layout)
-    label_column = task.label_column if task else None
-    label_feature = ds.features.get(meta.get("label_column") or "")
+        layout = _tsv_layout(ds, task)
+        sources = [task.dataset_column(c) for c in layout]  # the dataset column behind each file column
+    else:
+        layout = sources = [c for c in ds.column_names if c not in PROVENANCE_COLUMNS]
+    filled = [file_column for file_column, column in zip(layout, sources) if column not in ds.column_names]
+    label_column = meta.get("label_column")
+    label_feature = ds.features.get(label_column or "")
     replaced = 0
     with tmp.open("w", encoding="utf-8", newline="") as f:
         if task is None or task.header:
-            f.write("\t".join(columns) + "\n")
+            f.write("\t".join(layout) + "\n")
         for number, row in enumerate(_rows(ds)):
             fields = []
-            for column in columns:
+            for file_column, column in zip(layout, sources):
                 value = row.get(column, "")
-                if task is not None and column == label_column:
+                if task is not None and column == task.label_column:
                     text = glue.format_label(task, value)
-                elif isinstance(label_feature, datasets.ClassLabel) and column == meta.get("label_column"):
+                elif isinstance(label_feature, datasets.ClassLabel) and column == label_column:
                     text = label_feature.int2str(value)
                 else:
                     text = "" if value is None else str(value)
@@ -102,4 +152,4 @@ def _write_tsv(ds: datasets.Dataset, tmp: Path, target: Path, replace_breaks: bo
                     replaced += 1
                 fields.append(text)
             f.write("\t".join(fields) + "\n")
-    return ExportReport(target, len(ds), replaced, filled)
+    return ExportReport(target, len(ds), layout, replaced, filled)

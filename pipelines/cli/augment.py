@@ -9,10 +9,11 @@ import click
 
 from tinyaug.augment.recipe import CONTEXT_MODES, PAIR_MODES, REFERENCE_VARIANTS, Recipe
 from tinyaug.errors import TinyaugError
+from tinyaug.pipelines.augmentation import formats as export_formats
 from tinyaug.pipelines.cli.common import apply, friendly_errors, task_option
 from tinyaug.pipelines.io.models import DEFAULT_MLM, PRECISIONS
 from tinyaug.pipelines.io.tasks import get_task
-from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS
+from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS as VECTOR_FORMATS
 
 
 def model_options(func: Callable) -> Callable:
@@ -24,7 +25,7 @@ def model_options(func: Callable) -> Callable:
         click.option("--vectors", default=EMBEDDED_VECTORS, show_default=True,
                      help="Word vectors: a GloVe/word2vec text or binary file, a gensim .kv file, or "
                           "glove-6b-50d (embedded)."),
-        click.option("--vectors-format", type=click.Choice(FORMATS), default="auto", show_default=True),
+        click.option("--vectors-format", type=click.Choice(VECTOR_FORMATS), default="auto", show_default=True),
         click.option("--trust-pickle", is_flag=True,
                      help="Allow loading gensim's native (pickle) vector format."),
         click.option("-k", "--candidates", "k", type=click.IntRange(min=1), default=15, show_default=True,
@@ -88,6 +89,8 @@ def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
               ".csv, .tsv or a save_to_disk folder.")
 @click.option("--split", default="train", show_default=True, help="train, dev (MNLI: dev_matched, dev_mismatched).")
 @click.option("--from-hub", is_flag=True, help="Load the GLUE task from the nyu-mll/glue hub dataset (needs network).")
+@click.option("--keep-source-columns", is_flag=True, help="GLUE: keep the file's columns that the hub schema "
+              "lacks (ids, genre, ...) as source_<name> [default: drop them].")
 @click.option("--text-columns", help="Comma-separated text columns (for tables that are not GLUE).")
 @click.option("--label-column", help="The label column (for tables that are not GLUE).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output dataset folder [default: ./tinyaug-out/TASK-aug].")
@@ -106,7 +109,7 @@ def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @click.option("--show", type=int, default=3, show_default=True, help="Examples to show when done.")
 @friendly_errors
-def augment_command(task, data_dir, input_path, split, from_hub, text_columns, label_column, out, mlm, vectors,
+def augment_command(task, data_dir, input_path, split, from_hub, keep_source_columns, text_columns, label_column, out, mlm, vectors,
                     vectors_format, trust_pickle, k, p, seed, context, max_length, batch_size, device, precision,
                     n, reference_n, pair_mode, limit, shard_size, worker, skip_bad_rows, overwrite, show):
     """Augment a GLUE task or a table TinyBERT-style into an Arrow dataset.
@@ -124,7 +127,8 @@ def augment_command(task, data_dir, input_path, split, from_hub, text_columns, l
                     mlm_context=context, pair_mode=pair_mode, max_length=max_length)
     columns = tuple(c.strip() for c in text_columns.split(",")) if text_columns else ()
     table = load_input(task=task, data_dir=data_dir, input_path=input_path, split=split, text_columns=columns,
-                       label_column=label_column, skip_bad_rows=skip_bad_rows, limit=limit, from_hub=from_hub)
+                       label_column=label_column, skip_bad_rows=skip_bad_rows, limit=limit, from_hub=from_hub,
+                       keep_source_columns=keep_source_columns)
     out = Path(out or Path("tinyaug-out") / f"{(table.task.name if table.task else Path(input_path).stem)}-aug").resolve()
     loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device, precision)
     click.echo(f"Input: {table.source} ({len(table.dataset)} rows, text columns: {', '.join(table.text_columns)})", err=True)
@@ -235,27 +239,35 @@ def _inspect_dataset(path: Path, example_id: int | None, no_pager: bool) -> None
 
 @click.command("export")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["tsv", "parquet", "jsonl"]), default="tsv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(export_formats.FORMATS), default="tsv", show_default=True,
+              help="tsv: the GLUE file layout; parquet, jsonl: every column; csv, json: run_glue.py's "
+                   "--train_file layout (text columns and label; .json is JSON Lines).")
 @click.option("--to", "to", type=click.Path(), help="Output file, or a folder for train_aug.<ext> "
               "[default: train_aug.<ext> inside DATASET's parent folder].")
+@click.option("--provenance/--no-provenance", default=None,
+              help="Keep the aug_ columns [default: yes for parquet and jsonl, no for csv and json; "
+                   "never in tsv].")
 @click.option("--replace-breaks", is_flag=True, help="TSV: write tabs and line breaks inside fields as spaces "
               "(counted) instead of failing.")
 @friendly_errors
-def export_command(dataset, fmt, to, replace_breaks):
-    """Export an augmented dataset as GLUE-layout TSV, Parquet or JSON Lines.
+def export_command(dataset, fmt, to, provenance, replace_breaks):
+    """Export an augmented dataset for GLUE readers, run_glue.py, pandas or any Arrow tool.
 
     Example: tinyaug export tinyaug-out/sst2-aug --format tsv --to glue_data/SST-2/
+
+    Example: tinyaug export tinyaug-out/mrpc-aug --format csv --to train_aug.csv
     """
     from tinyaug.pipelines.augmentation.build import load_augmented
-    from tinyaug.pipelines.augmentation.export import DEFAULT_NAMES, export
+    from tinyaug.pipelines.augmentation.export import export
 
     ds = load_augmented(Path(dataset))
-    report = export(ds, fmt, to or Path(dataset).parent / DEFAULT_NAMES[fmt], replace_breaks=replace_breaks)
+    report = export(ds, fmt, to or Path(dataset).parent / export_formats.DEFAULT_NAMES[fmt], replace_breaks=replace_breaks,
+                    provenance=provenance)
     extra = f"; {report.fields_with_breaks_replaced} fields had tabs/line breaks replaced by spaces" \
         if report.fields_with_breaks_replaced else ""
     if report.columns_left_empty:
         extra += f"; columns the data lacks, written empty: {', '.join(report.columns_left_empty)}"
-    click.echo(f"Wrote {report.rows} rows to {report.path}{extra}")
+    click.echo(f"Wrote {report.rows} rows ({', '.join(report.columns)}) to {report.path}{extra}")
 
 
 COMMANDS = [augment_command, inspect_command, export_command]

@@ -77,9 +77,9 @@ def _sentence(rng: random.Random, polarity: int) -> str:
 
 def _row(task: TaskSpec, rng: random.Random, index: int, split: str) -> dict[str, str]:
     a, b = rng.randint(0, 1), rng.randint(0, 1)
-    values = {c: str(index) for c in task.columns_for(split)}
+    values = {c: str(index) for c in task.tsv_columns_for(split)}
     texts = [_sentence(rng, a), _sentence(rng, b)]
-    for column, text in zip(task.text_columns, texts):
+    for column, text in zip(task.tsv_text_columns, texts):
         values[column] = text
     if task.name == "stsb":
         label: int | float = 5.0 if a == b else 0.5
@@ -91,7 +91,7 @@ def _row(task: TaskSpec, rng: random.Random, index: int, split: str) -> dict[str
         label = int(a == b)
         if task.label_names and task.label_names[0] == "entailment":  # QNLI, RTE: 0 = entailment
             label = 1 - label
-    values[task.label_column] = format_label(task, label)
+    values[task.tsv_label_column] = format_label(task, label)
     return values
 
 
@@ -105,7 +105,7 @@ def write_glue_task(data_dir: str | Path, task: str, *, train_rows: int = 64, de
     files = [("train", spec.train_file, train_rows)]
     files += [(Path(name).stem if len(spec.dev_files) > 1 else "dev", name, dev_rows) for name in spec.dev_files]
     for split, name, count in files:
-        columns = spec.columns_for(split)
+        columns = spec.tsv_columns_for(split)
         lines = ["\t".join(columns)] if spec.header else []
         for i in range(count):
             values = _row(spec, rng, i, split)

@@ -5,10 +5,12 @@ GLUE processor with quoting off (a field runs from tab to tab; quotes are plain 
 CoLA has no header; MRPC starts with a UTF-8 byte-order mark; MNLI has ``dev_matched`` and
 ``dev_mismatched``; QNLI, RTE, WNLI and STS-B start with an ``index`` column.
 
-Every column is kept as the exact string of the file, except the label column, which becomes a
-``ClassLabel`` with the GLUE label names (a float for STS-B), so that an augmented set can be
-written back in the same layout (the label as the file writes it; an STS-B score as Python's
-shortest float text, ``3.8`` for ``3.800``; no byte-order mark).
+Rows come out in the hub's schema (``tasks``): the text columns under the hub's names, ``label``
+a ``ClassLabel`` with the GLUE label names (float32 for STS-B), ``idx`` (int32) and
+``aug_example_id`` (int64) the 0-based data row of the file; the other file columns are dropped,
+or kept as exact strings under ``source_<name>`` with ``keep_source_columns``. An augmented set
+can be written back in the file layout (``augmentation.export``: the label as the file writes
+it; an STS-B score as float32's shortest text, ``3.8`` for ``3.800``; no byte-order mark).
 
 Not here: augmentation, and the hub loader's network access (``load_hub_split`` only calls
 ``datasets.load_dataset``).
@@ -22,10 +24,12 @@ from pathlib import Path
 from typing import Iterator
 
 import datasets
+import numpy as np
 
 from tinyaug.errors import InputError
 from tinyaug.pipelines.io.schema import EXAMPLE_ID
-from tinyaug.pipelines.io.tasks import TASKS, TaskSpec, get_task  # noqa: F401 (re-exported)
+from tinyaug.pipelines.io.tasks import (INDEX, LABEL, TASKS, TaskSpec, get_task,  # noqa: F401 (re-exported)
+                                        source_column)
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +49,18 @@ class BadRow:
 
 def label_feature(task: TaskSpec) -> datasets.features.FeatureType:
     if task.label_names is None:
-        return datasets.Value("float64")
+        return datasets.Value("float32")
     return datasets.ClassLabel(names=list(task.label_names))
 
 
-def task_features(task: TaskSpec, split: str = "train") -> datasets.Features:
-    """Every column a string, the label a ``ClassLabel`` (float64 for STS-B), plus the example id."""
-    feats = {c: datasets.Value("string") for c in task.columns_for(split)}
-    feats[task.label_column] = label_feature(task)
+def task_features(task: TaskSpec, split: str = "train", keep_source_columns: bool = False) -> datasets.Features:
+    """The hub's schema (text columns, ``label``, ``idx``), then the kept file columns as
+    strings, then ``aug_example_id``."""
+    feats = {c: datasets.Value("string") for c in task.text_columns}
+    feats[LABEL] = label_feature(task)
+    feats[INDEX] = datasets.Value("int32")
+    if keep_source_columns:
+        feats.update({source_column(c): datasets.Value("string") for c in task.source_columns(split)})
     feats[EXAMPLE_ID] = datasets.Value("int64")
     return datasets.Features(feats)
 
@@ -89,9 +97,10 @@ def _parse_label(task: TaskSpec, value: str) -> int | float:
 
 
 def format_label(task: TaskSpec, value: int | float) -> str:
-    """The TSV text for a stored label: the inverse of the reader."""
+    """The TSV text for a stored label: the inverse of the reader (an STS-B score as the
+    shortest text that reads back as the same float32: ``3.8``)."""
     if task.label_encoding == "float":
-        return repr(float(value))
+        return str(np.float32(value))
     assert task.label_names is not None
     return task.label_names[int(value)] if task.label_encoding == "name" else str(int(value))
 
@@ -105,22 +114,26 @@ def check_text(values: dict[str, str], text_columns: tuple[str, ...]) -> str | N
     return None
 
 
-def read_tsv(path: Path, task: TaskSpec, split: str = "train", *,
-             skip_bad_rows: bool = False, limit: int | None = None,
+def read_tsv(path: Path, task: TaskSpec, split: str = "train", *, skip_bad_rows: bool = False,
+             limit: int | None = None, keep_source_columns: bool = False,
              ) -> tuple[datasets.Dataset, list[BadRow]]:
-    """Read one GLUE TSV strictly.
+    """Read one GLUE TSV strictly, into the hub's schema (``task_features``).
 
-    Returns the dataset (see ``task_features``) and the rows skipped. Without ``skip_bad_rows``
-    any bad row raises ``InputError`` naming the file and line; with it, bad rows are left out
-    and returned. ``limit`` keeps the first ``limit`` good rows. The example id is the 0-based
-    index of the data row in the file, so ids stay the same whether or not rows are skipped.
+    Returns the dataset and the rows skipped. Without ``skip_bad_rows`` any bad row raises
+    ``InputError`` naming the file and line; with it, bad rows are left out and returned.
+    ``limit`` keeps the first ``limit`` good rows. ``idx`` and ``aug_example_id`` are the 0-based
+    index of the data row in the file, so they stay the same whether or not rows are skipped.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: a folder where a GLUE file was expected; pass --data-dir to the folder "
+                         f"that holds {task.folder}/")
     if not path.is_file():
         raise InputError(f"{path}: no such file; a GLUE {task.folder} folder holds "
                          f"{task.train_file} and {', '.join(task.dev_files)}")
-    columns = task.columns_for(split)
-    rows: dict[str, list] = {c: [] for c in (*columns, EXAMPLE_ID)}
+    columns = task.tsv_columns_for(split)
+    features = task_features(task, split, keep_source_columns)
+    rows: dict[str, list] = {c: [] for c in features}
     bad: list[BadRow] = []
     lines = iter_tsv_lines(path, bom=task.bom)
     if task.header:
@@ -146,22 +159,24 @@ def read_tsv(path: Path, task: TaskSpec, split: str = "train", *,
                       f"found {len(fields)}")
         values = dict(zip(columns, fields))
         if reason is None:
-            reason = check_text(values, task.text_columns)
+            reason = check_text(values, task.tsv_text_columns)
         label = None
         if reason is None:
-            if not values[task.label_column].strip():
-                reason = f"missing label in column {task.label_column!r}"
+            if not values[task.tsv_label_column].strip():
+                reason = f"missing label in column {task.tsv_label_column!r}"
             else:
                 try:
-                    label = _parse_label(task, values[task.label_column])
+                    label = _parse_label(task, values[task.tsv_label_column])
                 except ValueError as exc:
-                    reason = f"column {task.label_column!r}: {exc}"
+                    reason = f"column {task.tsv_label_column!r}: {exc}"
         if reason is not None:
             bad.append(BadRow(str(path), number, reason))
             continue
-        values[task.label_column] = label
-        for c in columns:
-            rows[c].append(values[c])
+        for column in columns:
+            name = task.dataset_column(column)
+            if name in rows:
+                rows[name].append(label if name == LABEL else values[column])
+        rows[INDEX].append(data_index)
         rows[EXAMPLE_ID].append(data_index)
         kept += 1
     if bad and not skip_bad_rows:
@@ -169,7 +184,7 @@ def read_tsv(path: Path, task: TaskSpec, split: str = "train", *,
         raise InputError(f"{bad[0]}{more}; fix the file or pass --skip-bad-rows to skip and count them")
     for row in bad:
         logger.warning("skipped %s", row)
-    return datasets.Dataset.from_dict(rows, features=task_features(task, split)), bad
+    return datasets.Dataset.from_dict(rows, features=features), bad
 
 
 def task_file(data_dir: Path, task: TaskSpec, split: str = "train") -> Path:
@@ -193,21 +208,24 @@ def read_split(data_dir: Path, task: TaskSpec | str, split: str = "train", **kwa
 def load_hub_split(task: TaskSpec, split: str = "train") -> datasets.Dataset:
     """Load a split from the ``nyu-mll/glue`` dataset on the Hugging Face hub (needs network).
 
-    The hub dataset uses its own column names (``sentence``, ``sentence1``, ``question1``, ...,
-    ``label``, ``idx``); they are renamed to this module's layout so the rest of the pipeline
-    (and the TSV export) does not care where the rows came from.
+    Its schema is the one every GLUE dataset here uses; ``aug_example_id`` is added from ``idx``
+    (the row), so that the hub and the TSV give the same rows.
     """
     hub_split = {"dev": "validation", "dev_matched": "validation_matched",
                  "dev_mismatched": "validation_mismatched"}.get(split, split)
     if task.name == "mnli" and hub_split == "validation":
         hub_split = "validation_matched"
     ds = datasets.load_dataset("nyu-mll/glue", task.hub_config, split=hub_split)
-    hub_text = {"cola": ("sentence",), "sst2": ("sentence",), "mrpc": ("sentence1", "sentence2"),
-                "stsb": ("sentence1", "sentence2"), "qqp": ("question1", "question2"),
-                "mnli": ("premise", "hypothesis"), "qnli": ("question", "sentence"),
-                "rte": ("sentence1", "sentence2"), "wnli": ("sentence1", "sentence2")}[task.name]
-    renames = dict(zip(hub_text, task.text_columns))
-    renames["label"] = task.label_column
-    renames = {k: v for k, v in renames.items() if k != v}
-    ds = ds.rename_columns(renames).rename_column("idx", EXAMPLE_ID)
-    return ds.cast_column(task.label_column, label_feature(task))
+    return from_hub_schema(ds, task, f"nyu-mll/glue {task.hub_config} {hub_split}")
+
+
+def from_hub_schema(ds: datasets.Dataset, task: TaskSpec, source: str) -> datasets.Dataset:
+    """A dataset in the hub's schema, checked, with ``aug_example_id`` from ``idx``."""
+    expected = [*task.text_columns, LABEL, INDEX]
+    missing = [c for c in expected if c not in ds.column_names]
+    if missing:
+        raise InputError(f"{source}: no column {', '.join(map(repr, missing))} (found "
+                         f"{', '.join(map(repr, ds.column_names))}); expected the nyu-mll/glue {task.name} schema")
+    ds = ds.select_columns(expected)
+    ds = ds.add_column(EXAMPLE_ID, [int(i) for i in ds[INDEX]])
+    return ds.cast(task_features(task))

@@ -19,7 +19,7 @@ import json
 import logging
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import datasets
 
@@ -27,6 +27,7 @@ from tinyaug.errors import InputError
 from tinyaug.pipelines.io import glue
 from tinyaug.pipelines.io.glue import BadRow, TaskSpec
 from tinyaug.pipelines.io.schema import EXAMPLE_ID
+from tinyaug.pipelines.io.tasks import INDEX
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,11 @@ def _fingerprint(path: Path) -> str:
 def load_input(*, task: str | None = None, data_dir: str | Path | None = None,
                input_path: str | Path | None = None, split: str = "train",
                text_columns: tuple[str, ...] = (), label_column: str | None = None,
-               skip_bad_rows: bool = False, limit: int | None = None, from_hub: bool = False) -> InputTable:
-    """Resolve the CLI's input options into an ``InputTable``."""
+               skip_bad_rows: bool = False, limit: int | None = None, from_hub: bool = False,
+               keep_source_columns: bool = False) -> InputTable:
+    """Resolve the CLI's input options into an ``InputTable``. A GLUE task comes in the hub's
+    schema (``tasks``) whatever its source; ``keep_source_columns`` keeps the file's other
+    columns as ``source_<name>``."""
     spec = glue.get_task(task) if task else None
     if input_path is None and spec is None:
         raise InputError("say what to augment: --task NAME (GLUE) or --input FILE with --text-columns")
@@ -77,13 +81,15 @@ def load_input(*, task: str | None = None, data_dir: str | Path | None = None,
                                  "pass --data-dir to a GLUE data folder")
             data_dir = sample_dir()
         path = glue.task_file(Path(data_dir), spec, split)
-        ds, bad = glue.read_tsv(path, spec, split, skip_bad_rows=skip_bad_rows, limit=limit)
+        ds, bad = glue.read_tsv(path, spec, split, skip_bad_rows=skip_bad_rows, limit=limit,
+                                keep_source_columns=keep_source_columns)
         return InputTable(ds, spec.text_columns, spec.label_column, str(path), spec, bad, _fingerprint(path))
     path = Path(input_path)
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
     if spec is not None and path.suffix == ".tsv":
-        ds, bad = glue.read_tsv(path, spec, split, skip_bad_rows=skip_bad_rows, limit=limit)
+        ds, bad = glue.read_tsv(path, spec, split, skip_bad_rows=skip_bad_rows, limit=limit,
+                                keep_source_columns=keep_source_columns)
         return InputTable(ds, spec.text_columns, spec.label_column, str(path), spec, bad, _fingerprint(path))
     columns = tuple(text_columns) or (spec.text_columns if spec else ())
     label = label_column if label_column is not None else (spec.label_column if spec else None)
@@ -120,6 +126,17 @@ def read_table(path: Path, text_columns: tuple[str, ...], label_column: str | No
         else:
             raise InputError(f"{path}: unknown table format {suffix!r}; use .parquet, .jsonl, .csv, .tsv "
                              "or a save_to_disk folder")
+    return check_rows(rows, str(path), text_columns, label_column, features, where=where,
+                      skip_bad_rows=skip_bad_rows, limit=limit)
+
+
+def check_rows(rows: Iterable[tuple[int, Any]], source: str, text_columns: tuple[str, ...],
+               label_column: str | None, features: datasets.Features | None, *, where: str = "row",
+               skip_bad_rows: bool = False, limit: int | None = None,
+               example_ids: Sequence[int] | None = None) -> tuple[datasets.Dataset, list[BadRow]]:
+    """Check ``(number, row)`` pairs (text columns hold non-empty strings, the label is there) and
+    build the dataset, with ``aug_example_id`` the row's position (or ``example_ids[position]``)."""
+    path = source
     kept: list[dict[str, Any]] = []
     bad: list[BadRow] = []
     required = (*text_columns, *([label_column] if label_column else []))
@@ -144,7 +161,7 @@ def read_table(path: Path, text_columns: tuple[str, ...], label_column: str | No
         if reason is not None:
             bad.append(BadRow(str(path), number, f"{where} {number}: {reason}" if where == "row" else reason))
             continue
-        kept.append({**row, EXAMPLE_ID: index})
+        kept.append({**row, EXAMPLE_ID: index if example_ids is None else int(example_ids[index])})
     if bad and not skip_bad_rows:
         more = f" ({len(bad) - 1} more bad rows)" if len(bad) > 1 else ""
         raise InputError(f"{bad[0]}{more}; fix the file or pass --skip-bad-rows to skip and count them")
@@ -160,6 +177,21 @@ def read_table(path: Path, text_columns: tuple[str, ...], label_column: str | No
     if label_column and kept and isinstance(kept[0][label_column], str):
         ds = ds.class_encode_column(label_column)  # string labels -> ClassLabel (sorted names)
     return ds, bad
+
+
+def table_from_dataset(dataset: datasets.Dataset, text_columns: tuple[str, ...], label_column: str | None, *,
+                       task: TaskSpec | None = None, source: str = "a datasets.Dataset") -> InputTable:
+    """An ``InputTable`` of an in-memory dataset, checked as a file would be. A GLUE task's rows
+    (the hub's schema, with ``idx``) keep ``idx`` as their example id, as the TSV and hub inputs do."""
+    missing = [c for c in (*text_columns, *([label_column] if label_column else [])) if c not in dataset.column_names]
+    if missing:
+        raise InputError(f"{source}: no column {', '.join(map(repr, missing))}; the columns are "
+                         f"{', '.join(map(repr, dataset.column_names))}")
+    ids = dataset[INDEX] if task is not None and INDEX in dataset.column_names else None
+    dataset = dataset.remove_columns([c for c in dataset.column_names if c == EXAMPLE_ID])
+    ds, bad = check_rows(((i + 1, r) for i, r in enumerate(dataset)), source, tuple(text_columns), label_column,
+                         dataset.features, example_ids=ids)
+    return InputTable(ds, tuple(text_columns), label_column, source, task, bad, dataset._fingerprint)
 
 
 def _json_lines(path: Path):

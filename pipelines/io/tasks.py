@@ -1,4 +1,18 @@
-"""The GLUE tasks as data: each task's TSV layout, text and label columns, and label names.
+"""The GLUE tasks as data: each task's TSV file layout, and the schema its datasets take.
+
+Two views of one task:
+
+- the **file layout** (``tsv_*``): the columns of GLUE's ``download_glue_data.py`` files, which
+  the reader parses and the TSV export writes back (``#1 String``, ``Quality``, ``gold_label``);
+- the **dataset schema**: the ``nyu-mll/glue`` hub dataset's column names, label names and
+  dtypes, which every dataset tinyaug makes from a GLUE task uses, whatever the source
+  (``sentence``; ``sentence1``/``sentence2``; ``question``/``sentence`` for QNLI;
+  ``question1``/``question2`` for QQP; ``premise``/``hypothesis`` for MNLI; ``label`` as a
+  ``ClassLabel``, float32 for STS-B; ``idx`` int32, the source row).
+
+File columns that the hub lacks (MRPC's ids, MNLI's genre and parses, STS-B's source fields, ...)
+are dropped, or kept on request as ``source_<name>`` (``#1 ID`` -> ``source_1_id``), names that
+no text-column heuristic takes for text.
 
 Light on purpose (no heavy imports): the command line reads the task list from here before any
 model library loads.
@@ -9,29 +23,37 @@ Not here: reading or writing the files (``glue``).
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from tinyaug.errors import InputError
 
 
+LABEL = "label"  # every GLUE dataset's label column, as on the hub
+INDEX = "idx"  # int32: the source row, as on the hub
+
+
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
-    """One GLUE task's file layout and label scheme."""
+    """One GLUE task: its file layout and its dataset schema."""
 
     name: str  # "sst2"
     folder: str  # "SST-2": the folder name inside a GLUE data dir
     header: bool  # whether the TSV starts with a header line
-    columns: tuple[str, ...]  # column names; for a headerless file these are ours
-    text_columns: tuple[str, ...]
-    label_column: str
-    label_names: tuple[str, ...] | None  # None: a regression task (float label)
+    tsv_columns: tuple[str, ...]  # the file's columns; for a headerless file these are ours
+    tsv_text_columns: tuple[str, ...]  # "#1 String", "#2 String"
+    tsv_label_column: str  # "Quality"
+    text_columns: tuple[str, ...]  # the hub's names: "sentence1", "sentence2"
+    label_names: tuple[str, ...] | None  # the hub's ClassLabel names; None: a regression task
     label_encoding: Literal["index", "name", "float"]  # how the TSV writes a label
     train_file: str = "train.tsv"
     dev_files: tuple[str, ...] = ("dev.tsv",)
     bom: bool = False  # the official file starts with a UTF-8 byte-order mark
-    dev_columns: tuple[str, ...] | None = None  # when dev has other columns than train
+    tsv_dev_columns: tuple[str, ...] | None = None  # when dev has other columns than train
     hub_config: str = ""  # the config name of the ``nyu-mll/glue`` hub dataset
+
+    label_column: ClassVar[str] = LABEL
 
     @property
     def is_regression(self) -> bool:
@@ -49,10 +71,34 @@ class TaskSpec:
         known = ["train", "dev", *(Path(n).stem for n in self.dev_files)]
         raise InputError(f"task {self.name} has no split {split!r}; choose one of {', '.join(known)}")
 
-    def columns_for(self, split: str) -> tuple[str, ...]:
-        if split != "train" and self.dev_columns is not None:
-            return self.dev_columns
-        return self.columns
+    def tsv_columns_for(self, split: str) -> tuple[str, ...]:
+        """The file's columns for ``split`` (MNLI dev has five label columns)."""
+        if split != "train" and self.tsv_dev_columns is not None:
+            return self.tsv_dev_columns
+        return self.tsv_columns
+
+    def dataset_column(self, tsv_column: str) -> str:
+        """The dataset column a file column becomes: ``"#1 String"`` -> ``"sentence1"``,
+        ``"Quality"`` -> ``"label"``, ``"#1 ID"`` -> ``"source_1_id"``."""
+        if tsv_column in self.tsv_text_columns:
+            return self.text_columns[self.tsv_text_columns.index(tsv_column)]
+        if tsv_column == self.tsv_label_column:
+            return LABEL
+        return source_column(tsv_column)
+
+    def source_columns(self, split: str = "train") -> tuple[str, ...]:
+        """The file columns the hub lacks, for ``split``: ``("#1 ID", "#2 ID")`` for MRPC."""
+        return tuple(c for c in self.tsv_columns_for(split)
+                     if c not in self.tsv_text_columns and c != self.tsv_label_column)
+
+
+def source_column(tsv_column: str) -> str:
+    """The dataset name of a file column the hub lacks.
+
+    >>> [source_column(c) for c in ("#1 ID", "promptID", "genre", "sentence1_parse")]
+    ['source_1_id', 'source_promptid', 'source_genre', 'source_sentence1_parse']
+    """
+    return "source_" + re.sub(r"[^0-9a-z]+", "_", tsv_column.lower()).strip("_")
 
 
 _MNLI_TRAIN = ("index", "promptID", "pairID", "genre", "sentence1_binary_parse",
@@ -61,38 +107,38 @@ _MNLI_TRAIN = ("index", "promptID", "pairID", "genre", "sentence1_binary_parse",
 _MNLI_DEV = _MNLI_TRAIN[:-1] + ("label2", "label3", "label4", "label5", "gold_label")
 _STSB = ("index", "genre", "filename", "year", "old_index", "source1", "source2",
          "sentence1", "sentence2", "score")
+_PAIR = ("sentence1", "sentence2")
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (
-    TaskSpec("cola", "CoLA", header=False, columns=("source", "label", "author_label", "sentence"),
-             text_columns=("sentence",), label_column="label",
+    TaskSpec("cola", "CoLA", header=False, tsv_columns=("source", "label", "author_label", "sentence"),
+             tsv_text_columns=("sentence",), tsv_label_column="label", text_columns=("sentence",),
              label_names=("unacceptable", "acceptable"), label_encoding="index", hub_config="cola"),
-    TaskSpec("sst2", "SST-2", header=True, columns=("sentence", "label"),
-             text_columns=("sentence",), label_column="label",
+    TaskSpec("sst2", "SST-2", header=True, tsv_columns=("sentence", "label"),
+             tsv_text_columns=("sentence",), tsv_label_column="label", text_columns=("sentence",),
              label_names=("negative", "positive"), label_encoding="index", hub_config="sst2"),
-    TaskSpec("mrpc", "MRPC", header=True,
-             columns=("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"),
-             text_columns=("#1 String", "#2 String"), label_column="Quality",
-             label_names=("not_equivalent", "equivalent"), label_encoding="index", bom=True,
-             hub_config="mrpc"),
-    TaskSpec("stsb", "STS-B", header=True, columns=_STSB,
-             text_columns=("sentence1", "sentence2"), label_column="score",
+    TaskSpec("mrpc", "MRPC", header=True, tsv_columns=("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"),
+             tsv_text_columns=("#1 String", "#2 String"), tsv_label_column="Quality", text_columns=_PAIR,
+             label_names=("not_equivalent", "equivalent"), label_encoding="index", bom=True, hub_config="mrpc"),
+    TaskSpec("stsb", "STS-B", header=True, tsv_columns=_STSB,
+             tsv_text_columns=_PAIR, tsv_label_column="score", text_columns=_PAIR,
              label_names=None, label_encoding="float", hub_config="stsb"),
-    TaskSpec("qqp", "QQP", header=True,
-             columns=("id", "qid1", "qid2", "question1", "question2", "is_duplicate"),
-             text_columns=("question1", "question2"), label_column="is_duplicate",
+    TaskSpec("qqp", "QQP", header=True, tsv_columns=("id", "qid1", "qid2", "question1", "question2", "is_duplicate"),
+             tsv_text_columns=("question1", "question2"), tsv_label_column="is_duplicate",
+             text_columns=("question1", "question2"),
              label_names=("not_duplicate", "duplicate"), label_encoding="index", hub_config="qqp"),
-    TaskSpec("mnli", "MNLI", header=True, columns=_MNLI_TRAIN, dev_columns=_MNLI_DEV,
-             text_columns=("sentence1", "sentence2"), label_column="gold_label",
+    TaskSpec("mnli", "MNLI", header=True, tsv_columns=_MNLI_TRAIN, tsv_dev_columns=_MNLI_DEV,
+             tsv_text_columns=_PAIR, tsv_label_column="gold_label", text_columns=("premise", "hypothesis"),
              label_names=("entailment", "neutral", "contradiction"), label_encoding="name",
              dev_files=("dev_matched.tsv", "dev_mismatched.tsv"), hub_config="mnli"),
-    TaskSpec("qnli", "QNLI", header=True, columns=("index", "question", "sentence", "label"),
-             text_columns=("question", "sentence"), label_column="label",
+    TaskSpec("qnli", "QNLI", header=True, tsv_columns=("index", "question", "sentence", "label"),
+             tsv_text_columns=("question", "sentence"), tsv_label_column="label",
+             text_columns=("question", "sentence"),
              label_names=("entailment", "not_entailment"), label_encoding="name", hub_config="qnli"),
-    TaskSpec("rte", "RTE", header=True, columns=("index", "sentence1", "sentence2", "label"),
-             text_columns=("sentence1", "sentence2"), label_column="label",
+    TaskSpec("rte", "RTE", header=True, tsv_columns=("index", "sentence1", "sentence2", "label"),
+             tsv_text_columns=_PAIR, tsv_label_column="label", text_columns=_PAIR,
              label_names=("entailment", "not_entailment"), label_encoding="name", hub_config="rte"),
-    TaskSpec("wnli", "WNLI", header=True, columns=("index", "sentence1", "sentence2", "label"),
-             text_columns=("sentence1", "sentence2"), label_column="label",
+    TaskSpec("wnli", "WNLI", header=True, tsv_columns=("index", "sentence1", "sentence2", "label"),
+             tsv_text_columns=_PAIR, tsv_label_column="label", text_columns=_PAIR,
              label_names=("not_entailment", "entailment"), label_encoding="index", hub_config="wnli"),
 )}
 

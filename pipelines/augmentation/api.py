@@ -1,0 +1,68 @@
+"""The Python API for notebooks: ``datasets.Dataset`` in, augmented ``datasets.Dataset`` out.
+
+    >>> import datasets, tinyaug                                        # doctest: +SKIP
+    >>> sst2 = datasets.load_dataset("nyu-mll/glue", "sst2", split="train[:100]")
+    >>> aug = tinyaug.augment_dataset(sst2, task="sst2", recipe=tinyaug.Recipe(variants_per_example=4))
+    >>> aug.column_names
+    ['sentence', 'label', 'idx', 'aug_example_id', 'aug_variant', 'aug_changes']
+
+It runs the builder behind ``tinyaug augment`` (same shards, same per-example generators), so
+the rows equal the command line's for the same rows, recipe and models.
+
+Not here: the command line (``cli.augment``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import datasets
+
+from tinyaug.augment.recipe import Recipe
+from tinyaug.errors import InputError
+from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, load_augmented
+from tinyaug.pipelines.io.models import DEFAULT_MLM, LoadedMLM, at_precision, load_masked_lm
+from tinyaug.pipelines.io.tables import table_from_dataset
+from tinyaug.pipelines.io.tasks import get_task
+from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, LoadedVectors, load_vectors
+
+
+def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
+                    text_columns: Sequence[str] | None = None, label_column: str | None = None,
+                    recipe: Recipe | None = None, mlm: str | LoadedMLM = DEFAULT_MLM,
+                    vectors: str | LoadedVectors = EMBEDDED_VECTORS, device: str = "auto",
+                    precision: str = "fp32", batch_size: int = 64, out: str | Path | None = None,
+                    overwrite: bool = False) -> datasets.Dataset:
+    """Augment ``dataset`` TinyBERT-style and return the augmented dataset.
+
+    ``task``: a GLUE task whose hub schema ``dataset`` has (``sentence``, ``label``, ``idx``, ...);
+    it sets ``text_columns`` and ``label_column``, and ``idx`` seeds each example, as in the
+    command line. Otherwise give ``text_columns`` (and ``label_column`` if there is one).
+    ``mlm`` / ``vectors``: a name or path as in ``tinyaug augment --mlm/--vectors``, or models
+    already loaded (``load_masked_lm``, ``load_vectors``) to reuse across calls.
+    ``out``: also keep the dataset (with its card) in this folder, resumable; without it the
+    result is built in a temporary folder and returned in memory.
+    """
+    if not isinstance(dataset, datasets.Dataset):
+        raise InputError(f"augment_dataset takes a datasets.Dataset, not {type(dataset).__name__} "
+                         "(for a DatasetDict, pass one split: dataset['train'])")
+    spec = get_task(task) if task else None
+    columns = tuple(text_columns) if text_columns else (spec.text_columns if spec else ())
+    if not columns:
+        raise InputError("say which columns hold the text: text_columns=('sentence',) or task='sst2'")
+    label = label_column if label_column is not None else (spec.label_column if spec else None)
+    table = table_from_dataset(dataset, columns, label, task=spec,
+                               source=f"{task or 'a'} datasets.Dataset ({len(dataset)} rows)")
+    loaded_mlm = mlm if isinstance(mlm, LoadedMLM) else load_masked_lm(mlm, device)
+    loaded_mlm = at_precision(loaded_mlm, precision)
+    loaded_vectors = vectors if isinstance(vectors, LoadedVectors) else load_vectors(vectors)
+    options = BuildOptions(batch_size=batch_size, overwrite=overwrite)
+    recipe = recipe or Recipe()
+    if out is not None:
+        augment_table(table, out, recipe, loaded_mlm, loaded_vectors, options)
+        return load_augmented(out)
+    with tempfile.TemporaryDirectory(prefix="tinyaug-") as tmp:
+        augment_table(table, Path(tmp) / "aug", recipe, loaded_mlm, loaded_vectors, options)
+        return datasets.load_from_disk(str(Path(tmp) / "aug"), keep_in_memory=True)
