@@ -67,6 +67,12 @@ def test_end_to_end(tmp_path):
     assert r.stdout.startswith(f"wrote {len(rows)} rows with teacher_logits to {data} "
                                f"(teacher vs labels: accuracy {agreement:.4f})")
 
+    shown = invoke("inspect", data, "--example", "0", "--no-pager")
+    probability = np.exp(rows[0]["teacher_logits"]) / np.exp(rows[0]["teacher_logits"]).sum()
+    name = rows.features["label"].int2str(int(np.argmax(probability)))
+    assert f"label: {rows.features['label'].int2str(rows[0]['label'])}  teacher: {name} {probability.max():.2f}" \
+        in shown.stdout
+
     r = invoke("distill", "--teacher", tmp_path / "teacher", "--student", STUDENT, "--data", data,
                "--task", "sst2", "--out", tmp_path / "student", "--stage", "both", "--data-dir", glue,
                "--stage1-max-steps", "5", "--stage1-batch-size", "16", "--stage2-max-steps", "5",

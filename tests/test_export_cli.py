@@ -3,6 +3,7 @@
 import csv
 import json
 
+import click
 import datasets
 import numpy as np
 import pytest
@@ -105,7 +106,7 @@ def test_cli_end_to_end_on_real_glue_slice(runner, glue_dir, tiny_dir, tmp_path)
                                   "--mlm", str(tiny_dir), "-n", "4", "--seed", "3", "--out", str(out),
                                   "--device", "cpu", "--show", "1"])
     assert result.exit_code == 0, result.output
-    assert f"from 6 to {out}" in result.output and "variant 1:" in result.output
+    assert f"from 6 to {out}" in result.output and "variant 1 (label: " in result.output
     ds = load_augmented(out)
     assert set(ds["aug_example_id"]) == set(range(6)) and ds.features["label"].names == ["not_equivalent", "equivalent"]
     again = runner.invoke(main, ["augment", "--task", "mrpc", "--data-dir", str(glue_dir), "--limit", "6",
@@ -117,6 +118,8 @@ def test_cli_end_to_end_on_real_glue_slice(runner, glue_dir, tiny_dir, tmp_path)
 
     shown = runner.invoke(main, ["inspect", str(out), "--example", "2", "--no-pager"])
     assert shown.exit_code == 0 and "example 2 variant 0" in shown.output
+    label = ds.features["label"].int2str(ds[[i for i, e in enumerate(ds["aug_example_id"]) if e == 2][0]]["label"])
+    assert f"example 2 variant 0  label: {label}\n" in click.unstyle(shown.output)
 
     exported = runner.invoke(main, ["export", str(out), "--format", "tsv", "--to", f"{tmp_path / 'glue'}/"])
     assert exported.exit_code == 0, exported.output

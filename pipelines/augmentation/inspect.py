@@ -17,7 +17,7 @@ import numpy as np
 
 from tinyaug.augment.engine import Augmenter, Example, Stats, TextPlan, Variant
 from tinyaug.errors import InputError
-from tinyaug.pipelines.io.schema import EXAMPLE_ID, read_metadata
+from tinyaug.pipelines.io.schema import EXAMPLE_ID, TEACHER_LOGITS, read_metadata
 
 
 def change_segments(text: str, changes: list[dict[str, Any]], column: str) -> list[tuple[str, dict | None]]:
@@ -75,6 +75,35 @@ def first_examples(ds: datasets.Dataset, count: int) -> Iterator[datasets.Datase
         yield example_rows(ds, example_id)
 
 
+def label_text(ds: datasets.Dataset, row: dict[str, Any]) -> str | None:
+    """The row's label as its name (``"positive"``), a score (``"3.80"``), or None without one."""
+    column = read_metadata(ds).get("label_column")
+    if not column or column not in row or row[column] is None:
+        return None
+    feature = ds.features[column]
+    if isinstance(feature, datasets.ClassLabel):
+        return feature.int2str(int(row[column]))
+    value = row[column]
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def teacher_text(ds: datasets.Dataset, row: dict[str, Any]) -> str | None:
+    """The teacher's prediction for the row, where ``teacher-logits`` stored it: the class name
+    with its probability (``"negative 0.91"``), or the score for regression."""
+    logits = row.get(TEACHER_LOGITS)
+    if logits is None:
+        return None
+    if len(logits) == 1:
+        return f"{logits[0]:.2f}"
+    probabilities = np.exp(np.asarray(logits, dtype=np.float64) - max(logits))
+    probabilities /= probabilities.sum()
+    best = int(probabilities.argmax())
+    column = read_metadata(ds).get("label_column")
+    feature = ds.features.get(column) if column else None
+    name = feature.int2str(best) if isinstance(feature, datasets.ClassLabel) else str(best)
+    return f"{name} {probabilities[best]:.2f}"
+
+
 def describe(path: Path, ds: datasets.Dataset) -> str:
     """One line on a dataset: rows, models and recipe."""
     meta = read_metadata(ds)
@@ -101,5 +130,5 @@ def variant_changes(variant: Variant, column: str = "text") -> list[dict[str, An
     return [{**c.to_dict(), "column": column} for c in variant.changes]
 
 
-__all__ = ["change_segments", "text_columns", "example_rows", "first_examples", "describe",
+__all__ = ["change_segments", "text_columns", "example_rows", "first_examples", "describe", "label_text", "teacher_text",
            "SentenceReport", "inspect_sentence", "variant_changes"]

@@ -155,12 +155,13 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
                f"{sum(stats.no_candidates.values())} of {stats.eligible_words} eligible words had no candidates; "
                f"card: {out / 'README.md'})")
     if show:
-        from tinyaug.pipelines.augmentation.inspect import first_examples
+        from tinyaug.pipelines.augmentation.inspect import first_examples, label_text
 
         for rows in first_examples(load_augmented(out), show):
             click.echo(click.style(f"\nexample {rows[0]['aug_example_id']}: {len(rows)} rows", bold=True))
             for row in rows.select(range(min(4, len(rows)))):
-                click.echo(f" variant {row['aug_variant']}:")
+                label = label_text(rows, row)
+                click.echo(f" variant {row['aug_variant']}" + (f" (label: {label})" if label is not None else "") + ":")
                 for line in describe_row(row, list(table.text_columns)):
                     click.echo(line)
 
@@ -215,7 +216,7 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
 
 def _inspect_dataset(path: Path, example_id: int | None, no_pager: bool) -> None:
     from tinyaug.pipelines.augmentation.build import load_augmented
-    from tinyaug.pipelines.augmentation.inspect import describe, example_rows, text_columns
+    from tinyaug.pipelines.augmentation.inspect import describe, example_rows, label_text, teacher_text, text_columns
 
     ds = load_augmented(path)
     columns = text_columns(ds)
@@ -226,8 +227,11 @@ def _inspect_dataset(path: Path, example_id: int | None, no_pager: bool) -> None
     def pages():
         yield header + "\n"
         for row in ds:
-            head = f"example {row['aug_example_id']} variant {row['aug_variant']}"
-            yield "\n" + click.style(head, bold=True) + "\n"
+            head = click.style(f"example {row['aug_example_id']} variant {row['aug_variant']}", bold=True)
+            label, teacher = label_text(ds, row), teacher_text(ds, row)
+            head += f"  label: {label}" if label is not None else ""
+            head += f"  teacher: {teacher}" if teacher is not None else ""
+            yield "\n" + head + "\n"
             yield "\n".join(describe_row(row, columns)) + "\n"
 
     if no_pager:
