@@ -23,6 +23,7 @@ import logging
 import time
 from typing import Any, Iterable, Iterator, Sequence
 
+from tinyaug.augment.constraints import FETCH_FACTOR, CandidateFilter
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sampler import draw_replacements, example_rng
 from tinyaug.augment.sources import Candidate, CandidateSource, Query, route
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 NO_CANDIDATES_UNKNOWN = "unknown_to_vectors"  # several pieces and not in the vectors
 NO_CANDIDATES_BEYOND = "beyond_max_length"  # past what fits in the model's maximum length
 NO_CANDIDATES_EMPTY = "empty_list"  # the source returned nothing after filtering
+NO_CANDIDATES_FILTERED = "all_filtered"  # the recipe's constraints (similarity, antonyms) removed every one
 NO_CANDIDATES_NO_PIECES = "no_word_pieces"  # the tokenizer produced no piece for the word
 
 
@@ -138,11 +140,13 @@ class Augmenter:
     ``mlm`` and ``vectors`` are candidate sources (see ``sources.CandidateSource``).
     """
 
-    def __init__(self, recipe: Recipe, tokenizer, mlm: CandidateSource, vectors: CandidateSource) -> None:
+    def __init__(self, recipe: Recipe, tokenizer, mlm: CandidateSource, vectors: CandidateSource,
+                 candidate_filter: CandidateFilter | None = None) -> None:
         self.recipe = recipe
         self.tokenizer = tokenizer
         self.mlm = mlm
         self.vectors = vectors
+        self.candidate_filter = candidate_filter if candidate_filter is not None and candidate_filter.active else None
         backend = getattr(tokenizer, "backend_tokenizer", None)
         lower = "lowercase=True" in repr(getattr(backend, "normalizer", "")) or backend is None
         self.normalizer = bert_normalizer(lower)
@@ -178,17 +182,20 @@ class Augmenter:
         self.timings["split"] += routed.seconds
         plans = routed.plans
         k = self.recipe.candidates_per_word
+        keep = self.candidate_filter
         for stage, source, queries in (("mlm", self.mlm, routed.mlm_queries),
                                        ("vectors", self.vectors, routed.vector_queries)):
             if not queries:
                 continue
             with self.timed(stage):
-                found_lists = source.candidates([q for *_, q in queries], k)
-            for (t, w, _), found in zip(queries, found_lists):
-                plans[t].candidates[w] = found
-                if not found:
-                    plans[t].missing[w] = (NO_CANDIDATES_UNKNOWN if source is self.vectors
-                                           else NO_CANDIDATES_EMPTY)
+                found_lists = source.candidates([q for *_, q in queries], k * FETCH_FACTOR if keep else k)
+            kept_lists = found_lists if keep is None else \
+                [keep(q.word, found, k) for (*_, q), found in zip(queries, found_lists)]
+            for (t, w, _), found, kept in zip(queries, found_lists, kept_lists):
+                plans[t].candidates[w] = kept
+                if not kept:
+                    plans[t].missing[w] = (NO_CANDIDATES_FILTERED if found else NO_CANDIDATES_UNKNOWN
+                                           if source is self.vectors else NO_CANDIDATES_EMPTY)
         by_text = dict(zip(routed.distinct, plans))
         return [by_text[text] for text in texts]
 

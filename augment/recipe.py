@@ -28,6 +28,9 @@ REFERENCE_VARIANTS = {"cola": 30, "mnli": 10, "mrpc": 30, "sst2": 20, "stsb": 30
                       "qqp": 10, "qnli": 20, "rte": 30, "wnli": 20}
 
 
+_LATER_DEFAULTS = {"min_similarity": None, "exclude_antonyms": False}
+
+
 class RecipeError(TinyaugError, ValueError):
     """One or more recipe values are out of range; the message lists them all."""
 
@@ -43,6 +46,8 @@ class Recipe:
     mlm_context: ContextMode = "masked"  # "masked" sentence, or the reference's "pair"
     pair_mode: PairMode = "each"  # "each": vary one text column at a time; "all": all at once
     max_length: int | None = None  # model positions per masked context; None: the model's max
+    min_similarity: float | None = None  # keep candidates at least this similar (word vectors) to the word
+    exclude_antonyms: bool = False  # drop candidates that are WordNet antonyms of the word
 
     def __post_init__(self) -> None:
         problems = []
@@ -56,6 +61,8 @@ class Recipe:
             problems.append(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.mlm_context not in CONTEXT_MODES:
             problems.append(f"mlm_context must be one of {', '.join(CONTEXT_MODES)}, got {self.mlm_context!r}")
+        if self.min_similarity is not None and not -1.0 <= float(self.min_similarity) <= 1.0:
+            problems.append(f"min_similarity must be a cosine between -1 and 1, got {self.min_similarity!r}")
         if self.pair_mode not in PAIR_MODES:
             problems.append(f"pair_mode must be one of {', '.join(PAIR_MODES)}, got {self.pair_mode!r}")
         if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 8):
@@ -64,7 +71,13 @@ class Recipe:
             raise RecipeError("; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field; the candidate constraints only when set, so that a recipe without them has
+        the same record (and the same resume key) as before they existed."""
+        data = dataclasses.asdict(self)
+        for name in ("min_similarity", "exclude_antonyms"):
+            if data[name] == _LATER_DEFAULTS[name]:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Recipe":

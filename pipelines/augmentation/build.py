@@ -27,6 +27,7 @@ from typing import Any, Callable
 import datasets
 
 from tinyaug import __version__
+from tinyaug.augment.constraints import CandidateFilter
 from tinyaug.augment.engine import Augmenter, Example, Stats, Variant
 from tinyaug.augment.mlm import MaskedLMSource
 from tinyaug.augment.recipe import Recipe
@@ -102,7 +103,13 @@ def _write_shard(ds: datasets.Dataset, target: Path, stats: Stats) -> None:
 def build_augmenter(recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, batch_size: int) -> Augmenter:
     mlm_source = MaskedLMSource(mlm.model, mlm.tokenizer, context=recipe.mlm_context,
                                 batch_size=batch_size, max_length=recipe.max_length)
-    return Augmenter(recipe, mlm.tokenizer, mlm_source, VectorSource(vectors.words, vectors.vectors))
+    antonyms = None
+    if recipe.exclude_antonyms:
+        from tinyaug.pipelines.io.wordnet import load_antonyms
+
+        antonyms = load_antonyms()
+    keep = CandidateFilter(recipe.min_similarity, vectors.words, vectors.vectors, antonyms=antonyms)
+    return Augmenter(recipe, mlm.tokenizer, mlm_source, VectorSource(vectors.words, vectors.vectors), keep)
 
 
 def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: LoadedMLM,

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from tinyaug.augment.engine import (NO_CANDIDATES_BEYOND, NO_CANDIDATES_EMPTY, NO_CANDIDATES_NO_PIECES,
-                                    NO_CANDIDATES_UNKNOWN)
+from tinyaug.augment.engine import (NO_CANDIDATES_BEYOND, NO_CANDIDATES_EMPTY, NO_CANDIDATES_FILTERED,
+                                    NO_CANDIDATES_NO_PIECES, NO_CANDIDATES_UNKNOWN)
 
 _REASONS = {
     NO_CANDIDATES_UNKNOWN: "several WordPieces and unknown to the vectors",
     NO_CANDIDATES_BEYOND: "masked-LM words beyond the model's maximum length (left untouched)",
     NO_CANDIDATES_EMPTY: "the masked LM offered no whole word after filtering",
     NO_CANDIDATES_NO_PIECES: "the tokenizer produced no word piece for it",
+    NO_CANDIDATES_FILTERED: "the recipe's constraints (similarity, antonyms) removed every candidate",
 }
 
 
 def _pct(part: float, whole: float) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "n/a"
+
+
+def _constraints(recipe: dict[str, Any]) -> str:
+    found = []
+    if recipe.get("min_similarity") is not None:
+        found.append(f"word-vector similarity >= {recipe['min_similarity']}")
+    if recipe.get("exclude_antonyms"):
+        found.append("no WordNet antonyms")
+    return ", ".join(found) or "none (TinyBERT's)"
 
 
 def mlm_description(metadata: dict[str, Any]) -> str:
@@ -37,7 +47,8 @@ def render_card(metadata: dict[str, Any]) -> str:
     rate = total_replaced / stats["variant_eligible_words"] if stats.get("variant_eligible_words") else 0.0
     lines = [
         "---", "tags: [tinyaug, data-augmentation, knowledge-distillation]", "---", "",
-        f"# Augmented {metadata['task'] or 'table'}: {metadata['rows_out']} rows from {metadata['rows_in']}",
+        f"# Augmented {metadata['task'] or 'table'}: "
+        f"{(metadata.get('label_policy') or metadata)['rows_out']} rows from {metadata['rows_in']}",
         "",
         f"Made by tinyaug {metadata['tinyaug_version']} from `{metadata['input']}` (text columns: "
         f"{', '.join(f'`{c}`' for c in metadata['text_columns'])}; label column: "
@@ -55,6 +66,7 @@ def render_card(metadata: dict[str, Any]) -> str:
         f"| masked-LM context | {recipe['mlm_context']} |",
         f"| pair mode | {recipe['pair_mode']} |",
         f"| max length | {recipe['max_length'] or 'the model maximum'} |",
+        f"| candidate constraints | {_constraints(recipe)} |",
         f"| masked LM | {mlm_description(metadata)} |",
         f"| word vectors | `{metadata['vectors']}` |",
         "",
@@ -81,5 +93,46 @@ def render_card(metadata: dict[str, Any]) -> str:
         lines += ["", "## Skipped rows", ""] + [f"- {s}" for s in skipped[:50]]
         if len(skipped) > 50:
             lines.append(f"- ... and {len(skipped) - 50} more")
-    lines += ["", "Load with `datasets.load_from_disk(PATH)`; export with `tinyaug export PATH --format tsv|parquet|jsonl`.", ""]
+    lines += _teacher_section(metadata) + _policy_section(metadata)
+    lines += ["", "Load with `datasets.load_from_disk(PATH)`; export with "
+              "`tinyaug export PATH --format tsv|parquet|jsonl|csv|json`.", ""]
     return "\n".join(lines)
+
+
+def _rate_row(name: str, rate: dict[str, Any]) -> str:
+    shown = "n/a" if rate["rate"] is None else f"{100 * rate['rate']:.1f}%"
+    return f"| {name} | {rate['variants']} | {rate['flipped']} | {shown} |"
+
+
+def _teacher_section(metadata: dict[str, Any]) -> list[str]:
+    """What the teacher makes of the variants (``tinyaug teacher-logits``): flip rates."""
+    teacher = metadata.get("teacher_logits") or {}
+    found = teacher.get("flips")
+    if not found:
+        return []
+    definition = found.get("definition", "the teacher predicts another class than on the original")
+    lines = ["", "## What the teacher makes of the variants", "",
+             f"Teacher `{teacher.get('teacher')}`. A variant *flips* when {definition}: its copied label is then "
+             "probably wrong (filter with `tinyaug filter`, or export the teacher's labels with "
+             "`tinyaug export --labels teacher`).", "",
+             "| variants | count | flipped | flip rate |", "|---|---|---|---|", _rate_row("all", found["overall"])]
+    for group, title in (("by_source", "replaced by"), ("by_label", "gold label"),
+                         ("by_replaced_words", "words replaced")):
+        for name, rate in (found.get(group) or {}).items():
+            lines.append(_rate_row(f"{title}: {name}", rate))
+    return lines
+
+
+def _policy_section(metadata: dict[str, Any]) -> list[str]:
+    """The label policy a ``tinyaug filter`` applied: what it kept, dropped and relabelled."""
+    policy = metadata.get("label_policy")
+    if not policy:
+        return []
+    lines = ["", "## Label policy", "",
+             f"Made by `tinyaug filter` from `{policy['source']}`, which stays as it was: keep `{policy['keep']}`, "
+             f"labels: `{policy['labels']}`. {policy['rows_in']} rows in, {policy['rows_out']} kept "
+             f"(originals always stay).", ""]
+    lines += [f"- dropped, {reason}: {count}" for reason, count in policy["dropped"].items()] or ["- nothing dropped"]
+    if policy["labels"] == "teacher":
+        lines.append(f"- variants relabelled with the teacher's prediction: {policy['relabelled']}")
+    return lines

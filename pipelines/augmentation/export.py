@@ -71,12 +71,21 @@ def export_columns(ds: datasets.Dataset, fmt: str, provenance: bool | None = Non
 
 
 def export(ds: datasets.Dataset, fmt: str, to: str | Path, *, replace_breaks: bool = False,
-           provenance: bool | None = None) -> ExportReport:
+           provenance: bool | None = None, labels: str = "gold") -> ExportReport:
     """Write ``ds`` as ``fmt`` to ``to``: a file path, or a folder (existing, or ending in ``/``)
     to put ``train_aug.<ext>`` in. ``provenance``: keep the ``aug_`` columns (default: yes for
-    Parquet and JSON Lines, no for CSV and JSON; the TSV never has them)."""
+    Parquet and JSON Lines, no for CSV and JSON; the TSV never has them). ``labels="teacher"``:
+    each variant's label is the teacher's prediction (``tinyaug teacher-logits``), not the
+    original's copied gold label, so that hard-label training does not learn flipped labels."""
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if labels not in ("gold", "teacher"):
+        raise InputError(f"--labels {labels!r}: choose gold or teacher")
+    if labels == "teacher":
+        from tinyaug.pipelines.augmentation.filter import check_teacher_columns, with_teacher_labels
+
+        check_teacher_columns(ds, "the dataset")
+        ds, _ = with_teacher_labels(ds)
     target = Path(to)
     if target.is_dir() or str(to).endswith(("/", "\\")):
         target = target / DEFAULT_NAMES[fmt]

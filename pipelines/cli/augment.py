@@ -33,6 +33,14 @@ def model_options(func: Callable) -> Callable:
         click.option("-p", "--replace-prob", "p", type=click.FloatRange(0, 1), default=0.4, show_default=True,
                      help="Chance that an eligible word is replaced in a variant (p)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
+        click.option("--min-similarity", type=click.FloatRange(-1, 1), default=None,
+                     help="Keep only candidates whose word vector is at least this similar (cosine) to "
+                          "the replaced word's [default: no constraint].")
+        ,
+        click.option("--exclude-antonyms", is_flag=True,
+                     help="Drop candidates that are WordNet antonyms of the replaced word (needs Debian's "
+                          "wordnet-base).")
+        ,
         click.option("--context", type=click.Choice(CONTEXT_MODES), default="masked", show_default=True,
                      help="Masked-LM input: the masked sentence alone, or the reference's pair "
                           "(masked sentence + original as segment B)."),
@@ -110,7 +118,7 @@ def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
 @click.option("--show", type=int, default=3, show_default=True, help="Examples to show when done.")
 @friendly_errors
 def augment_command(task, data_dir, input_path, split, from_hub, keep_source_columns, text_columns, label_column, out, mlm, vectors,
-                    vectors_format, trust_pickle, k, p, seed, context, max_length, batch_size, device, precision,
+                    vectors_format, trust_pickle, k, p, seed, min_similarity, exclude_antonyms, context, max_length, batch_size, device, precision,
                     n, reference_n, pair_mode, limit, shard_size, worker, skip_bad_rows, overwrite, show):
     """Augment a GLUE task or a table TinyBERT-style into an Arrow dataset.
 
@@ -124,7 +132,8 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
             raise click.UsageError("--reference-n needs --task")
         n = REFERENCE_VARIANTS[get_task(task).name]
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
-                    mlm_context=context, pair_mode=pair_mode, max_length=max_length)
+                    mlm_context=context, pair_mode=pair_mode, max_length=max_length,
+                    min_similarity=min_similarity, exclude_antonyms=exclude_antonyms)
     columns = tuple(c.strip() for c in text_columns.split(",")) if text_columns else ()
     table = load_input(task=task, data_dir=data_dir, input_path=input_path, split=split, text_columns=columns,
                        label_column=label_column, skip_bad_rows=skip_bad_rows, limit=limit, from_hub=from_hub,
@@ -174,7 +183,8 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
 @click.option("--example", "example_id", type=int, help="Dataset mode: show only this source example.")
 @click.option("--no-pager", is_flag=True, help="Dataset mode: print instead of paging.")
 @friendly_errors
-def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, seed, context, max_length,
+def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, seed, min_similarity,
+                    exclude_antonyms, context, max_length,
                     batch_size, device, precision, n, example_id, no_pager):
     """Show how a sentence is augmented, or page through an augmented dataset.
 
@@ -195,7 +205,8 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
     from tinyaug.pipelines.augmentation.inspect import inspect_sentence, variant_changes
 
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
-                    mlm_context=context, max_length=max_length)
+                    mlm_context=context, max_length=max_length, min_similarity=min_similarity,
+                    exclude_antonyms=exclude_antonyms)
     loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device, precision)
     report = inspect_sentence(build_augmenter(recipe, loaded_mlm, loaded_vectors, batch_size), target)
     plan = report.plan
@@ -251,10 +262,13 @@ def _inspect_dataset(path: Path, example_id: int | None, no_pager: bool) -> None
 @click.option("--provenance/--no-provenance", default=None,
               help="Keep the aug_ columns [default: yes for parquet and jsonl, no for csv and json; "
                    "never in tsv].")
+@click.option("--labels", type=click.Choice(["gold", "teacher"]), default="gold", show_default=True,
+              help="Each variant's label: the original's, copied (gold), or the teacher's prediction "
+                   "(after tinyaug teacher-logits).")
 @click.option("--replace-breaks", is_flag=True, help="TSV: write tabs and line breaks inside fields as spaces "
               "(counted) instead of failing.")
 @friendly_errors
-def export_command(dataset, fmt, to, provenance, replace_breaks):
+def export_command(dataset, fmt, to, provenance, labels, replace_breaks):
     """Export an augmented dataset for GLUE readers, run_glue.py, pandas or any Arrow tool.
 
     Example: tinyaug export tinyaug-out/sst2-aug --format tsv --to glue_data/SST-2/
@@ -266,7 +280,7 @@ def export_command(dataset, fmt, to, provenance, replace_breaks):
 
     ds = load_augmented(Path(dataset))
     report = export(ds, fmt, to or Path(dataset).parent / export_formats.DEFAULT_NAMES[fmt], replace_breaks=replace_breaks,
-                    provenance=provenance)
+                    provenance=provenance, labels=labels)
     extra = f"; {report.fields_with_breaks_replaced} fields had tabs/line breaks replaced by spaces" \
         if report.fields_with_breaks_replaced else ""
     if report.columns_left_empty:
@@ -274,4 +288,33 @@ def export_command(dataset, fmt, to, provenance, replace_breaks):
     click.echo(f"Wrote {report.rows} rows ({', '.join(report.columns)}) to {report.path}{extra}")
 
 
-COMMANDS = [augment_command, inspect_command, export_command]
+@click.command("filter")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+@click.option("--keep", default="agreeing", show_default=True,
+              help="Variants to keep: all, agreeing (the teacher's prediction equals its prediction on the "
+                   "original), confident:P (the teacher's probability >= P), or agreeing+confident:P. "
+                   "Originals always stay.")
+@click.option("--labels", type=click.Choice(["gold", "teacher"]), default="gold", show_default=True,
+              help="The kept variants' label: the original's (gold) or the teacher's prediction.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="The filtered dataset's folder "
+              "(DATASET stays as it is).")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it is a dataset.")
+@friendly_errors
+def filter_command(dataset, keep, labels, out, overwrite):
+    """Keep the variants the teacher agrees with (or is confident about) in a new dataset.
+
+    DATASET must carry the teacher's predictions (tinyaug teacher-logits). The new dataset's
+    metadata and card record the policy and how many rows each rule dropped.
+
+    Example: tinyaug filter runs/sst2-aug --keep agreeing --out runs/sst2-agreeing
+    """
+    from tinyaug.distill.variants import LabelPolicy
+    from tinyaug.pipelines.augmentation.filter import filter_dataset
+
+    report = filter_dataset(dataset, out, LabelPolicy.parse(keep, labels), overwrite=overwrite)
+    dropped = "; ".join(f"{reason}: {count}" for reason, count in report["dropped"].items()) or "nothing dropped"
+    relabelled = f"; {report['relabelled']} variants relabelled by the teacher" if labels == "teacher" else ""
+    click.echo(f"Kept {report['rows_out']} of {report['rows_in']} rows ({dropped}{relabelled}) in {report['out']}")
+
+
+COMMANDS = [augment_command, inspect_command, export_command, filter_command]

@@ -1,7 +1,10 @@
-"""``teacher_logits``: store the teacher's logits as a column of an augmented dataset.
+"""``teacher_logits``: store what the teacher makes of every row of an augmented dataset.
 
-The column ``teacher_logits`` (float32, in the task's label order; one score for STS-B) and its
-description ``teacher_logits.json`` are written together, atomically (``io.storage``).
+Columns ``teacher_logits`` (float32, in the task's label order; one score for STS-B),
+``teacher_label`` (the prediction, typed as ``label``), ``teacher_confidence`` (its probability)
+and ``teacher_flip`` (the prediction differs from the one on the row's original), their
+description ``teacher_logits.json`` with the flip rates (by source, label and number of replaced
+words), and a refreshed dataset card, all written together, atomically (``io.storage``).
 
 Not here: distillation (``distill``), which reads them in stage 2.
 """
@@ -12,16 +15,21 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 
 from tinyaug.distill.collator import TextCollator
 from tinyaug.distill.inference import predict_logits
 from tinyaug.distill.metrics import compute_metrics
 from tinyaug.distill.recipe import default_max_seq_length
+from tinyaug.distill.variants import REGRESSION_FLIP, flip_statistics, flips, teacher_predictions
 from tinyaug.pipelines.distillation.loading import load_task_dataset, load_task_model, load_tokenizer
 from tinyaug.pipelines.io.glue import get_task
 from tinyaug.pipelines.io.models import resolve_device
-from tinyaug.pipelines.io.schema import TEACHER_LOGITS, TEACHER_LOGITS_INFO, teacher_logits_feature, with_metadata
+from tinyaug.pipelines.augmentation.card import render_card
+from tinyaug.pipelines.io.schema import (CARD_FILE, CHANGES, EXAMPLE_ID, TEACHER_COLUMNS, TEACHER_CONFIDENCE,
+                                         TEACHER_FLIP, TEACHER_LABEL, TEACHER_LOGITS, TEACHER_LOGITS_INFO, VARIANT,
+                                         read_metadata, teacher_logits_feature, with_metadata)
 from tinyaug.pipelines.io.storage import save_dataset
 
 logger = logging.getLogger(__name__)
@@ -43,17 +51,47 @@ def teacher_logits(teacher: str | Path, data: str | Path, task: str, *, out: str
     logits = predict_logits(model, collator, ds.select_columns(list(spec.text_columns)),
                             batch_size=batch_size, device=target, permutation=permutation)
     agreement = compute_metrics(spec.name, logits, np.asarray(ds[spec.label_column]))
-    if TEACHER_LOGITS in ds.column_names:
-        logger.info("replacing the existing %s column of %s", TEACHER_LOGITS, data)
-        ds = ds.remove_columns(TEACHER_LOGITS)
+    ds = ds.remove_columns([c for c in TEACHER_COLUMNS if c in ds.column_names])  # a rerun replaces them
+    predicted, confidence = teacher_predictions(logits, spec.is_regression)
     ds = ds.add_column(TEACHER_LOGITS, logits.tolist(), feature=teacher_logits_feature())
+    ds = ds.add_column(TEACHER_LABEL, predicted.tolist(), feature=ds.features[spec.label_column])
+    ds = ds.add_column(TEACHER_CONFIDENCE, confidence.tolist(), feature=datasets.Value("float32"))
     info = {"column": TEACHER_LOGITS, "task": spec.name, "teacher": str(Path(teacher).resolve())
             if Path(teacher).exists() else str(teacher),
             "teacher_id2label": {str(k): v for k, v in model.config.id2label.items()},
             "label_order": list(spec.label_names) if spec.label_names else ["score"],
             "max_seq_length": max_length, "rows": len(ds),
             "agreement_with_labels": agreement}
+    if EXAMPLE_ID in ds.column_names and VARIANT in ds.column_names:
+        ids, variants = np.asarray(ds[EXAMPLE_ID]), np.asarray(ds[VARIANT])
+        flipped = flips(ids, variants, predicted.astype(np.float64), spec.is_regression)
+        ds = ds.add_column(TEACHER_FLIP, flipped.tolist(), feature=datasets.Value("bool"))
+        if CHANGES in ds.column_names:
+            info["flips"] = flip_statistics(flipped, variants, *change_summary(ds), np.asarray(ds[spec.label_column]),
+                                            spec.label_names)
+            if spec.is_regression:
+                info["flips"]["definition"] = f"the teacher's score moves by {REGRESSION_FLIP} or more"
     ds = with_metadata(ds, TEACHER_LOGITS, info)
-    written = save_dataset(ds, out or data, {TEACHER_LOGITS_INFO: info}, carry_from=data)
+    files: dict[str, Any] = {TEACHER_LOGITS_INFO: info}
+    metadata = read_metadata(ds)
+    if metadata.get("recipe"):  # a dataset tinyaug augment made: its card gains the teacher's section
+        files[CARD_FILE] = render_card(metadata)
+    written = save_dataset(ds, out or data, files, carry_from=data)
     logger.info("wrote %d teacher logit rows to %s", len(ds), written)
     return {**info, "out": str(written)}
+
+
+def change_summary(ds: datasets.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, from ``aug_changes``: whether a masked-LM replacement is among its changes, whether
+    a vector one is, and how many words were replaced (read column-wise, not row by row)."""
+    import pyarrow.compute as pc
+
+    changes = ds.with_format("arrow")[CHANGES]
+    changes = changes.combine_chunks() if hasattr(changes, "combine_chunks") else changes
+    replaced = pc.list_value_length(changes).fill_null(0).to_numpy(zero_copy_only=False)
+    parents = pc.list_parent_indices(changes).to_numpy(zero_copy_only=False)
+    sources = pc.struct_field(pc.list_flatten(changes), "source").to_numpy(zero_copy_only=False)
+    has_mlm, has_vectors = np.zeros(len(ds), dtype=bool), np.zeros(len(ds), dtype=bool)
+    has_mlm[parents[sources == "mlm"]] = True
+    has_vectors[parents[sources == "vectors"]] = True
+    return has_mlm, has_vectors, replaced

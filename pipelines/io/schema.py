@@ -8,7 +8,9 @@ An augmented dataset holds its source's columns plus provenance:
   original, original and replacement as written, source ``mlm``/``vectors``, candidate rank).
 
 ``tinyaug teacher-logits`` adds ``teacher_logits`` (list of float32 in the task's label order;
-one score for STS-B) and describes it in ``teacher_logits.json`` inside the dataset folder.
+one score for STS-B), ``teacher_label`` (the prediction, typed as ``label``), ``teacher_confidence``
+and ``teacher_flip`` (the prediction differs from the one on the row's original), and describes
+them in ``teacher_logits.json`` inside the dataset folder.
 
 The recipe, model identifiers and statistics are stored as JSON under the key ``"tinyaug"`` of
 the dataset's ``info.description``, which ``save_to_disk`` keeps and every reader can see.
@@ -28,6 +30,10 @@ VARIANT = "aug_variant"
 CHANGES = "aug_changes"
 PROVENANCE_COLUMNS = (EXAMPLE_ID, VARIANT, CHANGES)
 TEACHER_LOGITS = "teacher_logits"
+TEACHER_LABEL = "teacher_label"  # the teacher's prediction, typed as the label (ClassLabel, or float for STS-B)
+TEACHER_CONFIDENCE = "teacher_confidence"  # float32: the predicted class's probability (NaN for regression)
+TEACHER_FLIP = "teacher_flip"  # bool: the prediction differs from the one on the row's original
+TEACHER_COLUMNS = (TEACHER_LOGITS, TEACHER_LABEL, TEACHER_CONFIDENCE, TEACHER_FLIP)
 TEACHER_LOGITS_INFO = "teacher_logits.json"  # inside the dataset folder, beside the column
 CARD_FILE = "README.md"  # the dataset card beside the data
 METADATA_KEY = "tinyaug"

@@ -142,8 +142,8 @@ def save_dataset(dataset: Any, target: str | Path, extra_files: dict[str, Any] |
                  carry_from: str | Path | None = None) -> Path:
     """``save_to_disk`` into ``target`` atomically (replacing a dataset there).
 
-    ``extra_files``: ``{name: json-able}`` written into the folder before the swap, so a column
-    and its description appear together or not at all. ``carry_from``: a dataset folder whose
+    ``extra_files``: ``{name: text or json-able}`` written into the folder before the swap, so a
+    column and its description appear together or not at all. ``carry_from``: a dataset folder whose
     other small files (the card ``README.md``, ...) are copied over.
     """
     target = Path(target)
@@ -155,5 +155,6 @@ def save_dataset(dataset: Any, target: str | Path, extra_files: dict[str, Any] |
                         and not item.name.endswith(".arrow") and item.name not in (extra_files or {}):
                     shutil.copy2(item, tmp / item.name)
         for name, content in (extra_files or {}).items():
-            (tmp / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            text = content if isinstance(content, str) else json.dumps(content, indent=2, sort_keys=True) + "\n"
+            (tmp / name).write_text(text, encoding="utf-8")
     return target
