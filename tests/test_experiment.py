@@ -100,17 +100,17 @@ def quick_run(tmp_path_factory):
 
 def test_quick_runs_every_step_of_every_condition(quick_run):
     out, summary = quick_run
-    assert set(summary["conditions"]) == {"a", "b", "c"}
+    assert set(summary["conditions"]) == {"a", "b", "c", "d"}
     for condition in summary["conditions"].values():
         assert condition["seeds"] == [1, 2, 3]
     # the tiny teacher really learned its task, so the students were taught something
     assert summary["teacher"]["mcc"] > 0.5
     steps = json.loads((out / "steps.json").read_text())
-    assert {"teacher", "augment", "teacher-logits", "original-rows", "student-init"} <= set(steps)
-    assert {f"{c}-seed{s}" for c in "abc" for s in (1, 2, 3)} <= set(steps)
+    assert {"teacher", "augment", "teacher-logits", "original-rows", "agreeing-rows", "student-init"} <= set(steps)
+    assert {f"{c}-seed{s}" for c in "abcd" for s in (1, 2, 3)} <= set(steps)
     commands = (out / "commands.sh").read_text()
     for command in ("tinyaug finetune", "tinyaug augment", "tinyaug teacher-logits",
-                    "tinyaug make-student", "tinyaug distill"):
+                    "tinyaug filter", "tinyaug make-student", "tinyaug distill"):
         assert command in commands
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "(c) distilled, augmented rows | 3 |" in (out / "summary.md").read_text()
@@ -128,7 +128,13 @@ def test_quick_conditions_use_the_right_rows_and_the_same_student(quick_run):
     assert distill_b["student"] == distill_c["student"] == {"directory": str(out / "student-init"), "init": "directory"}
     assert distill_b["recipe"] == distill_c["recipe"]  # only the data differs between (b) and (c)
     orig_info = json.loads((out / "orig" / "teacher_logits.json").read_text())
-    assert orig_info["rows"] == len(orig) and summary["rows"] == {"original": len(orig), "augmented": len(aug)}
+    agreeing = datasets.load_from_disk(str(out / "agreeing"))
+    assert len(agreeing) == len(orig) + sum(not r["teacher_flip"] for r in aug if r["aug_variant"] > 0)
+    assert orig_info["rows"] == len(orig)
+    assert summary["rows"] == {"original": len(orig), "augmented": len(aug), "agreeing": len(agreeing)}
+    distill_d = json.loads((out / "runs" / "d-seed1" / "distill_results.json").read_text())
+    assert distill_d["data_rows"] == len(agreeing) and distill_d["recipe"] == distill_c["recipe"]
+    assert summary["flips"]["overall"]["variants"] == len(aug) - len(orig)
     finetune_a = json.loads((out / "runs" / "a-seed1" / "finetune_results.json").read_text())
     assert finetune_a["train"]["steps"] == 2 * 6  # (a) gets both stages' step budget
     assert [distill_c["train"][s]["steps"] for s in ("stage1", "stage2")] == [6, 6]
@@ -221,8 +227,10 @@ def test_every_step_is_one_command_line_that_the_cli_parses(tmp_path):
 
     plan = AblationPlan.for_task("mrpc", data_dir="glue", seeds=(1, 2), train_limit=100, max_seq_length=64)
     table = Experiment(plan, tmp_path, lambda argv: None, echo=lambda line: None).table()
-    assert [s.name for s in table][:5] == ["teacher", "augment", "teacher-logits", "original-rows", "student-init"]
-    assert [s.name for s in table][5:] == ["a-seed1", "b-seed1", "c-seed1", "a-seed2", "b-seed2", "c-seed2"]
+    (tmp_path / "aug").mkdir()  # filter's DATASET must exist for click to parse the line
+    assert [s.name for s in table][:6] == ["teacher", "augment", "teacher-logits", "original-rows", "agreeing-rows",
+                                          "student-init"]
+    assert [s.name for s in table][6:] == [f"{c}-seed{s}" for s in (1, 2) for c in "abcd"]
     for step in table:
         if step.argv is None:
             assert step.command_line.startswith("# ")
@@ -235,3 +243,18 @@ def test_every_step_is_one_command_line_that_the_cli_parses(tmp_path):
     params = main.get_command(None, "distill").make_context("distill", list(distill.argv[1:])).params
     assert params["stage1_max_steps"] == plan.stage1_steps and params["seed"] == 2
     assert params["data"].name == "aug" and params["max_seq_length"] == 64
+
+
+def test_the_small_data_regime_gives_the_students_fewer_rows_than_the_teacher(tmp_path):
+    from tinyaug.pipelines.experiment.ablation import Experiment
+
+    plan = AblationPlan.for_task("sst2", data_dir="glue", seeds=(1,), train_limit=6000, student_rows=500)
+    steps = {s.name: s.argv for s in Experiment(plan, tmp_path, lambda argv: None, echo=lambda line: None).table()}
+
+    def option(name, flag):
+        return steps[name][steps[name].index(flag) + 1]
+
+    assert option("teacher", "--train-limit") == "6000"
+    assert option("augment", "--limit") == "500" and option("a-seed1", "--train-limit") == "500"
+    assert option("d-seed1", "--data") == str(tmp_path / "agreeing")
+    assert steps["agreeing-rows"][:4] == ("filter", str(tmp_path / "aug"), "--keep", "agreeing")

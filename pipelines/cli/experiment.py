@@ -35,7 +35,10 @@ COMMANDS.append(experiment_group)
 @click.option("--variants", "-n", type=click.IntRange(min=1), help="Augmented variants per row [default: 4].")
 @click.option("--steps", type=click.IntRange(min=1),
               help="Steps per distillation stage ((a) gets twice as many) [default: per task].")
-@click.option("--train-limit", type=click.IntRange(min=1), help="Use the first N training rows.")
+@click.option("--train-limit", type=click.IntRange(min=1), help="Train the teacher on the first N training rows.")
+@click.option("--student-rows", type=click.IntRange(min=1),
+              help="Augment and train the students on the first N training rows only (the small-data "
+                   "regime) [default: the teacher's rows].")
 @click.option("--student", help="Student size [default: layers=2,heads=12; width from the teacher].")
 @click.option("--teacher-epochs", type=float, help="Teacher fine-tuning epochs [default: 3].")
 @click.option("--max-seq-length", type=click.IntRange(min=8), help="Default: 64 single sentences, 128 pairs.")
@@ -46,11 +49,12 @@ COMMANDS.append(experiment_group)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @friendly_errors
 def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, seeds: str, variants: int | None,
-                     steps: int | None, train_limit: int | None, student: str | None,
+                     steps: int | None, train_limit: int | None, student_rows: int | None, student: str | None,
                      teacher_epochs: float | None, max_seq_length: int | None, threads: int | None,
                      keep_models: bool, device: str, as_json: bool) -> None:
-    """Conditions (a) fine-tune, (b) distill, (c) distill on augmented rows: same student, same
-    step budget, several seeds; dev metrics, a table and a plot in --out.
+    """Conditions (a) fine-tune, (b) distill, (c) distill on augmented rows, (d) distill on the
+    augmented rows the teacher agrees with: same student, same step budget, several seeds; dev
+    metrics, flip rates, a table and a plot in --out.
 
     Example: tinyaug experiment ablation --task mrpc --data-dir ../shared/glue --out experiments/mrpc
     """
@@ -61,7 +65,8 @@ def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, s
 
     if threads:
         torch.set_num_threads(threads)
-    overrides = {"seeds": comma_ints(seeds, "--seeds"), "variants": variants, "train_limit": train_limit, "student": student,
+    overrides = {"seeds": comma_ints(seeds, "--seeds"), "variants": variants, "train_limit": train_limit,
+                 "student_rows": student_rows, "student": student,
                  "teacher_epochs": teacher_epochs, "max_seq_length": max_seq_length,
                  "stage1_steps": steps, "stage2_steps": steps}
     if quick:

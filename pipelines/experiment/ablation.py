@@ -1,10 +1,13 @@
 """The augmentation ablation (TinyBERT's "no DA" row) at CPU scale, built from the project's own
-commands: ``finetune`` (teacher), ``augment`` (embedded starter masked LM + GloVe),
-``teacher-logits``, ``make-student``, then per seed
+commands: ``finetune`` (teacher, on ``train_limit`` rows), ``augment`` (embedded starter masked
+LM + GloVe, on the students' ``student_rows``), ``teacher-logits``, ``filter --keep agreeing``,
+``make-student``, then per seed
 
 - (a) ``finetune`` of the student on the original training rows (hard labels);
 - (b) ``distill`` (stage 1 then stage 2) on the original training rows;
 - (c) ``distill`` (stage 1 then stage 2) on the augmented rows;
+- (d) ``distill`` (stage 1 then stage 2) on the augmented rows the teacher agrees with (the
+  label policy ``agreeing``: variants whose teacher prediction equals the original's);
 
 all from one saved student, with the same optimisation-step budget: (a) gets the steps of both
 stages. Every step writes its result file last, so a rerun skips what is done: an interrupted
@@ -12,7 +15,8 @@ experiment resumes at the step it was in. ``commands.sh`` lists the equivalent C
 
 Layout of ``OUT``: ``plan.json``, ``commands.sh``, ``steps.json`` (wall-clock per step),
 ``teacher/``, ``aug/`` (augmented rows + teacher logits), ``orig/`` (the original rows of
-``aug/``, the same teacher logits), ``student-init/``, ``runs/<condition>-seed<S>/``,
+``aug/``, the same teacher logits), ``agreeing/`` (the rows of ``aug/`` the policy keeps),
+``student-init/``, ``runs/<condition>-seed<S>/``,
 ``summary.json``, ``summary.md``, ``summary.png``.
 
 Not here: training, augmentation or metrics code (each step calls the function its command calls).
@@ -100,6 +104,10 @@ class Experiment:
         return self.out / "orig"
 
     @property
+    def agreeing_dir(self) -> Path:
+        return self.out / "agreeing"
+
+    @property
     def init_dir(self) -> Path:
         return self.out / "student-init"
 
@@ -169,9 +177,10 @@ class Experiment:
 
         plan, task = self.plan, self.spec.name
         seq = ["--max-seq-length", plan.max_seq_length] if plan.max_seq_length else []
-        limit = [plan.train_limit] if plan.train_limit else []
+        limit = [plan.train_limit] if plan.train_limit else []  # the teacher's rows
+        rows = [plan.student_limit] if plan.student_limit else []  # the students' rows
         device = ["--device", self.device]
-        shared = ("teacher", "augment", "teacher-logits", "original-rows", "student-init")
+        shared = ("teacher", "augment", "teacher-logits", "original-rows", "agreeing-rows", "student-init")
         steps = [
             Step.command("teacher", self.teacher_dir / commands.FINETUNE_RESULTS_FILE, [
                 "finetune", resolve_teacher_model(plan.teacher_model), "--task", task, "--data-dir", plan.data_dir,
@@ -182,7 +191,7 @@ class Experiment:
             # a dataset folder appears only once complete (the builder and teacher-logits swap it in)
             Step.command("augment", self.aug_dir / "dataset_info.json", [
                 "augment", "--task", task, "--data-dir", plan.data_dir, "--split", "train", "--skip-bad-rows",
-                *(["--limit", *limit] if limit else []), "-n", plan.variants, "--seed", plan.augment_seed,
+                *(["--limit", *rows] if rows else []), "-n", plan.variants, "--seed", plan.augment_seed,
                 "--mlm", plan.mlm, "--vectors", plan.vectors, "--out", self.aug_dir, "--show", 0, *device]),
             Step.command("teacher-logits", self.aug_dir / TEACHER_LOGITS_INFO, [
                 "teacher-logits", "--teacher", self.teacher_dir, "--data", self.aug_dir, "--task", task, *seq,
@@ -191,6 +200,9 @@ class Experiment:
                         lambda: _original_rows(self.aug_dir, self.orig_dir, task),
                         f"# {self.orig_dir}: the rows of {self.aug_dir} with aug_variant == 0 (the same as "
                         "`tinyaug augment -n 0` followed by `tinyaug teacher-logits`)", after=("teacher-logits",)),
+            Step.command("agreeing-rows", self.agreeing_dir / "state.json", [
+                "filter", self.aug_dir, "--keep", "agreeing", "--out", self.agreeing_dir, "--overwrite"],
+                after=("teacher-logits",)),
             Step.command("student-init", self.init_dir / commands.STUDENT_INFO_FILE, [
                 "make-student", "--teacher", self.teacher_dir, "--student", plan.student, "--task", task,
                 "--student-init", plan.student_init, "--seed", plan.teacher_seed, "--out", self.init_dir],
@@ -205,7 +217,7 @@ class Experiment:
                     argv = ["finetune", self.init_dir, "--task", task, "--data-dir", plan.data_dir, "--out", out,
                             "--max-steps", plan.stage1_steps + plan.stage2_steps, "--epochs", epochs,
                             "--lr", plan.finetune_lr, "--batch-size", plan.batch_size, "--warmup",
-                            plan.warmup_ratio, *seq, *(["--train-limit", *limit] if limit else []),
+                            plan.warmup_ratio, *seq, *(["--train-limit", *rows] if rows else []),
                             "--seed", seed, *device]
                     result = out / commands.FINETUNE_RESULTS_FILE
                 else:
@@ -214,7 +226,7 @@ class Experiment:
                                               ("stage2", plan.stage2_steps, plan.stage2_lr)):
                         stages += [f"--{stage}-epochs", epochs, f"--{stage}-max-steps", budget, f"--{stage}-lr", lr,
                                    f"--{stage}-batch-size", plan.batch_size, f"--{stage}-warmup", plan.warmup_ratio]
-                    data = self.aug_dir if condition == "c" else self.orig_dir
+                    data = {"b": self.orig_dir, "c": self.aug_dir, "d": self.agreeing_dir}[condition]
                     argv = ["distill", "--teacher", self.teacher_dir, "--student", self.init_dir, "--data", data,
                             "--task", task, "--out", out, "--data-dir", plan.data_dir, *stages, *seq,
                             "--seed", seed, *device]
@@ -244,7 +256,10 @@ class Experiment:
         summary["total_minutes"] = round(sum(s["seconds"] for s in self.steps.values()) / 60, 1)
         aug_info = read_json(self.aug_dir / TEACHER_LOGITS_INFO) or {}
         orig_info = read_json(self.orig_dir / TEACHER_LOGITS_INFO) or {}
-        summary["rows"] = {"original": orig_info.get("rows"), "augmented": aug_info.get("rows")}
+        policy = _label_policy(self.agreeing_dir)
+        summary["rows"] = {"original": orig_info.get("rows"), "augmented": aug_info.get("rows"),
+                           "agreeing": policy.get("rows_out")}
+        summary["flips"] = aug_info.get("flips")
         summary["teacher_agreement_with_labels"] = {"original": orig_info.get("agreement_with_labels"),
                                                     "augmented": aug_info.get("agreement_with_labels")}
         summary["teacher_on_variants"] = _teacher_on_variants(self.aug_dir, self.spec.name)
@@ -278,6 +293,17 @@ def _original_rows(aug: Path, orig: Path, task: str) -> None:
     info = {**read_json(aug / TEACHER_LOGITS_INFO), "rows": len(rows), "selected_from": str(aug),
             "agreement_with_labels": agreement}
     save_dataset(rows, orig, {TEACHER_LOGITS_INFO: info})
+
+
+def _label_policy(folder: Path) -> dict[str, Any]:
+    """The ``label_policy`` record of a filtered dataset ({} when there is none)."""
+    import datasets
+
+    from tinyaug.pipelines.io.schema import read_metadata
+
+    if not (folder / "state.json").is_file():
+        return {}
+    return read_metadata(datasets.load_from_disk(str(folder))).get("label_policy", {})
 
 
 def _teacher_on_variants(aug: Path, task: str) -> dict[str, Any]:

