@@ -60,11 +60,16 @@ class StudentSize:
                 continue
             if number < 1:
                 problems.append(f"{key.strip()} must be >= 1, got {number}")
+            elif number > _LIMITS[name]:
+                problems.append(f"{key.strip()}={number} is beyond any BERT-style student (at most {_LIMITS[name]:,})")
             values[name] = number
         if problems or not values:
             raise InputError(f"student size {text!r}: " + ("; ".join(problems) or "empty") +
                              "; e.g. --student layers=4,hidden=312,heads=12,intermediate=1200")
         return cls(**values)
+
+
+_LIMITS = {"layers": 48, "hidden": 8192, "heads": 128, "intermediate": 65536}  # BERT-large is 24 x 1024 x 16 x 4096
 
 
 def looks_like_size(text: str) -> bool:

@@ -18,13 +18,15 @@ JSON document) and in the dataset card ``README.md``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import datasets
+import pyarrow as pa
 
 from tinyaug import __version__
 from tinyaug.augment.constraints import CandidateFilter
@@ -37,7 +39,7 @@ from tinyaug.pipelines.augmentation.assemble import assemble, assembly_lock, cle
 from tinyaug.pipelines.io.models import LoadedMLM
 from tinyaug.pipelines.io.schema import (CHANGES, EXAMPLE_ID, VARIANT, augmented_features,
                                          read_metadata)
-from tinyaug.pipelines.io.storage import atomic_directory, remove_tree, write_json
+from tinyaug.pipelines.io.storage import atomic_directory, clear_stale, remove_tree, write_json
 from tinyaug.pipelines.io.tables import InputTable
 from tinyaug.pipelines.io.vectors import LoadedVectors
 
@@ -114,11 +116,15 @@ def build_augmenter(recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, batc
 
 def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: LoadedMLM,
                   vectors: LoadedVectors, options: BuildOptions = BuildOptions(),
-                  progress: Callable[[int], None] | None = None) -> BuildReport:
-    """Augment every row of ``table`` into ``out_dir`` (see the module docstring)."""
+                  progress: Callable[[int], None] | None = None,
+                  notify: Callable[[str], None] | None = None) -> BuildReport:
+    """Augment every row of ``table`` into ``out_dir`` (see the module docstring). ``notify``
+    hears, at the start, how many shards an interrupted run already built."""
     datasets.disable_progress_bars()
     out_dir = Path(out_dir).resolve()
     index, count = options.worker
+    if count < 1:
+        raise TinyaugError(f"--worker {index}/{count}: the count must be at least 1, e.g. 0/2")
     if not 0 <= index < count:
         raise TinyaugError(f"worker {index}/{count}: the index must be between 0 and {count - 1}")
     if options.shard_size < 1 or options.batch_size < 1 or options.examples_per_batch < 1:
@@ -138,12 +144,39 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
             raise TinyaugError(f"{out_dir} is not a dataset written by tinyaug augment; --overwrite replaces only "
                                "those (or an empty folder): remove it yourself or choose another --out")
     _open_work(work, key)
+    with _run_lock(work, out_dir) if count == 1 else contextlib.nullcontext():
+        return _build(table, work, out_dir, key, recipe, mlm, vectors, options, progress, notify)
 
+
+@contextlib.contextmanager
+def _run_lock(work: Path, out_dir: Path) -> Iterator[None]:
+    """Hold ``OUT.partial/run.lock`` for the whole run: a second run on the same ``OUT`` stops at
+    once with one line instead of racing this one (the lock goes with the process if it dies)."""
+    import fcntl
+
+    with open(work / "run.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise TinyaugError(f"another tinyaug run is writing {out_dir} right now; wait for it to finish "
+                               "(then rerun to find it complete), or choose another --out") from None
+        yield
+
+
+def _build(table: InputTable, work: Path, out_dir: Path, key: dict, recipe: Recipe, mlm: LoadedMLM,
+           vectors: LoadedVectors, options: BuildOptions, progress: Callable[[int], None] | None,
+           notify: Callable[[str], None] | None) -> BuildReport:
+    """Build the missing shards of this worker, then assemble when every shard exists."""
+    index, count = options.worker
+    total = len(table.dataset)
     shards_dir = work / "shards"
     features = augmented_features(table.dataset.features)
     n_shards = -(-total // options.shard_size)
     augmenter: Augmenter | None = None
     resumed = 0
+    existing = sum(1 for p in shards_dir.iterdir() if not p.name.startswith("."))
+    if existing and notify is not None:
+        notify(f"Resuming: {existing} of {n_shards} shards were already built")
     for shard in range(n_shards):
         target = shards_dir / f"{shard:05d}"
         lo, hi = shard * options.shard_size, min(total, (shard + 1) * options.shard_size)
@@ -227,10 +260,27 @@ def _finished_report(out_dir: Path, key: dict, work: Path) -> BuildReport | None
         return None
     if work.exists():
         remove_tree(work)
+    clear_stale(work)  # a kill during the clean-up left .OUT.partial.trash-N behind
+    clear_leftovers(out_dir)
+    _unlink_free_lock(work.with_name(work.name + ".lock"))
     stats = Stats.from_dict(metadata["stats"])
     n_shards = -(-metadata["rows_in"] // metadata["shard_size"])
     return BuildReport(out_dir, True, metadata["rows_in"], metadata["rows_out"], n_shards, n_shards, n_shards,
                        stats, metadata["skipped_rows"], metadata, already_complete=True)
+
+
+def _unlink_free_lock(lock: Path) -> None:
+    """Remove a leftover assembly lock file that no live process holds."""
+    import fcntl
+
+    if not lock.is_file():
+        return
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return
+        lock.unlink(missing_ok=True)
 
 
 def _is_replaceable(path: Path) -> bool:
@@ -247,4 +297,9 @@ def load_augmented(path: str | Path) -> datasets.Dataset:
         partial = path.resolve().with_name(path.resolve().name + ".partial")
         hint = f"; {partial} holds an unfinished run: rerun the same augment command to finish it" if partial.exists() else ""
         raise InputError(f"{path}: not a dataset written by tinyaug augment (no state.json){hint}")
-    return datasets.load_from_disk(str(path))
+    try:
+        return datasets.load_from_disk(str(path))
+    except (ValueError, OSError, pa.ArrowException) as exc:  # a truncated or damaged Arrow file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: the dataset's files are damaged or incomplete ({first}); rebuild it with "
+                         "the augment command that made it (--overwrite)") from None

@@ -16,6 +16,9 @@ from tinyaug.pipelines.io.tasks import get_task
 from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS as VECTOR_FORMATS
 
 
+MAX_SENTENCE_CHARS = 10_000  # inspect's sentence mode: far beyond any model's window, far below a flood
+
+
 def model_options(func: Callable) -> Callable:
     """Options shared by every command that builds candidates."""
     return apply(func, [
@@ -115,7 +118,7 @@ def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
               "(one process per device); the last one to finish assembles the dataset.")
 @click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-@click.option("--show", type=int, default=3, show_default=True, help="Examples to show when done.")
+@click.option("--show", type=click.IntRange(min=0), default=3, show_default=True, help="Examples to show when done.")
 @friendly_errors
 def augment_command(task, data_dir, input_path, split, from_hub, keep_source_columns, text_columns, label_column, out, mlm, vectors,
                     vectors_format, trust_pickle, k, p, seed, min_similarity, exclude_antonyms, context, max_length, batch_size, device, precision,
@@ -148,12 +151,11 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
                            overwrite=overwrite)
     with click.progressbar(length=len(table.dataset), label="Augmenting", file=click.get_text_stream("stderr"),
                            show_pos=True) as bar:
-        report = augment_table(table, out, recipe, loaded_mlm, loaded_vectors, options, progress=bar.update)
+        report = augment_table(table, out, recipe, loaded_mlm, loaded_vectors, options, progress=bar.update,
+                               notify=lambda message: click.echo(message, err=True))
     if report.already_complete:
         click.echo(f"{out} is already complete with these arguments ({report.rows_out} rows); nothing to do.")
         return
-    if report.shards_resumed:
-        click.echo(f"Resumed: {report.shards_resumed} of {report.shards_total} shards were already done.", err=True)
     if not report.complete:
         click.echo(f"Built this worker's shards: {report.shards_done}/{report.shards_total} done; the dataset is "
                    "assembled by the worker that finishes last.")
@@ -196,10 +198,16 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
 
     Example: tinyaug inspect tinyaug-out/sst2-aug --example 3
     """
-    if Path(target).is_dir():
+    if not target.strip():
+        raise click.BadParameter("give a sentence to inspect, or an augmented dataset's folder", param_hint="TARGET")
+    if len(target) > MAX_SENTENCE_CHARS:
+        raise click.BadParameter(f"a sentence of {len(target):,} characters; inspect takes up to "
+                                 f"{MAX_SENTENCE_CHARS:,} (augment a file of long texts instead)", param_hint="TARGET")
+    looks_like_path = not any(ch.isspace() for ch in target) and len(target) < 4096
+    if looks_like_path and Path(target).is_dir():
         _inspect_dataset(Path(target), example_id, no_pager)
         return
-    if not any(ch.isspace() for ch in target) and ("/" in target or Path(target).exists()):
+    if looks_like_path and ("/" in target or Path(target).exists()):
         raise TinyaugError(f"{target}: no such dataset folder (to inspect a one-word sentence, add a space)")
     from tinyaug.pipelines.augmentation.build import build_augmenter
     from tinyaug.pipelines.augmentation.inspect import inspect_sentence, variant_changes

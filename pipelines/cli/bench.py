@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import click
 
-from tinyaug.pipelines.cli.common import device_option, friendly_errors
+from tinyaug.pipelines.cli.common import POSITIVE, device_option, friendly_errors
 from tinyaug.pipelines.io.models import PRECISIONS
 
 
 @click.command("bench")
-@click.option("--sst2-rows", type=int, default=400, show_default=True, help="SST-2 train examples in the slice.")
-@click.option("--mrpc-rows", type=int, default=100, show_default=True, help="MRPC train examples in the slice.")
-@click.option("--naive-fraction", type=float, default=0.08, show_default=True,
+@click.option("--sst2-rows", type=click.IntRange(min=0), default=400, show_default=True, help="SST-2 train examples in the slice.")
+@click.option("--mrpc-rows", type=click.IntRange(min=0), default=100, show_default=True, help="MRPC train examples in the slice.")
+@click.option("--naive-fraction", type=click.FloatRange(0, 1), default=0.08, show_default=True,
               help="Share of the slice run in the naive mode (every k-th example).")
-@click.option("-n", "--variants", type=int, default=20, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True, help="Masked contexts per forward.")
+@click.option("-n", "--variants", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=64, show_default=True, help="Masked contexts per forward.")
 @click.option("--precision", "precisions", default="fp32", show_default=True,
               help="Comma-separated: fp32 plus any of bf16, int8 (dynamic, CPU) or fp16 (GPU) to compare "
                    "against it.")

@@ -7,6 +7,7 @@ transformers or datasets; a command loads them when it runs.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 from typing import Any, Callable
@@ -15,6 +16,9 @@ import click
 
 from tinyaug.errors import TinyaugError
 from tinyaug.pipelines.io.tasks import TASK_NAMES, get_task
+
+POSITIVE = click.IntRange(min=1)  # counts, sizes and budgets: 0 or less is never meant
+SEQ_LENGTH = click.IntRange(8, 4096)  # model positions: [CLS], [SEP] and a few words at least
 
 _NOISY_LIBRARIES = ("transformers", "datasets", "huggingface_hub", "gensim", "accelerate")
 
@@ -48,9 +52,36 @@ def quiet_libraries() -> None:
         transformers.utils.logging.set_verbosity_error()
 
 
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space, or write somewhere else",
+    errno.EDQUOT: "the disk quota is used up: free some space, or write somewhere else",
+    errno.EACCES: "permission denied: check the permissions, or choose another path",
+    errno.EPERM: "operation not permitted: check the permissions, or choose another path",
+    errno.EROFS: "the file system is read-only: choose another path",
+    errno.ELOOP: "too many levels of symbolic links (a link loop?): fix the link, or choose another path",
+    errno.ENAMETOOLONG: "the name is too long for the file system: choose a shorter path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+    errno.EEXIST: "something is already there: remove it, or choose another path",
+    errno.EISDIR: "a folder where a file was expected: name a file",
+    errno.ENOENT: "no such file or folder",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a failed file operation: the path, what went wrong, and the fix."""
+    where = exc.filename if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    hint = _OS_HINTS.get(exc.errno or -1, exc.strerror or type(exc).__name__)
+    detail = f" ({exc.strerror})" if exc.strerror and exc.errno in _OS_HINTS else ""
+    first = f"{where}: {hint}{detail}" if where else f"{hint}{detail}"
+    return first.splitlines()[0]
+
+
 def friendly_errors(func: Callable) -> Callable:
-    """The one error decorator: a ``TinyaugError`` becomes a one-line ``Error: ...`` (exit code 1,
-    no traceback). The libraries are quieted before the command body runs."""
+    """The one error decorator: a ``TinyaugError``, or a failed file operation (full disk,
+    permissions, a link loop, ...), becomes a one-line ``Error: ...`` (exit code 1, no
+    traceback). The libraries are quieted before the command body runs."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -58,7 +89,9 @@ def friendly_errors(func: Callable) -> Callable:
             quiet_libraries()
             return func(*args, **kwargs)
         except TinyaugError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        except OSError as exc:
+            raise click.ClickException(describe_os_error(exc)) from None
 
     return wrapper
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from tinyaug.pipelines.cli.common import device_option, friendly_errors, task_option
+from tinyaug.pipelines.cli.common import POSITIVE, SEQ_LENGTH, device_option, friendly_errors, task_option
 
 COMMANDS: list[click.Command] = []
 
@@ -39,14 +39,14 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
               help="GLUE data folder holding <Task>/train.tsv and dev.tsv.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the fine-tuned model, its tokenizer and finetune_results.json.")
-@click.option("--epochs", default=3.0, show_default=True, type=float)
+@click.option("--epochs", default=3.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
 @click.option("--lr", "learning_rate", default=2e-5, show_default=True, type=float)
-@click.option("--batch-size", default=32, show_default=True, type=int)
+@click.option("--batch-size", default=32, show_default=True, type=POSITIVE)
 @click.option("--warmup", "warmup_ratio", default=0.1, show_default=True, type=float,
               help="Fraction of steps with a rising learning rate.")
-@click.option("--max-steps", type=int, help="Step budget: stop after N steps if the epochs are not done.")
-@click.option("--max-seq-length", type=int, help="Default: 64 single-sentence tasks, 128 pairs.")
-@click.option("--train-limit", type=int, help="Train on the first N rows only.")
+@click.option("--max-steps", type=POSITIVE, help="Step budget: stop after N steps if the epochs are not done.")
+@click.option("--max-seq-length", type=SEQ_LENGTH, help="Default: 64 single-sentence tasks, 128 pairs.")
+@click.option("--train-limit", type=POSITIVE, help="Train on the first N rows only.")
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
@@ -82,8 +82,8 @@ def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: f
 @task_option()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write the dataset with the new column here instead of replacing --data.")
-@click.option("--batch-size", default=64, show_default=True, type=int)
-@click.option("--max-seq-length", type=int, help="Default: 64 single-sentence tasks, 128 pairs.")
+@click.option("--batch-size", default=64, show_default=True, type=POSITIVE)
+@click.option("--max-seq-length", type=SEQ_LENGTH, help="Default: 64 single-sentence tasks, 128 pairs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @device_option()
 @friendly_errors
@@ -160,20 +160,20 @@ def make_student_command(teacher: str, student: str, task: str, out: Path, stude
               show_default=True, help="separate: W_e and W_h (paper); shared: one (reference code).")
 @click.option("--attention-weight", default=1.0, show_default=True, type=float)
 @click.option("--hidden-weight", default=1.0, show_default=True, type=float)
-@click.option("--temperature", default=1.0, show_default=True, type=float)
-@click.option("--max-seq-length", type=int, help="Default: 64 single-sentence tasks, 128 pairs.")
+@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--max-seq-length", type=SEQ_LENGTH, help="Default: 64 single-sentence tasks, 128 pairs.")
 @click.option("--stage1-epochs", type=float, help="Default: task preset (20; 10 MNLI/QQP/QNLI; 50 CoLA).")
 @click.option("--stage1-lr", type=float, help="Default 5e-5.")
-@click.option("--stage1-batch-size", type=int, help="Default 32.")
+@click.option("--stage1-batch-size", type=POSITIVE, help="Default 32.")
 @click.option("--stage1-warmup", type=float, help="Default 0.1.")
-@click.option("--stage1-max-steps", type=int, help="Step budget for stage 1.")
+@click.option("--stage1-max-steps", type=POSITIVE, help="Step budget for stage 1.")
 @click.option("--stage2-epochs", type=float, help="Default 3.")
 @click.option("--stage2-lr", type=float, help="Default 3e-5.")
-@click.option("--stage2-batch-size", type=int, help="Default 32.")
+@click.option("--stage2-batch-size", type=POSITIVE, help="Default 32.")
 @click.option("--stage2-warmup", type=float, help="Default 0.1.")
-@click.option("--stage2-max-steps", type=int, help="Step budget for stage 2.")
-@click.option("--train-limit", type=int, help="Use the first N rows of --data only.")
-@click.option("--teacher-check-rows", default=1000, show_default=True, type=int,
+@click.option("--stage2-max-steps", type=POSITIVE, help="Step budget for stage 2.")
+@click.option("--train-limit", type=POSITIVE, help="Use the first N rows of --data only.")
+@click.option("--teacher-check-rows", default=1000, show_default=True, type=click.IntRange(min=0),
               help="Rows used to check the teacher is better than chance before training.")
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
@@ -226,9 +226,9 @@ def distill_command(teacher: str, student: str, data: Path, task: str, out: Path
 @task_option()
 @click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="GLUE data folder holding <Task>/dev.tsv (MNLI: dev_matched/dev_mismatched).")
-@click.option("--batch-size", default=64, show_default=True, type=int)
-@click.option("--max-seq-length", type=int, help="Default: 64 single-sentence tasks, 128 pairs.")
-@click.option("--limit", type=int, help="Score the first N dev rows only.")
+@click.option("--batch-size", default=64, show_default=True, type=POSITIVE)
+@click.option("--max-seq-length", type=SEQ_LENGTH, help="Default: 64 single-sentence tasks, 128 pairs.")
+@click.option("--limit", type=POSITIVE, help="Score the first N dev rows only.")
 @click.option("--out", "out_json", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the result to this JSON file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")

@@ -40,7 +40,7 @@ COMMANDS.append(experiment_group)
               help="Augment and train the students on the first N training rows only (the small-data "
                    "regime) [default: the teacher's rows].")
 @click.option("--student", help="Student size [default: layers=2,heads=12; width from the teacher].")
-@click.option("--teacher-epochs", type=float, help="Teacher fine-tuning epochs [default: 3].")
+@click.option("--teacher-epochs", type=click.FloatRange(min=0, min_open=True), help="Teacher fine-tuning epochs [default: 3].")
 @click.option("--max-seq-length", type=click.IntRange(min=8), help="Default: 64 single sentences, 128 pairs.")
 @click.option("--threads", type=click.IntRange(min=1), help="torch intra-op threads (e.g. 1 to run two "
                                                             "tasks side by side on 2 cores).")

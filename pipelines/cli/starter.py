@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from tinyaug.pipelines.cli.common import device_option, friendly_errors, show_progress
+from tinyaug.pipelines.cli.common import POSITIVE, device_option, friendly_errors, show_progress
 
 COMMANDS: list[click.Command] = []
 
@@ -41,8 +41,8 @@ _quiet = click.option("--quiet", "-q", is_flag=True, help="Only warnings and err
 @click.option("--no-wordnet", is_flag=True, help="Train without WordNet glosses (not the stored recipe).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Artifact folder [default: the package's tinyaug/resources/starter_mlm].")
-@click.option("--steps", type=int, default=None, help="Training steps [default: the recipe's].")
-@click.option("--threads", type=int, default=None, help="torch threads [default: the recipe's, 1].")
+@click.option("--steps", type=POSITIVE, default=None, help="Training steps [default: the recipe's].")
+@click.option("--threads", type=POSITIVE, default=None, help="torch threads [default: the recipe's, 1].")
 @click.option("--seed", type=int, default=None, help="Seed [default: the recipe's].")
 @click.option("--no-eval", is_flag=True, help="Skip the recall evaluation after training.")
 @_quiet
@@ -108,14 +108,14 @@ def export_mlm_command(out_dir: Path, artifact: Path | None, quiet: bool) -> Non
 @click.option("--mlm", default="starter", show_default=True,
               help="Masked LM: 'starter', a starter artifact folder, a model folder, or a hub name.")
 @_data_dir
-@click.option("--words-per-task", type=int, default=500, show_default=True,
+@click.option("--words-per-task", type=POSITIVE, default=500, show_default=True,
               help="Masked words sampled from each task's dev set (seeded).")
 @click.option("--tasks", default="sst2,mrpc,rte,cola,stsb", show_default=True,
               help="Comma-separated GLUE tasks whose dev sentences are used.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the word sample.")
 @click.option("--context", type=click.Choice(("masked", "pair")), default="masked", show_default=True,
               help="Masked-LM input, as in `tinyaug augment --context`.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=64, show_default=True)
 @device_option("cpu")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (words, top1, top5, top15, ...).")
 @click.option("--record", is_flag=True,

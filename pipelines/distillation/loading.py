@@ -21,6 +21,7 @@ from tinyaug.distill.student import copy_head_in_task_order, set_task_labels
 from tinyaug.errors import InputError, ModelLoadError
 from tinyaug.pipelines.io.glue import TaskSpec, read_split, task_file
 from tinyaug.pipelines.io.models import _first_line, from_pretrained
+from tinyaug.pipelines.io.storage import open_permissions
 
 logger = logging.getLogger(__name__)
 
@@ -154,4 +155,5 @@ def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: 
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))  # safetensors: the default since transformers 4.35, the only format in 5
     tokenizer.save_pretrained(str(out))
+    open_permissions(out)  # safetensors writes 0600: readable by other users as the umask allows
     return out

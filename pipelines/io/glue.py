@@ -85,7 +85,10 @@ def iter_tsv_lines(path: Path, *, bom: bool) -> Iterator[tuple[int, bytes]]:
 def _parse_label(task: TaskSpec, value: str) -> int | float:
     """The stored label for a TSV value, or ``ValueError`` with the reason."""
     if task.label_encoding == "float":
-        return float(value)
+        score = float(value)
+        if not 0.0 <= score <= 5.0:  # NaN fails both comparisons
+            raise ValueError(f"score {value!r} is not a similarity between 0 and 5")
+        return score
     assert task.label_names is not None
     if task.label_encoding == "name":
         if value in task.label_names:
@@ -194,6 +197,8 @@ def task_file(data_dir: Path, task: TaskSpec, split: str = "train") -> Path:
     for candidate in (data_dir / task.folder / name, data_dir / name):
         if candidate.is_file():
             return candidate
+        if candidate.is_dir():
+            raise InputError(f"{candidate} is a folder; a GLUE {task.folder} folder holds the file {name}")
     raise InputError(f"no {name} for {task.name} under {data_dir}: expected {data_dir / task.folder / name} "
                      f"(the layout of GLUE's download_glue_data.py); pass --data-dir to the folder that holds {task.folder}/")
 

@@ -71,6 +71,18 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _refused_pickle(exc: BaseException) -> bool:
+    """Whether loading failed because a weights file needed a full unpickle (``weights_only``)."""
+    import pickle
+
+    while exc is not None:
+        text = str(exc).lower()
+        if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text or "weights only" in text:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def from_pretrained(loader: Callable[..., Any], name_or_path: str | Path, what: str = "model", *, offline_hint: str = "",
                     **kwargs: Any) -> Any:
     """Call ``loader(name_or_path, ...)`` (a ``from_pretrained``) with offline-safe error handling.
@@ -88,6 +100,11 @@ def from_pretrained(loader: Callable[..., Any], name_or_path: str | Path, what: 
         try:
             return loader(str(path), **kwargs)
         except Exception as exc:  # corrupt weights raise SafetensorError, bad configs many kinds
+            if _refused_pickle(exc):
+                raise ModelLoadError(
+                    f"{path}: its weights are a pickle (pytorch_model.bin) holding more than tensors, and tinyaug "
+                    "never unpickles a file, since that can run code; convert the model to safetensors with a tool "
+                    "you trust (model.save_pretrained(DIR, safe_serialization=True)) and pass that folder") from None
             raise ModelLoadError(f"{path}: cannot load the {what} from this directory ({_first_line(exc)}); "
                                  "expected a directory written by save_pretrained (config.json, weights, "
                                  "tokenizer files)") from exc

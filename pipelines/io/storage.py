@@ -21,6 +21,7 @@ import ctypes
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -40,10 +41,48 @@ def _open_permissions(path: Path, directory: bool) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+def open_permissions(folder: Path) -> None:
+    """Give the files in ``folder`` the permissions the umask gives (libraries that write through
+    ``mkstemp``, safetensors among them, leave 0600)."""
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            _open_permissions(path, directory=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clear_stale(target: Path) -> list[Path]:
+    """Remove what killed writers left beside ``target``: temporary files and folders and
+    half-deleted trash whose process (its id is in the name) is gone. Returns what it removed."""
+    removed = []
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(?:tmp|trash|old)-(\d+)(?:-.*)?$")
+    if not target.parent.is_dir():
+        return removed
+    for path in target.parent.iterdir():
+        match = pattern.match(path.name)
+        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def temporary_sibling(target: Path, directory: bool) -> Path:
-    """An empty file or folder beside ``target`` (same file system), with umask permissions."""
+    """An empty file or folder beside ``target`` (same file system), with umask permissions; its
+    name carries this process's id, so that a later run can tell a killed writer's leftovers."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{target.name}.tmp-"
+    clear_stale(target)
+    prefix = f".{target.name}.tmp-{os.getpid()}-"
     if directory:
         path = Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix))
     else:
@@ -86,7 +125,7 @@ def swap_into_place(new: Path, target: Path) -> None:
     if _exchange(new, target):
         shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the old folder
         return
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    old = target.with_name(f".{target.name}.old-{os.getpid()}-{id(new)}")
     os.replace(target, old)
     try:
         os.replace(new, target)

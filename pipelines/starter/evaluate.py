@@ -225,7 +225,7 @@ def evaluate_mlm(model, tokenizer, glue_dir: Path, settings: EvalSettings = Eval
         except InputError:
             logger.warning("baseline: no %s train split under %s; counted without it", name, glue_dir)
     if not train_texts:
-        raise InputError(f"no GLUE train split under {glue_dir} for the unigram baseline; pass --glue-dir "
+        raise InputError(f"no GLUE train split under {glue_dir} for the unigram baseline; pass --data-dir "
                          "to the folder that holds CoLA/, SST-2/, ... with train.tsv files")
     baseline_words = unigram_baseline(train_texts, allowed)
 
