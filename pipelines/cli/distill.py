@@ -82,12 +82,13 @@ def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: f
 @task_option()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write the dataset with the new column here instead of replacing --data.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it is a dataset.")
 @click.option("--batch-size", default=64, show_default=True, type=POSITIVE)
 @click.option("--max-seq-length", type=SEQ_LENGTH, help="Default: 64 single-sentence tasks, 128 pairs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @device_option()
 @friendly_errors
-def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None, batch_size: int,
+def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None, overwrite: bool, batch_size: int,
                            max_seq_length: int | None, as_json: bool, device: str) -> None:
     """Store the teacher's logits as column teacher_logits of an augmented dataset.
 
@@ -99,7 +100,7 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
     from tinyaug.pipelines.distillation import teacher_logits
 
     result = teacher_logits(teacher, data, task, out=out, batch_size=batch_size,
-                  max_seq_length=max_seq_length, device=device)
+                  max_seq_length=max_seq_length, device=device, overwrite=overwrite)
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
     else:

@@ -17,19 +17,40 @@ from typing import Any
 
 import datasets
 import numpy as np
-
 from tinyaug.distill.collator import TextCollator
 from tinyaug.distill.inference import predict_logits
 from tinyaug.distill.metrics import compute_metrics
 from tinyaug.distill.recipe import default_max_seq_length
-from tinyaug.distill.variants import REGRESSION_FLIP, flip_statistics, flips, teacher_predictions
-from tinyaug.pipelines.distillation.loading import load_task_dataset, load_task_model, load_tokenizer
+from tinyaug.distill.variants import (
+    REGRESSION_FLIP,
+    flip_statistics,
+    flips,
+    teacher_predictions,
+)
+from tinyaug.errors import InputError
+from tinyaug.pipelines.augmentation.card import render_card
+from tinyaug.pipelines.distillation.loading import (
+    load_task_dataset,
+    load_task_model,
+    load_tokenizer,
+)
 from tinyaug.pipelines.io.glue import get_task
 from tinyaug.pipelines.io.models import resolve_device
-from tinyaug.pipelines.augmentation.card import render_card
-from tinyaug.pipelines.io.schema import (CARD_FILE, CHANGES, EXAMPLE_ID, TEACHER_COLUMNS, TEACHER_CONFIDENCE,
-                                         TEACHER_FLIP, TEACHER_LABEL, TEACHER_LOGITS, TEACHER_LOGITS_INFO, VARIANT,
-                                         read_metadata, teacher_logits_feature, with_metadata)
+from tinyaug.pipelines.io.schema import (
+    CARD_FILE,
+    CHANGES,
+    EXAMPLE_ID,
+    TEACHER_COLUMNS,
+    TEACHER_CONFIDENCE,
+    TEACHER_FLIP,
+    TEACHER_LABEL,
+    TEACHER_LOGITS,
+    TEACHER_LOGITS_INFO,
+    VARIANT,
+    read_metadata,
+    teacher_logits_feature,
+    with_metadata,
+)
 from tinyaug.pipelines.io.storage import save_dataset
 
 logger = logging.getLogger(__name__)
@@ -37,13 +58,14 @@ logger = logging.getLogger(__name__)
 
 def teacher_logits(teacher: str | Path, data: str | Path, task: str, *, out: str | Path | None = None,
                    batch_size: int = 64, max_seq_length: int | None = None,
-                   device: str = "auto") -> dict[str, Any]:
+                   device: str = "auto", overwrite: bool = False) -> dict[str, Any]:
     """Add the teacher's logits as column ``teacher_logits`` to the dataset at ``data`` (or write
     the result to ``out``), atomically. Logits are stored in the task's label order (aligned by
     label name with the teacher's ``id2label``); STS-B stores one score per row."""
     spec = get_task(task)
     max_length = max_seq_length or default_max_seq_length(spec.name)
     target = resolve_device(device)
+    _check_out(Path(data), Path(out) if out is not None else None, overwrite)
     ds = load_task_dataset(data, spec)
     model, permutation = load_task_model(teacher, spec, "teacher")
     tokenizer = load_tokenizer(teacher, "teacher tokenizer")
@@ -79,6 +101,17 @@ def teacher_logits(teacher: str | Path, data: str | Path, task: str, *, out: str
     written = save_dataset(ds, out or data, files, carry_from=data)
     logger.info("wrote %d teacher logit rows to %s", len(ds), written)
     return {**info, "out": str(written)}
+
+
+def _check_out(data: Path, out: Path | None, overwrite: bool) -> None:
+    """``--out`` may be new, or (with ``overwrite``) a dataset; never a folder of the user's."""
+    if out is None or not out.exists() or out.resolve() == data.resolve():
+        return
+    if not (out / "state.json").is_file():
+        raise InputError(f"--out {out} exists and is not a dataset; tinyaug replaces only datasets: remove it "
+                         "yourself or choose another --out")
+    if not overwrite:
+        raise InputError(f"--out {out} already exists; pass --overwrite to replace it, or choose another --out")
 
 
 def change_summary(ds: datasets.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
