@@ -9,6 +9,7 @@
   settings and call; ``collator``: text to padded batches.
 - ``student``: student sizes, configs, and initialisation from teacher layers.
 - ``metrics``: GLUE's official dev metrics and a chance-level check.
+- ``variants``: what the teacher makes of augmented variants (flips) and label policies.
 - ``inference``: batched prediction.
 
 Loading and saving models and datasets live in ``tinyaug.pipelines.distillation``.

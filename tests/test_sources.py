@@ -290,3 +290,34 @@ def test_vector_words_beyond_the_masked_lm_budget_still_get_neighbours(tmp_path,
     assert [c.word for c in plan.candidates[unbelievable]] == ["incredible", "amazing"]
     assert last_movie in plan.missing and unbelievable not in plan.missing  # the masked LM cannot see it
     assert {plan.routes[w] for w in plan.missing} == {"mlm"} and set(plan.missing.values()) == {NO_CANDIDATES_BEYOND}
+
+
+def test_candidate_constraints_in_the_engine(tmp_path, tiny_vectors):
+    """Antonyms and dissimilar words leave the list, the best K that pass stay (ranked from 0), and a
+    word whose every candidate is filtered says so; without constraints nothing changes."""
+    from tinyaug.augment.constraints import CandidateFilter
+    from tinyaug.augment.engine import NO_CANDIDATES_FILTERED
+
+    tok = make_tokenizer(tmp_path)
+    words, vectors = tiny_vectors
+    mlm = MaskedLMSource(fixed_logit_mlm(tok, SCORES), tok)
+    text = "The movie was great"
+
+    def plan(keep):
+        augmenter = Augmenter(Recipe(candidates_per_word=2), tok, mlm, VectorSource(words, vectors), keep)
+        planned = augmenter.plan([text])[0]
+        return {w.text: [c.word for c in planned.candidates[i]] for i, w in enumerate(planned.words)}, planned
+
+    plain, _ = plan(None)
+    assert plain["great"] == ["movie", "good"]
+    no_good, _ = plan(CandidateFilter(None, antonyms=lambda w: {"good"} if w == "great" else set()))
+    assert no_good["great"] == ["movie", "film"] and no_good["movie"] == plain["movie"]
+    class Everything:
+        def __contains__(self, word):
+            return True
+
+    everything_out, planned = plan(CandidateFilter(None, antonyms=lambda w: Everything()))
+    great = [w.text for w in planned.words].index("great")
+    assert everything_out["great"] == [] and planned.missing[great] == NO_CANDIDATES_FILTERED
+    similar, _ = plan(CandidateFilter(0.9, words, vectors))
+    assert similar["movie"] == ["film"]  # the only candidate whose vector is near "movie"

@@ -13,10 +13,18 @@ import tinyaug.augment.words
 from tinyaug.augment.words import casing, is_eligible, match_case, rewrite, split_words
 
 
-@pytest.mark.parametrize("module", [tinyaug.augment.words, tinyaug.augment.sources, tinyaug.augment.sampler,
-                                    tinyaug.augment.vectors, tinyaug.augment.recipe])
-def test_docstring_examples(module):
-    assert doctest.testmod(module).failed == 0
+MODULES_WITH_EXAMPLES = ["tinyaug.augment.words", "tinyaug.augment.sources", "tinyaug.augment.sampler",
+                         "tinyaug.augment.vectors", "tinyaug.augment.recipe", "tinyaug.augment.constraints",
+                         "tinyaug.distill.variants", "tinyaug.distill.layer_map", "tinyaug.pipelines.io.tasks",
+                         "tinyaug.pipelines.augmentation.inspect"]
+
+
+@pytest.mark.parametrize("name", MODULES_WITH_EXAMPLES)
+def test_docstring_examples(name):
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0 and result.attempted > 0
 
 
 def test_split_like_bert_basic_tokenizer():

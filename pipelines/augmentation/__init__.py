@@ -2,8 +2,9 @@
 
 - ``build``: ``augment_table``, the resumable shard builder behind ``tinyaug augment``.
 - ``assemble``: joining the shards into the output under a lock; ``card``: the dataset card.
-- ``export``: GLUE-layout TSV, Parquet and JSON Lines; ``inspect``: a variant's replaced words,
-  an example's rows, one sentence's routes and candidates.
+- ``export`` (``formats``): GLUE-layout TSV, Parquet, JSON Lines, and run_glue's CSV/JSON;
+  ``filter``: label policies on a labelled dataset; ``inspect``: a variant's replaced words, an
+  example's rows, one sentence's routes and candidates; ``api``: ``augment_dataset``.
 
 Not here: the engine (``tinyaug.augment``), reading inputs and models (``io``).
 """

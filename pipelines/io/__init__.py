@@ -3,7 +3,8 @@
 - ``tasks``: the GLUE tasks as data (layouts, columns, labels); ``glue``: the strict TSV reader
   and the hub loader; ``tables``: any table (Parquet, JSON Lines, CSV, TSV, ``save_to_disk``).
 - ``models``: masked LMs and tokenizers (local folders, hub names offline-safe, the starter),
-  devices and reduced precision; ``vectors``: word vectors in every supported format.
+  devices and reduced precision; ``vectors``: word vectors in every supported format;
+  ``wordnet``: WordNet antonyms through nltk (optional).
 - ``schema``: every column name tinyaug adds, their ``Features``, the dataset metadata.
 - ``storage``: atomic files and folders with umask permissions, JSON.
 
