@@ -1,6 +1,8 @@
 """Candidate sources and routing, against hand-worked lists."""
 
 import numpy as np
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -321,3 +323,16 @@ def test_candidate_constraints_in_the_engine(tmp_path, tiny_vectors):
     assert everything_out["great"] == [] and planned.missing[great] == NO_CANDIDATES_FILTERED
     similar, _ = plan(CandidateFilter(0.9, words, vectors))
     assert similar["movie"] == ["film"]  # the only candidate whose vector is near "movie"
+
+
+@pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").is_file(),
+                    reason="Debian's WordNet is not installed (apt-get install wordnet-base wordnet-sense-index)")
+def test_wordnet_antonyms_through_nltk(tmp_path, monkeypatch):
+    from tinyaug.pipelines.io.wordnet import load_antonyms
+
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path))
+    load_antonyms.cache_clear()
+    antonyms = load_antonyms()
+    assert "bad" in antonyms("good") and "good" in antonyms("Bad") and "hate" in antonyms("love")
+    assert antonyms("movie") == frozenset()
+    assert (tmp_path / "nltk_data" / "corpora" / "wordnet" / "lexnames").read_text().startswith("00\tadj.all\t3\n")
