@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import textwrap
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -152,7 +153,7 @@ def write_plot(summaries: list[dict[str, Any]], path: Path) -> str | None:
         ax.text(len(summary["conditions"]) - 0.5, teacher, f"teacher {teacher:.1f}", fontsize=7,
                 ha="right", va="bottom")
         ax.set_xticks(range(len(summary["conditions"])))
-        ax.set_xticklabels([f"({c})\n{row['label'].replace(', ', chr(10))}"
+        ax.set_xticklabels([f"({c})\n" + textwrap.fill(row["label"].replace(",", ""), 13)
                             for c, row in summary["conditions"].items()], fontsize=7)
         ax.set_title(f"{_task_label(summary, upper=True)} dev", fontsize=10)
         ax.set_ylabel(f"{metric} (x100)")
