@@ -84,7 +84,7 @@ def export(ds: datasets.Dataset, fmt: str, to: str | Path, *, replace_breaks: bo
     if labels == "teacher":
         from tinyaug.pipelines.augmentation.filter import check_teacher_columns, with_teacher_labels
 
-        check_teacher_columns(ds, "the dataset")
+        check_teacher_columns(ds, "DATASET")  # the export command's argument
         ds, _ = with_teacher_labels(ds)
     target = Path(to)
     if target.is_dir() or str(to).endswith(("/", "\\")):
