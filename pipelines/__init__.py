@@ -7,6 +7,7 @@
 - ``distillation``: ``finetune``, ``teacher_logits``, ``make_student``, ``distill``, ``evaluate``
   as functions: load, call ``tinyaug.distill``, save.
 - ``starter``: the embedded offline masked LM (recipe, corpus, training, artifact, evaluation).
+- ``scale``: the Ray engine (``--engine ray``) that builds shards on a cluster.
 - ``experiment``: the augmentation ablation; ``bench``: the throughput benchmark.
 - ``cli``: the ``tinyaug`` command line.
 

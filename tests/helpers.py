@@ -16,7 +16,7 @@ import torch
 from transformers import BertForMaskedLM
 
 from tinyaug.augment.recipe import Recipe
-from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table
+from tinyaug.pipelines.augmentation.build import BuildOptions, LocalEngine, augment_table
 from tinyaug.pipelines.experiment import toys as T
 from tinyaug.pipelines.io.models import LoadedMLM
 from tinyaug.pipelines.io.tables import load_input
@@ -48,3 +48,17 @@ def write_augmented(data_dir: str | Path, task: str, out: str | Path, variants: 
     augment_table(table, out, Recipe(variants_per_example=variants, seed=seed), mlm, tiny_vectors(seed),
                   BuildOptions())
     return out
+
+
+class StopAfter(LocalEngine):
+    """The local engine, interrupted (KeyboardInterrupt) once it has handed over ``shards`` shards."""
+
+    def __init__(self, shards: int) -> None:
+        super().__init__()
+        self.shards = shards
+
+    def augment(self, work, jobs, source, progress):
+        for number, result in enumerate(super().augment(work, jobs, source, progress)):
+            if number == self.shards:
+                raise KeyboardInterrupt
+            yield result

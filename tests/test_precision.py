@@ -8,6 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from helpers import StopAfter
 from tinyaug.augment.mlm import MaskedLMSource
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sources import Query
@@ -82,13 +83,12 @@ def test_reduced_precision_resumes_only_with_the_same_batching(fresh, tiny_vecto
     table = load_input(input_path=path, text_columns=("text",), label_column="label")
     low, vectors = at_precision(fresh, "bf16"), LoadedVectors(*tiny_vectors, "tiny-vectors", "test")
     recipe = Recipe(variants_per_example=4)
-    first = augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3, worker=(0, 2)))
-    assert not first.complete
+    with pytest.raises(KeyboardInterrupt):
+        augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3, engine=StopAfter(1)))
     with pytest.raises(TinyaugError, match="other arguments.*batch_size"):
-        augment_table(table, tmp_path / "o", recipe, low, vectors,
-                      BuildOptions(shard_size=3, worker=(1, 2), batch_size=8))
-    done = augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3, worker=(1, 2)))
-    assert done.complete
+        augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3, batch_size=8))
+    done = augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3))
+    assert done.shards_resumed == 1
     assert read_metadata(load_augmented(tmp_path / "o"))["run_key"]["batch_size"] == 64
 
 

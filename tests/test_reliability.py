@@ -135,7 +135,8 @@ def test_teacher_logits_never_replaces_a_users_folder(tmp_path):
     (["eval-mlm", "--batch-size", "0"], "x>=1"),
     (["inspect", ""], "give a sentence to inspect"),
     (["inspect", "word " * 3000], "characters; inspect takes up to 10,000"),
-    (["augment", "--task", "sst2", "--worker", "1/0"], "the count must be at least 1"),
+    (["augment", "--task", "sst2", "--worker", "1/0"], "--worker I/N was removed"),
+    (["augment", "--task", "sst2", "--actors", "2"], "--actors only apply with --engine ray"),
 ])
 def test_out_of_range_options_are_one_line(args, fragment, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

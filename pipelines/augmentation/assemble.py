@@ -1,4 +1,4 @@
-"""Joining an augmentation's shards into the output dataset, under a lock.
+"""Joining an augmentation's shards into the output dataset.
 
 The shards' Arrow files are streamed, one record batch at a time, into the new dataset folder,
 which is checked to load with every row before it is swapped into place (``storage``): memory
@@ -10,11 +10,8 @@ Not here: building the shards (``build``), the card's text (``card``).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
 from pathlib import Path
-from typing import Iterator
 
 import datasets
 from datasets.fingerprint import Hasher
@@ -82,27 +79,3 @@ def _join_arrow_files(sources: list[Path], target: Path) -> None:
     finally:
         if writer is not None:
             writer.close()
-
-
-def clear_leftovers(out_dir: Path) -> None:
-    """Folders a killed assembly left beside ``out_dir`` (a half-written new one, a replaced old one)."""
-    for pattern in (f".{out_dir.name}.tmp-*", f".{out_dir.name}.old-*", f".{out_dir.name}.trash-*"):
-        for leftover in out_dir.parent.glob(pattern):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def assembly_lock(work: Path) -> Iterator[bool]:
-    """An exclusive, non-blocking lock on the work folder (released if the process dies)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: workers must not finish at the same moment
-        yield True
-        return
-    with open(work.with_name(work.name + ".lock"), "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        yield True

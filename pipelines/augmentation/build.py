@@ -6,7 +6,9 @@ exists whole or not at all; a run killed at any moment and started again with th
 arguments skips the shards that exist and ends with exactly the rows of an uninterrupted run
 (every example draws from its own generator). When all shards exist they are joined, the
 dataset card is written, and the result is renamed to ``OUT``; ``OUT`` never holds a partial
-dataset. Several processes (say one per GPU) can share the shards with ``worker=(i, n)``.
+dataset. Where the shards are built is the engine's business: this process (``LocalEngine``) or
+a Ray cluster (``pipelines.scale``); either way they come back here and only this process writes,
+so one lock on ``OUT`` covers the whole run and no two writers can race.
 
 Output columns: the input's columns (text columns rewritten), plus provenance:
 ``aug_example_id`` (source row), ``aug_variant`` (0 = the original) and ``aug_changes``
@@ -23,22 +25,20 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import datasets
 import pyarrow as pa
 
 from tinyaug import __version__
-from tinyaug.augment.constraints import CandidateFilter
-from tinyaug.augment.engine import Augmenter, Example, Stats, Variant
-from tinyaug.augment.mlm import MaskedLMSource
+from tinyaug.augment.engine import Augmenter, Stats
 from tinyaug.augment.recipe import Recipe
-from tinyaug.augment.vectors import VectorSource
 from tinyaug.errors import InputError, TinyaugError
-from tinyaug.pipelines.augmentation.assemble import assemble, assembly_lock, clear_leftovers
+from tinyaug.pipelines.augmentation.assemble import assemble
+from tinyaug.pipelines.augmentation.shards import (ShardJob, augment_shard, build_augmenter, read_shard_stats,
+                                                   shard_jobs, write_shard)
 from tinyaug.pipelines.io.models import LoadedMLM
-from tinyaug.pipelines.io.schema import (CHANGES, EXAMPLE_ID, VARIANT, augmented_features,
-                                         read_metadata)
+from tinyaug.pipelines.io.schema import augmented_features, read_metadata
 from tinyaug.pipelines.io.storage import atomic_directory, clear_stale, remove_tree, write_json
 from tinyaug.pipelines.io.tables import InputTable
 from tinyaug.pipelines.io.vectors import LoadedVectors
@@ -53,40 +53,62 @@ class BuildOptions:
     batch_size: int = 64  # masked contexts per model forward
     examples_per_batch: int = 256  # examples planned together (candidate look-ups are batched across them)
     shard_size: int = 1000  # examples per shard (the unit of resume)
-    worker: tuple[int, int] = (0, 1)  # (index, count): this process builds shards index, index+count, ...
     overwrite: bool = False
+    engine: "ShardEngine | None" = None  # None: this process builds every shard (the local engine)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardWork:
+    """What an engine needs to build shards: the recipe, the models loaded in this process (their
+    identifiers are what every shard must be built with) and the output schema."""
+
+    recipe: Recipe
+    mlm: LoadedMLM
+    vectors: LoadedVectors
+    text_columns: tuple[str, ...]
+    features: datasets.Features
+    batch_size: int
+    examples_per_batch: int
+
+
+class ShardEngine(Protocol):
+    """Builds shards somewhere and hands back their rows as each one completes, in any order."""
+
+    def augment(self, work: ShardWork, jobs: list[ShardJob], source: Callable[[ShardJob], pa.Table],
+                progress: Callable[[int], None] | None) -> Iterator[tuple[ShardJob, pa.Table, Stats]]: ...
+
+
+class LocalEngine:
+    """Every shard in this process, one after another, with one ``Augmenter``."""
+
+    def __init__(self) -> None:
+        self.augmenter: Augmenter | None = None
+
+    def augment(self, work: ShardWork, jobs: list[ShardJob], source: Callable[[ShardJob], pa.Table],
+                progress: Callable[[int], None] | None) -> Iterator[tuple[ShardJob, pa.Table, Stats]]:
+        for job in jobs:
+            self.augmenter = self.augmenter or build_augmenter(work.recipe, work.mlm, work.vectors, work.batch_size)
+            table, stats = augment_shard(source(job), work.text_columns, self.augmenter, work.features,
+                                         work.examples_per_batch, progress)
+            yield job, table, stats
 
 
 @dataclasses.dataclass
 class BuildReport:
     out_dir: Path
-    complete: bool  # False when other workers still have shards to build
     rows_in: int
     rows_out: int
-    shards_done: int
     shards_total: int
     shards_resumed: int
     stats: Stats
     skipped: list[str]
     metadata: dict[str, Any]
-    augmenter: Augmenter | None = None  # this run's engine (its timings and model counters), if it ran
+    augmenter: Augmenter | None = None  # the local engine's (its timings and model counters), if it ran
     already_complete: bool = False  # OUT already held this run's result: nothing was done
 
 
-def variant_rows(row: dict[str, Any], text_columns: tuple[str, ...], variants: list[Variant]) -> list[dict]:
-    """The output rows of one source row: its columns with each variant's texts and provenance."""
-    out = []
-    for number, variant in enumerate(variants):
-        new = dict(row)
-        new.update(zip(text_columns, variant.texts))
-        new[VARIANT] = number
-        new[CHANGES] = [{**ch.to_dict(), "column": text_columns[ch.column]} for ch in variant.changes]
-        out.append(new)
-    return out
-
-
 def _run_key(table: InputTable, recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, options: BuildOptions) -> dict:
-    """Everything that decides the rows; a resumed run must match it."""
+    """Everything that decides the rows; a resumed run must match it (the engine does not)."""
     key = {"tinyaug": __version__, "input": table.fingerprint, "rows": len(table.dataset),
            "text_columns": list(table.text_columns), "columns": list(table.dataset.column_names),
            "recipe": recipe.to_dict(),
@@ -94,24 +116,6 @@ def _run_key(table: InputTable, recipe: Recipe, mlm: LoadedMLM, vectors: LoadedV
     if mlm.precision != "fp32":  # rounding then depends on which contexts share a forward
         key.update(batch_size=options.batch_size, examples_per_batch=options.examples_per_batch)
     return key
-
-
-def _write_shard(ds: datasets.Dataset, target: Path, stats: Stats) -> None:
-    with atomic_directory(target) as tmp:
-        ds.save_to_disk(str(tmp))
-        (tmp / "stats.json").write_text(json.dumps(stats.to_dict()), encoding="utf-8")
-
-
-def build_augmenter(recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, batch_size: int) -> Augmenter:
-    mlm_source = MaskedLMSource(mlm.model, mlm.tokenizer, context=recipe.mlm_context,
-                                batch_size=batch_size, max_length=recipe.max_length)
-    antonyms = None
-    if recipe.exclude_antonyms:
-        from tinyaug.pipelines.io.wordnet import load_antonyms
-
-        antonyms = load_antonyms()
-    keep = CandidateFilter(recipe.min_similarity, vectors.words, vectors.vectors, antonyms=antonyms)
-    return Augmenter(recipe, mlm.tokenizer, mlm_source, VectorSource(vectors.words, vectors.vectors), keep)
 
 
 def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: LoadedMLM,
@@ -122,11 +126,6 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
     hears, at the start, how many shards an interrupted run already built."""
     datasets.disable_progress_bars()
     out_dir = Path(out_dir).resolve()
-    index, count = options.worker
-    if count < 1:
-        raise TinyaugError(f"--worker {index}/{count}: the count must be at least 1, e.g. 0/2")
-    if not 0 <= index < count:
-        raise TinyaugError(f"worker {index}/{count}: the index must be between 0 and {count - 1}")
     if options.shard_size < 1 or options.batch_size < 1 or options.examples_per_batch < 1:
         raise TinyaugError("shard size, batch size and examples per batch must be at least 1")
     total = len(table.dataset)
@@ -144,7 +143,7 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
             raise TinyaugError(f"{out_dir} is not a dataset written by tinyaug augment; --overwrite replaces only "
                                "those (or an empty folder): remove it yourself or choose another --out")
     _open_work(work, key)
-    with _run_lock(work, out_dir) if count == 1 else contextlib.nullcontext():
+    with _run_lock(work, out_dir):
         return _build(table, work, out_dir, key, recipe, mlm, vectors, options, progress, notify)
 
 
@@ -166,50 +165,29 @@ def _run_lock(work: Path, out_dir: Path) -> Iterator[None]:
 def _build(table: InputTable, work: Path, out_dir: Path, key: dict, recipe: Recipe, mlm: LoadedMLM,
            vectors: LoadedVectors, options: BuildOptions, progress: Callable[[int], None] | None,
            notify: Callable[[str], None] | None) -> BuildReport:
-    """Build the missing shards of this worker, then assemble when every shard exists."""
-    index, count = options.worker
+    """Build the missing shards (on the engine), write each as it arrives, then assemble."""
     total = len(table.dataset)
     shards_dir = work / "shards"
+    jobs = shard_jobs(total, options.shard_size)
+    missing = [job for job in jobs if not (shards_dir / job.name).exists()]
+    resumed = len(jobs) - len(missing)
+    if resumed and notify is not None:
+        notify(f"Resuming: {resumed} of {len(jobs)} shards were already built")
+    if progress and resumed:
+        progress(total - sum(job.stop - job.start for job in missing))
     features = augmented_features(table.dataset.features)
-    n_shards = -(-total // options.shard_size)
-    augmenter: Augmenter | None = None
-    resumed = 0
-    existing = sum(1 for p in shards_dir.iterdir() if not p.name.startswith("."))
-    if existing and notify is not None:
-        notify(f"Resuming: {existing} of {n_shards} shards were already built")
-    for shard in range(n_shards):
-        target = shards_dir / f"{shard:05d}"
-        lo, hi = shard * options.shard_size, min(total, (shard + 1) * options.shard_size)
-        if target.exists():
-            resumed += 1
-            if progress:
-                progress(hi - lo)
-            continue
-        if shard % count != index:
-            continue
-        augmenter = augmenter or build_augmenter(recipe, mlm, vectors, options.batch_size)
-        rows, stats = [], Stats()
-        chunks = []
-        for start in range(lo, hi, options.examples_per_batch):
-            chunk = table.dataset[start:min(hi, start + options.examples_per_batch)]
-            chunks.append([dict(zip(chunk, values)) for values in zip(*chunk.values())])
-        examples = ([Example(int(r[EXAMPLE_ID]), tuple(r[c] for c in table.text_columns)) for r in records]
-                    for records in chunks)
-        for records, (variants, batch_stats) in zip(chunks, augmenter.augment_stream(examples)):
-            stats.add(batch_stats)
-            for record, example_variants in zip(records, variants):
-                rows.extend(variant_rows(record, table.text_columns, example_variants))
-            if progress:
-                progress(len(records))
-        with augmenter.timed("writing"):
-            shard_ds = datasets.Dataset.from_list(rows, features=features)
-            _write_shard(shard_ds, target, stats)
-        logger.info("wrote shard %d/%d (%d rows)", shard + 1, n_shards, len(shard_ds))
+    shard_work = ShardWork(recipe, mlm, vectors, tuple(table.text_columns), features,
+                           options.batch_size, options.examples_per_batch)
+    engine = options.engine or LocalEngine()
+    arrow = table.dataset.with_format("arrow")
+    for job, rows, stats in engine.augment(shard_work, missing, lambda job: arrow[job.start:job.stop], progress):
+        written = write_shard(rows, features, shards_dir / job.name, stats)
+        logger.info("wrote shard %d/%d (%d rows)", job.index + 1, len(jobs), written)
 
-    done = sorted(p for p in shards_dir.iterdir() if not p.name.startswith("."))
+    done = [shards_dir / job.name for job in jobs]
     stats = Stats()
     for shard_path in done:
-        stats.add(Stats.from_dict(json.loads((shard_path / "stats.json").read_text())))
+        stats.add(read_shard_stats(shard_path))
     metadata = {
         "tinyaug_version": __version__, "recipe": recipe.to_dict(), "input": table.source,
         "task": table.task.name if table.task else None, "text_columns": list(table.text_columns),
@@ -218,19 +196,11 @@ def _build(table: InputTable, work: Path, out_dir: Path, key: dict, recipe: Reci
         "skipped_rows": [str(b) for b in table.skipped], "stats": stats.to_dict(),
         "rows_in": total, "rows_out": stats.rows_out, "run_key": key,
     }
-    report = BuildReport(out_dir, False, total, stats.rows_out, len(done), n_shards, resumed, stats,
-                         metadata["skipped_rows"], metadata, augmenter)
-    if len(done) < n_shards:
-        return report
-    with assembly_lock(work) as mine:
-        if not mine or not work.exists():
-            return report  # another worker is assembling (or just did)
-        clear_leftovers(out_dir)
-        assemble(done, out_dir, metadata)
-        remove_tree(work)
-        work.with_name(work.name + ".lock").unlink(missing_ok=True)
-    report.complete = True
-    return report
+    clear_stale(out_dir)
+    assemble(done, out_dir, metadata)
+    remove_tree(work)
+    return BuildReport(out_dir, total, stats.rows_out, len(jobs), resumed, stats, metadata["skipped_rows"], metadata,
+                       getattr(engine, "augmenter", None))
 
 
 def _open_work(work: Path, key: dict) -> None:
@@ -261,26 +231,11 @@ def _finished_report(out_dir: Path, key: dict, work: Path) -> BuildReport | None
     if work.exists():
         remove_tree(work)
     clear_stale(work)  # a kill during the clean-up left .OUT.partial.trash-N behind
-    clear_leftovers(out_dir)
-    _unlink_free_lock(work.with_name(work.name + ".lock"))
+    clear_stale(out_dir)
     stats = Stats.from_dict(metadata["stats"])
     n_shards = -(-metadata["rows_in"] // metadata["shard_size"])
-    return BuildReport(out_dir, True, metadata["rows_in"], metadata["rows_out"], n_shards, n_shards, n_shards,
+    return BuildReport(out_dir, metadata["rows_in"], metadata["rows_out"], n_shards, n_shards,
                        stats, metadata["skipped_rows"], metadata, already_complete=True)
-
-
-def _unlink_free_lock(lock: Path) -> None:
-    """Remove a leftover assembly lock file that no live process holds."""
-    import fcntl
-
-    if not lock.is_file():
-        return
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return
-        lock.unlink(missing_ok=True)
 
 
 def _is_replaceable(path: Path) -> bool:

@@ -75,7 +75,7 @@ def bert_base_random(seed: int = 0) -> LoadedMLM:
     return LoadedMLM(BertForMaskedLM(config).eval(), tokenizer, "random bert-base-uncased shape (12x768)")
 
 
-def _glue_dir(configured: str | None) -> Path | None:
+def glue_dir(configured: str | None) -> Path | None:
     for candidate in (configured, os.environ.get("TINYAUG_GLUE_DIR"), "../shared/glue"):
         if candidate and (Path(candidate) / "SST-2" / "train.tsv").is_file():
             return Path(candidate)
@@ -211,9 +211,9 @@ def _peak_rss_mb() -> float:
 def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
     """Run every measurement and return the figures (see the module docstring)."""
     torch.manual_seed(cfg.seed)
-    glue_dir = _glue_dir(cfg.data_dir)
-    tables = [seeded_slice("sst2", cfg.sst2_rows, cfg.seed, glue_dir),
-              seeded_slice("mrpc", cfg.mrpc_rows, cfg.seed, glue_dir)]
+    data_folder = glue_dir(cfg.data_dir)
+    tables = [seeded_slice("sst2", cfg.sst2_rows, cfg.seed, data_folder),
+              seeded_slice("mrpc", cfg.mrpc_rows, cfg.seed, data_folder)]
     device = resolve_device(cfg.device)
     for precision in cfg.precisions:  # refuse before minutes of fp32 work, not after
         check_precision(precision, device)
@@ -226,7 +226,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "model": loaded.identifier, "vectors": vectors.identifier, "threads": torch.get_num_threads(),
         "device": cfg.device, "batch_size": cfg.batch_size, "variants": cfg.variants,
-        "data": str(glue_dir) if glue_dir else "embedded sample", "vectors_load_s": vectors_load_s,
+        "data": str(data_folder) if data_folder else "embedded sample", "vectors_load_s": vectors_load_s,
         "matmul_gflops": matmul_gflops(),
     }
     fast = _run_pipeline(tables, recipe, loaded, vectors, cfg, progress)

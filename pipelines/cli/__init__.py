@@ -5,7 +5,7 @@ function and reports.
   the options several commands share (task, device).
 - ``augment``: ``augment``, ``inspect``, ``export``; ``distill``: ``finetune``,
   ``teacher-logits``, ``make-student``, ``distill``, ``evaluate``; ``starter``: ``build-mlm``,
-  ``export-mlm``, ``eval-mlm``; ``experiment``: ``experiment ablation|report``; ``bench``.
+  ``export-mlm``, ``eval-mlm``; ``experiment``: ``experiment ablation|report``; ``bench``, ``bench-engines``.
 
 Command modules import each other never, and heavy libraries (torch, transformers, datasets) only
 inside a command's body, so ``--help`` answers at once.

@@ -10,7 +10,7 @@ import click
 from tinyaug.augment.recipe import CONTEXT_MODES, PAIR_MODES, REFERENCE_VARIANTS, Recipe
 from tinyaug.errors import TinyaugError
 from tinyaug.pipelines.augmentation import formats as export_formats
-from tinyaug.pipelines.cli.common import apply, friendly_errors, task_option
+from tinyaug.pipelines.cli.common import apply, engine_options, friendly_errors, ray_settings, task_option
 from tinyaug.pipelines.io.models import DEFAULT_MLM, PRECISIONS
 from tinyaug.pipelines.io.tasks import get_task
 from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS as VECTOR_FORMATS
@@ -68,14 +68,6 @@ def _load_models(mlm: str, vectors: str, vectors_format: str, trust_pickle: bool
     return loaded, load_vectors(vectors, vectors_format, allow_pickle=trust_pickle)
 
 
-def _parse_worker(value: str) -> tuple[int, int]:
-    try:
-        index, count = (int(part) for part in value.split("/"))
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r}: expected INDEX/COUNT, e.g. 0/2") from exc
-    return index, count
-
-
 def highlighted(text: str, changes: list[dict[str, Any]], column: str) -> str:
     """The variant text with its replaced words in bold green."""
     from tinyaug.pipelines.augmentation.inspect import change_segments
@@ -90,6 +82,18 @@ def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
         swaps = ", ".join(f"{c['original']}->{c['replacement']} ({c['source']} #{c['rank']})" for c in row["aug_changes"])
         lines.append(click.style(f"    changes: {swaps}", dim=True))
     return lines
+
+
+def _ray_engine(settings: Any, mlm: str, vectors: str, vectors_format: str, trust_pickle: bool,
+                precision: str) -> Any:
+    if settings is None:
+        return None
+    from tinyaug.pipelines.scale.ray_engine import ModelSpec, RayEngine
+
+    def started(actors: list[dict]) -> None:
+        click.echo(f"Ray: {len(actors)} actors loaded the models", err=True)
+
+    return RayEngine(settings, ModelSpec(mlm, vectors, vectors_format, trust_pickle, precision), on_start=started)
 
 
 @click.command("augment")
@@ -114,15 +118,16 @@ def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
 @click.option("--limit", type=click.IntRange(min=1), help="Augment only the first N rows.")
 @click.option("--shard-size", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Examples per shard (unit of resume).")
-@click.option("--worker", default="0/1", show_default=True, help="INDEX/COUNT: build only every COUNT-th shard "
-              "(one process per device); the last one to finish assembles the dataset.")
+@engine_options
+@click.option("--worker", hidden=True, help="Removed: use --engine ray.")
 @click.option("--skip-bad-rows", is_flag=True, help="Skip and count malformed rows instead of stopping.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @click.option("--show", type=click.IntRange(min=0), default=3, show_default=True, help="Examples to show when done.")
 @friendly_errors
 def augment_command(task, data_dir, input_path, split, from_hub, keep_source_columns, text_columns, label_column, out, mlm, vectors,
                     vectors_format, trust_pickle, k, p, seed, min_similarity, exclude_antonyms, context, max_length, batch_size, device, precision,
-                    n, reference_n, pair_mode, limit, shard_size, worker, skip_bad_rows, overwrite, show):
+                    n, reference_n, pair_mode, limit, shard_size, engine, ray_address, actors, cpus_per_actor,
+                    gpus_per_actor, worker, skip_bad_rows, overwrite, show):
     """Augment a GLUE task or a table TinyBERT-style into an Arrow dataset.
 
     Example: tinyaug augment --task sst2 --limit 100 --out runs/sst2-aug
@@ -130,6 +135,10 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
     from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, load_augmented
     from tinyaug.pipelines.io.tables import load_input
 
+    if worker is not None:
+        raise click.UsageError("--worker I/N was removed: run the shards on Ray instead, with --engine ray "
+                               "(one actor per GPU: --gpus-per-actor 1; README, 'Scale-out on Ray')")
+    settings = ray_settings(engine, ray_address, actors, cpus_per_actor, gpus_per_actor)
     if reference_n:
         if not task:
             raise click.UsageError("--reference-n needs --task")
@@ -142,23 +151,21 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
                        label_column=label_column, skip_bad_rows=skip_bad_rows, limit=limit, from_hub=from_hub,
                        keep_source_columns=keep_source_columns)
     out = Path(out or Path("tinyaug-out") / f"{(table.task.name if table.task else Path(input_path).stem)}-aug").resolve()
-    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device, precision)
+    # With Ray, the models here only name the run (the actors load their own, on their devices).
+    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle,
+                                              "cpu" if settings else device, precision)
     click.echo(f"Input: {table.source} ({len(table.dataset)} rows, text columns: {', '.join(table.text_columns)})", err=True)
     if table.skipped:
         click.echo(f"Skipped {len(table.skipped)} bad rows (first: {table.skipped[0]})", err=True)
     click.echo(f"Masked LM: {loaded_mlm.identifier}; vectors: {loaded_vectors.identifier}", err=True)
-    options = BuildOptions(batch_size=batch_size, shard_size=shard_size, worker=_parse_worker(worker),
-                           overwrite=overwrite)
+    options = BuildOptions(batch_size=batch_size, shard_size=shard_size, overwrite=overwrite,
+                           engine=_ray_engine(settings, mlm, vectors, vectors_format, trust_pickle, precision))
     with click.progressbar(length=len(table.dataset), label="Augmenting", file=click.get_text_stream("stderr"),
                            show_pos=True) as bar:
         report = augment_table(table, out, recipe, loaded_mlm, loaded_vectors, options, progress=bar.update,
                                notify=lambda message: click.echo(message, err=True))
     if report.already_complete:
         click.echo(f"{out} is already complete with these arguments ({report.rows_out} rows); nothing to do.")
-        return
-    if not report.complete:
-        click.echo(f"Built this worker's shards: {report.shards_done}/{report.shards_total} done; the dataset is "
-                   "assembled by the worker that finishes last.")
         return
     stats = report.stats
     click.echo(f"Wrote {report.rows_out} rows from {report.rows_in} to {out} "
@@ -209,12 +216,13 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
         return
     if looks_like_path and ("/" in target or Path(target).exists()):
         raise TinyaugError(f"{target}: no such dataset folder (to inspect a one-word sentence, add a space)")
-    from tinyaug.pipelines.augmentation.build import build_augmenter
+    from tinyaug.pipelines.augmentation.shards import build_augmenter
     from tinyaug.pipelines.augmentation.inspect import inspect_sentence, variant_changes
 
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
                     mlm_context=context, max_length=max_length, min_similarity=min_similarity,
                     exclude_antonyms=exclude_antonyms)
+    # With Ray, the models here only name the run (the actors load their own, on their devices).
     loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device, precision)
     report = inspect_sentence(build_augmenter(recipe, loaded_mlm, loaded_vectors, batch_size), target)
     plan = report.plan

@@ -44,3 +44,37 @@ def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, pr
 
 
 COMMANDS = [bench_command]
+
+
+@click.command("bench-engines")
+@click.option("--sst2-rows", type=POSITIVE, default=200, show_default=True, help="SST-2 train examples in the slice.")
+@click.option("--shard-size", type=POSITIVE, default=25, show_default=True, help="Examples per shard.")
+@click.option("--actors", default="1,2", show_default=True, help="Comma-separated actor counts for the Ray runs.")
+@click.option("-n", "--variants", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option("--mlm", default="starter", show_default=True, help="Masked LM (a name or folder every actor loads).")
+@click.option("--vectors", default="glove-6b-50d", show_default=True)
+@click.option("--data-dir", help="GLUE folder [default: $TINYAUG_GLUE_DIR, ../shared/glue, else the embedded sample].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@friendly_errors
+def bench_engines_command(sst2_rows, shard_size, actors, variants, mlm, vectors, data_dir, as_json):
+    """Augment one slice with the local engine and with Ray (1, 2, ... actors on a Ray instance
+    started here): sentences per second, actor start-up, Ray's overhead per shard, same rows.
+
+    Example: tinyaug bench-engines --sst2-rows 200 --actors 1,2
+    """
+    import json
+
+    from tinyaug.augment.recipe import Recipe
+    from tinyaug.pipelines.bench.engines import bench_engines, format_engines
+    from tinyaug.pipelines.bench.run import glue_dir, seeded_slice
+    from tinyaug.pipelines.cli.common import comma_ints
+    from tinyaug.pipelines.scale.ray_engine import import_ray
+
+    import_ray()
+    table = seeded_slice("sst2", sst2_rows, 0, glue_dir(data_dir))
+    result = bench_engines(table, Recipe(variants_per_example=variants), mlm, vectors,
+                           comma_ints(actors, "--actors"), shard_size)
+    click.echo(json.dumps(result, indent=2) if as_json else format_engines(result))
+
+
+COMMANDS.append(bench_engines_command)

@@ -135,3 +135,38 @@ def apply(func: Callable, decorators: list[Callable]) -> Callable:
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+ENGINES = ("local", "ray")
+
+
+def engine_options(func: Callable) -> Callable:
+    """``--engine`` and the Ray options, shared by ``augment`` and ``teacher-logits``."""
+    return apply(func, [
+        click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
+                     help="local: build every shard in this process. ray: on the actors of a Ray cluster "
+                          "(--ray-address / RAY_ADDRESS), or of a Ray instance started here; same rows."),
+        click.option("--ray-address", help="--engine ray: the cluster's address, e.g. 10.0.0.5:6379 or auto "
+                                           "[default: RAY_ADDRESS, else a Ray instance on this machine]."),
+        click.option("--actors", type=POSITIVE, help="--engine ray: actors to run [default: one per GPU with "
+                                                     "--gpus-per-actor, else one per --cpus-per-actor CPUs]."),
+        click.option("--cpus-per-actor", type=click.FloatRange(min=0, min_open=True), default=1.0,
+                     show_default=True, help="--engine ray: CPUs each actor reserves (and its torch threads)."),
+        click.option("--gpus-per-actor", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                     help="--engine ray: GPUs each actor reserves (1: one actor per GPU; its models on cuda)."),
+    ])
+
+
+def ray_settings(engine: str, ray_address: str | None, actors: int | None, cpus_per_actor: float,
+                 gpus_per_actor: float) -> Any:
+    """The Ray settings for ``--engine ray`` (None for the local engine, which takes no Ray option)."""
+    if engine != "ray":
+        given = [name for name, value in (("--ray-address", ray_address), ("--actors", actors),
+                                          ("--gpus-per-actor", gpus_per_actor or None)) if value]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} only apply with --engine ray")
+        return None
+    from tinyaug.pipelines.scale.ray_engine import RaySettings
+
+    return RaySettings(address=ray_address, actors=actors, cpus_per_actor=cpus_per_actor,
+                       gpus_per_actor=gpus_per_actor)

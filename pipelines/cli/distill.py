@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from tinyaug.pipelines.cli.common import POSITIVE, SEQ_LENGTH, device_option, friendly_errors, task_option
+from tinyaug.pipelines.cli.common import (POSITIVE, SEQ_LENGTH, device_option, engine_options, friendly_errors,
+                                         ray_settings, task_option)
 
 COMMANDS: list[click.Command] = []
 
@@ -87,9 +88,12 @@ def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: f
 @click.option("--max-seq-length", type=SEQ_LENGTH, help="Default: 64 single-sentence tasks, 128 pairs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @device_option()
+@engine_options
 @friendly_errors
 def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None, overwrite: bool, batch_size: int,
-                           max_seq_length: int | None, as_json: bool, device: str) -> None:
+                           max_seq_length: int | None, as_json: bool, device: str, engine: str,
+                           ray_address: str | None, actors: int | None, cpus_per_actor: float,
+                           gpus_per_actor: float) -> None:
     """Store the teacher's logits as column teacher_logits of an augmented dataset.
 
     Stage 2 of `tinyaug distill` then reads them instead of running the teacher. Logits are in
@@ -99,8 +103,14 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
     """
     from tinyaug.pipelines.distillation import teacher_logits
 
+    settings = ray_settings(engine, ray_address, actors, cpus_per_actor, gpus_per_actor)
+    runner = None
+    if settings is not None:
+        from tinyaug.pipelines.scale.ray_engine import RayEngine
+
+        runner = RayEngine(settings)
     result = teacher_logits(teacher, data, task, out=out, batch_size=batch_size,
-                  max_seq_length=max_seq_length, device=device, overwrite=overwrite)
+                            max_seq_length=max_seq_length, device=device, overwrite=overwrite, engine=runner)
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
     else:

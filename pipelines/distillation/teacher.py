@@ -6,17 +6,25 @@ and ``teacher_flip`` (the prediction differs from the one on the row's original)
 description ``teacher_logits.json`` with the flip rates (by source, label and number of replaced
 words), and a refreshed dataset card, all written together, atomically (``io.storage``).
 
+The logits are computed in shards of ``SHARD_BATCHES`` batches, each saved as it completes in
+``TARGET.teacher.partial`` beside the output, so an interrupted run resumes where it stopped; the
+shards run here or on a Ray cluster (``engine``, see ``pipelines.scale``), with the same logits
+either way: every shard is batched the same.
+
 Not here: distillation (``distill``), which reads them in stage 2.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import datasets
 import numpy as np
+import pyarrow as pa
+
 from tinyaug.distill.collator import TextCollator
 from tinyaug.distill.inference import predict_logits
 from tinyaug.distill.metrics import compute_metrics
@@ -29,13 +37,14 @@ from tinyaug.distill.variants import (
 )
 from tinyaug.errors import InputError
 from tinyaug.pipelines.augmentation.card import render_card
+from tinyaug.pipelines.augmentation.shards import shard_jobs
 from tinyaug.pipelines.distillation.loading import (
     load_task_dataset,
     load_task_model,
     load_tokenizer,
 )
 from tinyaug.pipelines.io.glue import get_task
-from tinyaug.pipelines.io.models import resolve_device
+from tinyaug.pipelines.io.models import model_fingerprint, resolve_device
 from tinyaug.pipelines.io.schema import (
     CARD_FILE,
     CHANGES,
@@ -51,27 +60,81 @@ from tinyaug.pipelines.io.schema import (
     teacher_logits_feature,
     with_metadata,
 )
-from tinyaug.pipelines.io.storage import save_dataset
+from tinyaug.pipelines.io.storage import atomic_file, read_json, remove_tree, save_dataset, write_json
+
+SHARD_BATCHES = 64  # batches per shard of logits: the unit of resume and of work for an engine
 
 logger = logging.getLogger(__name__)
 
 
-def teacher_logits(teacher: str | Path, data: str | Path, task: str, *, out: str | Path | None = None,
-                   batch_size: int = 64, max_seq_length: int | None = None,
-                   device: str = "auto", overwrite: bool = False) -> dict[str, Any]:
-    """Add the teacher's logits as column ``teacher_logits`` to the dataset at ``data`` (or write
-    the result to ``out``), atomically. Logits are stored in the task's label order (aligned by
-    label name with the teacher's ``id2label``); STS-B stores one score per row."""
+def load_teacher(teacher: str | Path, task: str, max_length: int, batch_size: int,
+                 device: str = "auto") -> tuple[Callable[[pa.Table], np.ndarray], Any, dict[str, str]]:
+    """The teacher as a function from rows (an Arrow table with the task's text columns) to logits
+    in the task's label order, the model, and what identifies it (every engine must match it)."""
     spec = get_task(task)
-    max_length = max_seq_length or default_max_seq_length(spec.name)
     target = resolve_device(device)
-    _check_out(Path(data), Path(out) if out is not None else None, overwrite)
-    ds = load_task_dataset(data, spec)
     model, permutation = load_task_model(teacher, spec, "teacher")
     tokenizer = load_tokenizer(teacher, "teacher tokenizer")
     collator = TextCollator(tokenizer, spec.text_columns, max_length)
-    logits = predict_logits(model, collator, ds.select_columns(list(spec.text_columns)),
-                            batch_size=batch_size, device=target, permutation=permutation)
+
+    def predict(rows: pa.Table) -> np.ndarray:
+        return predict_logits(model, collator, datasets.Dataset(rows), batch_size=batch_size, device=target,
+                              permutation=permutation)
+
+    return predict, model, {"teacher": f"{teacher} ({model_fingerprint(str(teacher), model)})"}
+
+
+def teacher_logits(teacher: str | Path, data: str | Path, task: str, *, out: str | Path | None = None,
+                   batch_size: int = 64, max_seq_length: int | None = None,
+                   device: str = "auto", overwrite: bool = False, engine: Any = None) -> dict[str, Any]:
+    """Add the teacher's logits as column ``teacher_logits`` to the dataset at ``data`` (or write
+    the result to ``out``), atomically. Logits are stored in the task's label order (aligned by
+    label name with the teacher's ``id2label``); STS-B stores one score per row. ``engine``: None
+    computes here; a ``RayEngine`` on its actors (this process then loads the teacher on the CPU,
+    only to name it)."""
+    spec = get_task(task)
+    max_length = max_seq_length or default_max_seq_length(spec.name)
+    _check_out(Path(data), Path(out) if out is not None else None, overwrite)
+    ds = load_task_dataset(data, spec)
+    predict, model, identifiers = load_teacher(teacher, task, max_length, batch_size,
+                                               "cpu" if engine is not None else device)
+    texts = ds.select_columns(list(spec.text_columns)).with_format("arrow")
+    key = {**identifiers, "data": ds._fingerprint, "rows": len(ds), "max_seq_length": max_length,
+           "batch_size": batch_size}
+    with _logit_shards(Path(out or data).resolve(), key) as work:
+        jobs = shard_jobs(len(ds), batch_size * SHARD_BATCHES)
+        todo = [job for job in jobs if not (work / f"{job.name}.npy").is_file()]
+        if len(todo) < len(jobs):
+            logger.warning("resuming: %d of %d shards of logits were already computed", len(jobs) - len(todo), len(jobs))
+        source = lambda job: texts[job.start:job.stop]  # noqa: E731
+        results = (engine.teacher_logits(str(teacher), spec.name, max_length, batch_size, identifiers, todo, source)
+                   if engine is not None else ((job, predict(source(job))) for job in todo))
+        for job, shard_logits in results:
+            with atomic_file(work / f"{job.name}.npy") as tmp, open(tmp, "wb") as handle:
+                np.save(handle, np.asarray(shard_logits, dtype=np.float32), allow_pickle=False)
+            logger.info("teacher logits: shard %d/%d", job.index + 1, len(jobs))
+        logits = np.concatenate([np.load(work / f"{job.name}.npy", allow_pickle=False) for job in jobs])
+        result = _store(ds, logits, spec, teacher, model, max_length, data, out)
+    return result
+
+
+@contextlib.contextmanager
+def _logit_shards(target: Path, key: dict) -> Iterator[Path]:
+    """The folder ``TARGET.teacher.partial`` of logit shards for ``key``: started afresh when it
+    holds another run's shards, removed once the dataset with the logits is written."""
+    work = target.with_name(target.name + ".teacher.partial")
+    if read_json(work / "run.json") != key:
+        if work.exists():
+            remove_tree(work)
+        work.mkdir(parents=True)
+        write_json(work / "run.json", key)
+    yield work
+    remove_tree(work)
+
+
+def _store(ds: datasets.Dataset, logits: np.ndarray, spec: Any, teacher: str | Path, model: Any,
+           max_length: int, data: str | Path, out: str | Path | None) -> dict[str, Any]:
+    """Add the teacher's columns to ``ds`` and save it (with the description and the card)."""
     agreement = compute_metrics(spec.name, logits, np.asarray(ds[spec.label_column]))
     ds = ds.remove_columns([c for c in TEACHER_COLUMNS if c in ds.column_names])  # a rerun replaces them
     predicted, confidence = teacher_predictions(logits, spec.is_regression)
