@@ -5,7 +5,7 @@ function and reports.
   the options several commands share (task, device).
 - ``augment``: ``augment``, ``inspect``, ``export``; ``distill``: ``finetune``,
   ``teacher-logits``, ``make-student``, ``distill``, ``evaluate``; ``starter``: ``build-mlm``,
-  ``export-mlm``, ``eval-mlm``; ``experiment``: ``experiment ablation|report``; ``bench``, ``bench-engines``.
+  ``export-mlm``, ``eval-mlm``; ``experiment``: ``experiment ablation|report``; ``bench``, ``bench-engines``; ``browse``.
 
 Command modules import each other never, and heavy libraries (torch, transformers, datasets) only
 inside a command's body, so ``--help`` answers at once.
@@ -23,7 +23,7 @@ import click
 
 from tinyaug import __version__
 from tinyaug.errors import TinyaugError
-from tinyaug.pipelines.cli import augment, bench, distill, experiment, starter
+from tinyaug.pipelines.cli import augment, bench, browse, distill, experiment, starter
 from tinyaug.pipelines.cli.common import setup_logging
 
 # oneDNN (torch's CPU matmul library) caches a compiled kernel per matrix shape, 1,024 by default.
@@ -47,7 +47,7 @@ def main(verbose: int) -> None:
     setup_logging(verbose)
 
 
-for _module in (augment, distill, starter, experiment, bench):
+for _module in (augment, browse, distill, starter, experiment, bench):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 
