@@ -85,9 +85,9 @@ def build_app(browser: DatasetBrowser | None, models: Models) -> Any:
 
     def failing(func: Callable) -> Callable:
         @functools.wraps(func)
-        def wrapper(*args: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                return func(*args)
+                return func(*args, **kwargs)
             except TinyaugError as exc:
                 raise gr.Error(str(exc)) from None
         return wrapper
