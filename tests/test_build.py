@@ -259,3 +259,24 @@ def test_pair_mode_each_varies_one_column_and_keeps_the_other_original(loaded, t
     run(table, tmp_path / "all", loaded, Recipe(variants_per_example=5, replace_prob=0.8, pair_mode="all"))
     both = [r for r in rows(tmp_path / "all") if {ch["column"] for ch in r["aug_changes"]} == {"a", "b"}]
     assert both and all(len([r for r in rows(tmp_path / "all") if r["aug_example_id"] == i]) <= 6 for i in (0, 1))
+
+
+def test_the_local_engine_imports_neither_ray_nor_gradio(tmp_path):
+    """Ray and Gradio are optional extras: a local augmentation must run without them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from helpers import write_augmented
+from tinyaug.pipelines.experiment import toys as T
+T.write_glue_task({str(tmp_path)!r} + '/glue', 'sst2', train_rows=8)
+write_augmented({str(tmp_path)!r} + '/glue', 'sst2', {str(tmp_path)!r} + '/aug')
+import tinyaug.pipelines.cli
+print(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'gradio')))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,123 @@
+"""Fault injection: ``augment``, ``teacher-logits`` and ``export`` killed with SIGKILL at random
+moments (real subprocesses, tiny models), then run again with the same command, must end with
+exactly the output of an uninterrupted run and nothing else beside it; a disk that fills up
+while shards are written gives one line, no dataset, and a rerun that resumes.
+
+``benchmarks/kill_resume.py`` does the same on a real slice with the real models, many times.
+"""
+
+from __future__ import annotations
+
+import errno
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tinyaug.pipelines.bench.faults import digest, leftovers, run_killed, work_seconds
+from tinyaug.pipelines.bench.faults import run as timed
+from tinyaug.pipelines.cli import main
+from tinyaug.pipelines.experiment import toys as T
+
+TRIALS = 2
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Toy SST-2 (240 rows), a tiny masked LM and vectors as files, a tiny teacher."""
+    import numpy as np
+    import torch
+    from transformers import BertForMaskedLM
+
+    root = tmp_path_factory.mktemp("faults")
+    T.write_glue_task(root / "glue", "sst2", train_rows=240)
+    tokenizer = T.tiny_tokenizer(root / "mlm")
+    torch.manual_seed(0)
+    BertForMaskedLM(T.tiny_config(layers=1, labels=None)).save_pretrained(root / "mlm")
+    tokenizer.save_pretrained(root / "mlm")
+    words = [w for w in T.WORDS if w.isalpha()]
+    vectors = np.random.default_rng(0).standard_normal((len(words), 8))
+    (root / "vectors.txt").write_text("".join(f"{w} " + " ".join(f"{x:.5f}" for x in v) + "\n"
+                                              for w, v in zip(words, vectors)))
+    T.save_tiny_model(root / "teacher", T.tiny_config())
+    return root
+
+
+def augment_args(world: Path, out: Path) -> list[str]:
+    return ["augment", "--task", "sst2", "--data-dir", str(world / "glue"), "--mlm", str(world / "mlm"),
+            "--vectors", str(world / "vectors.txt"), "-n", "8", "--shard-size", "20", "--device", "cpu",
+            "--show", "0", "--out", str(out)]
+
+
+def test_augment_killed_at_random_moments_resumes_identical(world, tmp_path):
+    seconds = work_seconds(augment_args(world, tmp_path / "reference"), tmp_path / "reference.partial")
+    reference = digest(tmp_path / "reference")
+    rng, killed = random.Random(17), 0
+    for trial in range(TRIALS):
+        out = tmp_path / f"killed{trial}"
+        killed += run_killed(augment_args(world, out), out.with_name(out.name + ".partial"), seconds, rng)
+        timed(augment_args(world, out))
+        assert digest(out) == reference, f"trial {trial}"
+        assert not leftovers(out)
+    assert killed  # at least one kill landed before the run finished
+
+
+def test_teacher_logits_killed_at_random_moments_resumes_identical(world, tmp_path):
+    timed(augment_args(world, tmp_path / "aug"))
+    args = ["teacher-logits", "--teacher", str(world / "teacher"), "--task", "sst2", "--device", "cpu",
+            "--batch-size", "8"]
+    shutil.copytree(tmp_path / "aug", tmp_path / "reference")
+    seconds = work_seconds(args + ["--data", str(tmp_path / "reference")], tmp_path / "reference.teacher.partial")
+    reference = digest(tmp_path / "reference")
+    rng, killed = random.Random(5), 0
+    for trial in range(TRIALS):
+        data = tmp_path / f"data{trial}"
+        shutil.copytree(tmp_path / "aug", data)
+        killed += run_killed(args + ["--data", str(data)], data.with_name(data.name + ".teacher.partial"), seconds, rng)
+        timed(args + ["--data", str(data)])  # in place, as the experiment runs it
+        assert digest(data) == reference, f"trial {trial}"
+        assert not leftovers(data)
+    assert killed
+
+
+def test_export_killed_at_random_moments_leaves_the_old_file_or_the_new_one(world, tmp_path):
+    timed(augment_args(world, tmp_path / "aug"))
+    target = tmp_path / "train_aug.parquet"
+    args = ["export", str(tmp_path / "aug"), "--format", "parquet", "--to", str(target)]
+    seconds = timed(args)
+    reference = digest(target)
+    rng = random.Random(11)
+    for trial in range(TRIALS):
+        target.write_bytes(b"the previous export")
+        run_killed(args, tmp_path / "aug", seconds, rng)
+        assert target.read_bytes() == b"the previous export" or digest(target) == reference
+        timed(args)
+        assert digest(target) == reference
+        assert not leftovers(target)
+
+
+def test_a_full_disk_while_writing_shards_gives_one_line_and_resumes(world, tmp_path, monkeypatch):
+    from tinyaug.pipelines.augmentation import shards
+
+    real = shards.atomic_directory
+    calls = []
+
+    def filling(target):
+        calls.append(target)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        return real(target)
+
+    monkeypatch.setattr(shards, "atomic_directory", filling)
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, augment_args(world, out))
+    assert result.exit_code == 1 and "the disk is full" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()[-1]) < 300
+    assert not out.exists() and len(list((tmp_path / "o.partial" / "shards").iterdir())) == 2
+    monkeypatch.undo()
+    result = CliRunner().invoke(main, augment_args(world, out))
+    assert result.exit_code == 0 and "Resuming: 2 of 12 shards" in result.output
+    timed(augment_args(world, tmp_path / "reference"))
+    assert digest(out) == digest(tmp_path / "reference")
