@@ -68,3 +68,15 @@ def test_naive_mode_runs_like_the_reference(tiny_tokenizer, tiny_model):
     assert seen == [(1, len(ids) + 2, True)] * 3  # one context per forward, every position, autograd on
     fast = MaskedLMSource(tiny_model, tiny_tokenizer).candidates(queries, 5)
     assert [[c.word for c in row] for row in naive] == [[c.word for c in row] for row in fast]
+
+
+def test_bench_flags_an_emulated_precision_instead_of_running_it(tiny_dir, glue_dir, monkeypatch):
+    avx2 = {"model": "AVX2 box (test)", "flags": ["avx2"], "torch_capability": "AVX2", "cores": 2}
+    monkeypatch.setattr("tinyaug.pipelines.io.cpu.cpu_info", lambda: avx2)
+    monkeypatch.setattr("tinyaug.pipelines.bench.run.cpu_info", lambda: avx2)
+    config = BenchConfig(sst2_rows=4, mrpc_rows=1, naive_fraction=1.0, variants=2, mlm=str(tiny_dir),
+                         data_dir=str(glue_dir), precisions=("fp32", "bf16"))
+    result = run_bench(config)
+    assert "would be emulated" in result["precisions"]["bf16"]["skipped"]
+    table = format_table(result)
+    assert "| bf16: skipped |" in table and "CPU: AVX2 box (test)" in table

@@ -115,3 +115,32 @@ def test_augment_command_takes_a_precision(tiny_dir, glue_dir, tmp_path):
     refused = runner.invoke(main, common + ["--precision", "fp16", "--overwrite"])
     assert refused.exit_code == 1 and "Error: --precision fp16 needs a GPU" in refused.output
     assert "Traceback" not in refused.output
+
+
+AVX2_ONLY = {"model": "AMD EPYC (test)", "flags": ["avx2", "fma"], "torch_capability": "AVX2", "cores": 2}
+AMX = {"model": "Xeon (test)", "flags": ["avx2", "avx512f", "avx512_bf16", "amx_bf16"], "torch_capability": "AVX512",
+       "cores": 2}
+
+
+def test_bf16_that_would_be_emulated_is_refused_in_one_line_pointing_to_int8(monkeypatch, tmp_path):
+    from tinyaug.pipelines.io.models import EmulatedPrecision, check_precision
+
+    monkeypatch.setattr("tinyaug.pipelines.io.cpu.cpu_info", lambda: AVX2_ONLY)
+    with pytest.raises(EmulatedPrecision, match=r"AMD EPYC \(test\)\) has no bf16 arithmetic .*use --precision int8"):
+        check_precision("bf16", torch.device("cpu"))
+    check_precision("int8", torch.device("cpu"))
+    result = CliRunner().invoke(main, ["augment", "--task", "sst2", "--limit", "2", "--precision", "bf16",
+                                       "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "would be emulated" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
+    monkeypatch.setattr("tinyaug.pipelines.io.cpu.cpu_info", lambda: AMX)
+    check_precision("bf16", torch.device("cpu"))
+
+
+def test_cpu_info_names_the_model_and_the_flags_that_matter():
+    from tinyaug.pipelines.io.cpu import RELEVANT_FLAGS, cpu_info, describe, native_bf16
+
+    info = cpu_info()
+    assert info["model"] and set(info["flags"]) <= set(RELEVANT_FLAGS) and info["cores"] >= 1
+    assert info["model"] in describe(info)
+    assert native_bf16(AMX) and not native_bf16(AVX2_ONLY)

@@ -40,7 +40,8 @@ from tinyaug.augment.sources import Candidate, Query
 from tinyaug.augment.vectors import VectorSource
 from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table
 from tinyaug.pipelines.io.tables import InputTable, load_input
-from tinyaug.pipelines.io.models import LoadedMLM, at_precision, check_precision, load_masked_lm, \
+from tinyaug.pipelines.io.cpu import cpu_info, describe as describe_cpu
+from tinyaug.pipelines.io.models import EmulatedPrecision, LoadedMLM, at_precision, check_precision, load_masked_lm, \
     resolve_device
 from tinyaug.pipelines.io.vectors import LoadedVectors, load_vectors
 
@@ -215,8 +216,12 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
     tables = [seeded_slice("sst2", cfg.sst2_rows, cfg.seed, data_folder),
               seeded_slice("mrpc", cfg.mrpc_rows, cfg.seed, data_folder)]
     device = resolve_device(cfg.device)
-    for precision in cfg.precisions:  # refuse before minutes of fp32 work, not after
-        check_precision(precision, device)
+    skipped = {}
+    for precision in cfg.precisions:  # refuse before minutes of fp32 work, not after; flag emulated modes
+        try:
+            check_precision(precision, device)
+        except EmulatedPrecision as exc:
+            skipped[precision] = str(exc)
     loaded = load_masked_lm(cfg.mlm, cfg.device) if cfg.mlm else bert_base_random(cfg.seed)
     loaded.model.to(device)
     start = time.perf_counter()
@@ -227,7 +232,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
         "model": loaded.identifier, "vectors": vectors.identifier, "threads": torch.get_num_threads(),
         "device": cfg.device, "batch_size": cfg.batch_size, "variants": cfg.variants,
         "data": str(data_folder) if data_folder else "embedded sample", "vectors_load_s": vectors_load_s,
-        "matmul_gflops": matmul_gflops(),
+        "matmul_gflops": matmul_gflops(), "cpu": cpu_info(),
     }
     fast = _run_pipeline(tables, recipe, loaded, vectors, cfg, progress)
     result.update(fast)
@@ -276,7 +281,9 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
     })
     precisions = {}
     for precision in cfg.precisions:
-        if precision == "fp32":
+        if precision in skipped:
+            precisions[precision] = {"skipped": skipped[precision]}
+        if precision == "fp32" or precision in skipped:
             continue
         low = _copy_at_precision(loaded, precision)
         low_aug = make_fast(low)
@@ -341,7 +348,7 @@ def format_table(r: dict[str, Any]) -> str:
     lines = [
         f"model: {r['model']}; vectors: {r['vectors']}; {r['threads']} threads on {r['device']}; "
         f"batch {r['batch_size']}; N={r['variants']}; data: {r['data']}",
-        "", "| measure | value |", "|---|---|",
+        f"CPU: {describe_cpu(r['cpu'])}", "", "| measure | value |", "|---|---|",
         f"| examples / sentences / rows out | {r['examples']} / {r['sentences']} / {r['rows_out']} |",
         f"| end to end: sentences/s | {r['sentences_per_s']:.2f} |",
         f"| end to end: masked predictions/s | {r['masked_predictions_per_s']:.1f} |",
@@ -369,6 +376,9 @@ def format_table(r: dict[str, Any]) -> str:
     lines.append(f"| splitting and tokenizing in the helper thread (overlapped) | "
                  f"{100 * r['split_overlapped_share']:.1f}% of the time |")
     for name, p in r.get("precisions", {}).items():
+        if "skipped" in p:
+            lines.append(f"| {name}: skipped | {p['skipped']} |")
+            continue
         lines.append(f"| {name}: sentences/s, speed-up over naive | {p['sentences_per_s']:.2f}, {p['speedup_vs_naive']:.1f}x |")
         lines.append(f"| {name}: top-15 overlap with fp32 | {100 * p['top15_overlap_with_fp32']:.1f}% |")
     return "\n".join(lines)

@@ -183,7 +183,8 @@ PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 
 def check_precision(precision: str, device: torch.device) -> None:
-    """Raise, with the fix, if ``precision`` cannot run on ``device``."""
+    """Raise, with the fix, if ``precision`` cannot run on ``device``, or would be emulated there
+    (``EmulatedPrecision``: bf16 on a CPU without AVX-512 BF16 or AMX, or on a GPU without it)."""
     if precision not in PRECISIONS:
         raise ModelLoadError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if precision == "fp16" and device.type == "cpu":
@@ -191,6 +192,23 @@ def check_precision(precision: str, device: torch.device) -> None:
     if precision == "int8" and device.type != "cpu":
         raise ModelLoadError(f"--precision int8 runs on the CPU only (the model is on {device}); "
                              "pass --device cpu, or on a GPU use fp16 or bf16")
+    if precision == "bf16" and device.type == "cpu":
+        from tinyaug.pipelines.io.cpu import cpu_info, native_bf16
+
+        if not native_bf16():
+            raise EmulatedPrecision(f"--precision bf16: this CPU ({cpu_info()['model']}) has no bf16 arithmetic "
+                                    "(AVX-512 BF16 or AMX), so it would be emulated, many times slower than fp32; "
+                                    "use --precision int8 (fast here, close to fp32) or fp32")
+    if precision == "bf16" and device.type == "cuda":
+        import torch
+
+        if not torch.cuda.is_bf16_supported():
+            raise EmulatedPrecision(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bf16 "
+                                    "arithmetic; use --precision fp16")
+
+
+class EmulatedPrecision(ModelLoadError):
+    """A precision the device would only emulate (slower than fp32)."""
 
 
 def int8_engine() -> str:
