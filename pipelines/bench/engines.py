@@ -1,6 +1,8 @@
 """The engine benchmark (``tinyaug bench-engines``): the same slice augmented by the local engine
 and by the Ray engine with 1, 2, ... actors, on a Ray instance started on this machine.
 
+Every run gets the machine's cores: the local engine its torch threads, the Ray actors an equal
+share each (one actor: all of them, so that the per-shard overhead compares like with like).
 Reports sentences per second end to end (dataset written), the start-up (for an actor: process,
 imports, models and augmenter; for the local engine, whose models are already loaded: the
 augmenter) and Ray's overhead per shard: the one-actor run's time after start-up less the local
@@ -27,6 +29,7 @@ def bench_engines(table: InputTable, recipe: Recipe, mlm: str, vectors: str, act
                   shard_size: int, batch_size: int = 64) -> dict[str, Any]:
     """Time ``table`` through each engine (models named by ``mlm`` / ``vectors``, loaded on the CPU)."""
     import ray
+    import torch
 
     from tinyaug.pipelines.io.models import load_masked_lm
     from tinyaug.pipelines.io.vectors import load_vectors
@@ -54,12 +57,14 @@ def bench_engines(table: InputTable, recipe: Recipe, mlm: str, vectors: str, act
                      "sentences_per_second": sentences / local_seconds, "startup_seconds": local_startup,
                      "sentences_per_second_after_startup": sentences / (local_seconds - local_startup),
                      "identical_rows": True})
-        ray.init(num_cpus=max(actor_counts), include_dashboard=False, log_to_driver=False,
+        cores = max(max(actor_counts), torch.get_num_threads())  # the local engine's threads
+        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False,
                  object_store_memory=LOCAL_OBJECT_STORE_BYTES)
         try:
             for actors in actor_counts:
                 ready: list[float] = []
-                engine = RayEngine(RaySettings(actors=actors), ModelSpec(mlm, vectors),
+                settings = RaySettings(actors=actors, cpus_per_actor=cores / actors)  # all cores, as the local run
+                engine = RayEngine(settings, ModelSpec(mlm, vectors),
                                    on_start=lambda infos: ready.append(time.perf_counter()))
                 start = time.perf_counter()
                 seconds, _ = run(f"ray{actors}", engine)
