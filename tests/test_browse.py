@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import socket
 import tempfile
-from pathlib import Path
 
 import datasets
 import numpy as np

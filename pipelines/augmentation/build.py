@@ -39,7 +39,7 @@ from tinyaug.pipelines.augmentation.shards import (ShardJob, augment_shard, buil
                                                    shard_jobs, write_shard)
 from tinyaug.pipelines.io.models import LoadedMLM
 from tinyaug.pipelines.io.schema import augmented_features, read_metadata
-from tinyaug.pipelines.io.storage import atomic_directory, clear_stale, remove_tree, write_json
+from tinyaug.pipelines.io.storage import clear_stale, remove_tree, write_json
 from tinyaug.pipelines.io.tables import InputTable
 from tinyaug.pipelines.io.vectors import LoadedVectors
 
@@ -103,7 +103,7 @@ class BuildReport:
     stats: Stats
     skipped: list[str]
     metadata: dict[str, Any]
-    augmenter: Augmenter | None = None  # the local engine's (its timings and model counters), if it ran
+    augmenter: Augmenter | None = None  # the local engine's (its timings and model counters), if it ran; None on Ray
     already_complete: bool = False  # OUT already held this run's result: nothing was done
 
 

@@ -40,17 +40,17 @@ def bench_engines(table: InputTable, recipe: Recipe, mlm: str, vectors: str, act
     shards = -(-len(table.dataset) // shard_size)
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tinyaug-bench-") as tmp:
-        def run(name: str, engine: Any) -> tuple[float, Any]:
+        def run(name: str, engine: Any) -> float:
             options = BuildOptions(shard_size=shard_size, batch_size=batch_size, engine=engine)
             start = time.perf_counter()
-            report = augment_table(table, Path(tmp) / name, recipe, loaded_mlm, loaded_vectors, options)
-            return time.perf_counter() - start, report
+            augment_table(table, Path(tmp) / name, recipe, loaded_mlm, loaded_vectors, options)
+            return time.perf_counter() - start
 
         start = time.perf_counter()
         engine = LocalEngine()  # its start-up: the augmenter (vector index, candidate filter), as in an actor
         engine.augmenter = build_augmenter(recipe, loaded_mlm, loaded_vectors, batch_size)
         local_startup = time.perf_counter() - start
-        local_seconds, _ = run("local", engine)
+        local_seconds = run("local", engine)
         local_seconds += local_startup
         local = load_augmented(Path(tmp) / "local").data.table
         runs.append({"engine": "local", "actors": None, "seconds": local_seconds,
@@ -67,7 +67,7 @@ def bench_engines(table: InputTable, recipe: Recipe, mlm: str, vectors: str, act
                 engine = RayEngine(settings, ModelSpec(mlm, vectors),
                                    on_start=lambda infos: ready.append(time.perf_counter()))
                 start = time.perf_counter()
-                seconds, _ = run(f"ray{actors}", engine)
+                seconds = run(f"ray{actors}", engine)
                 startup = ready[0] - start if ready else None
                 rows = load_augmented(Path(tmp) / f"ray{actors}").data.table
                 runs.append({"engine": "ray", "actors": actors, "seconds": seconds,

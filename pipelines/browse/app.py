@@ -138,9 +138,12 @@ def _dataset_view(gr: Any, browser: DatasetBrowser, models: Models, failing: Cal
 
     inputs = [source, label, changed, flips, search, number, size]
     outputs = [shown, status, number]
+    def first_page(*values: Any) -> tuple[str, str, int]:  # a new filter or page size starts at page 1
+        return show(*values[:5], 1, values[6])
+
     for control in (source, label, changed, flips, size):
-        control.change(lambda *a: show(*a[:5], 1, a[6]), inputs, outputs)
-    search.submit(lambda *a: show(*a[:5], 1, a[6]), inputs, outputs)
+        control.change(first_page, inputs, outputs)
+    search.submit(first_page, inputs, outputs)
     number.submit(show, inputs, outputs)
     previous.click(lambda *a: show(*a, step=-1), inputs, outputs)
     following.click(lambda *a: show(*a, step=1), inputs, outputs)

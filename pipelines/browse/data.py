@@ -92,8 +92,9 @@ class DatasetBrowser:
         self.label_column = self.metadata.get("label_column")
         self.table = self.dataset.with_format("arrow")
         self.ids = ids = self.table[EXAMPLE_ID].to_numpy()
-        self.starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])  # first row of each example
-        self.example_of_row = np.cumsum(np.r_[True, ids[1:] != ids[:-1]]) - 1  # example position per row
+        first = np.r_[True, ids[1:] != ids[:-1]]  # the first row of an example
+        self.starts = np.flatnonzero(first)
+        self.example_of_row = np.cumsum(first) - 1  # example position per row
         self.variant = self.table[VARIANT].to_numpy()
         self.has_teacher = TEACHER_FLIP in self.dataset.column_names
 
@@ -148,25 +149,15 @@ class DatasetBrowser:
         pages = max(1, -(-len(matching) // size))
         number = min(max(1, number), pages)
         chosen = matching[(number - 1) * size:number * size]
-        rows: list[int] = []
+        groups = []  # per example: its row range and the rows to show (the original, then matching variants)
         for position in chosen:
             start, stop = self._rows_of(int(position))
-            rows.append(start)
-            rows.extend(int(i) + start for i in np.flatnonzero(mask[start:stop] if filters.active
-                                                                 else self.variant[start:stop] > 0))
-        records = self.dataset.select(rows).to_list() if rows else []
-        by_example: dict[int, ExampleView] = {}
-        for record in records:
-            example = record[EXAMPLE_ID]
-            view = by_example.get(example)
-            if view is None:
-                view = by_example[example] = ExampleView(example, [], 0)
-            view.rows.append(self._row_view(record))
-        for position, view in zip(chosen, by_example.values()):
-            start, stop = self._rows_of(int(position))
-            view.variants_total = stop - start - 1
-        return Page(number, pages, list(by_example.values()), len(matching),
-                    int(mask.sum()) if filters.active else int((self.variant > 0).sum()))
+            groups.append((start, stop, [start, *(start + np.flatnonzero(mask[start:stop])).tolist()]))
+        rows = [row for _, _, shown in groups for row in shown]
+        records = iter(self.dataset.select(rows).to_list() if rows else [])
+        examples = [ExampleView(int(self.ids[start]), [self._row_view(next(records)) for _ in shown], stop - start - 1)
+                    for start, stop, shown in groups]
+        return Page(number, pages, examples, len(matching), int(mask.sum()))
 
     def original_text(self, example_id: int, column: str) -> str:
         """The original text of ``column`` in source example ``example_id``."""

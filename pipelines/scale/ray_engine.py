@@ -56,7 +56,7 @@ class RaySettings:
         if self.actors is not None and self.actors < 1:
             raise TinyaugError(f"--actors {self.actors}: run at least one actor")
         if self.cpus_per_actor <= 0 or self.gpus_per_actor < 0 or self.max_retries < 0:
-            raise TinyaugError("--cpus-per-actor must be above 0 and --gpus-per-actor at least 0")
+            raise TinyaugError("--cpus-per-actor must be above 0, and --gpus-per-actor and the retries at least 0")
 
 
 def import_ray() -> Any:
@@ -161,7 +161,6 @@ class RayEngine:
                  on_submit: Callable[[dict, Any], None] | None = None) -> None:
         self.settings, self.spec = settings, spec
         self.on_start, self.on_submit = on_start, on_submit
-        self.augmenter = None  # timings live in the actors
 
     def augment(self, work: Any, jobs: list, source: Callable[[Any], Any],
                 progress: Callable[[int], None] | None) -> Iterator[tuple[Any, Any, Any]]:
