@@ -51,7 +51,7 @@ def test_reduced_precision_changes_the_arithmetic_not_the_candidates_much(fresh,
                                                                          precision):
     engine_before = torch.backends.quantized.engine
     low = at_precision(fresh, precision)
-    label = precision if precision == "bf16" else f"int8 {int8_engine()}"
+    label = precision if precision == "bf16" else f"int8 {int8_engine()} per-channel"
     assert low.identifier == f"tiny-mlm [{label}]" and low.precision == precision
     assert torch.backends.quantized.engine == engine_before  # the int8 engine is not left set for others
     if precision == "bf16":
@@ -59,6 +59,8 @@ def test_reduced_precision_changes_the_arithmetic_not_the_candidates_much(fresh,
     else:
         quantized = [m for m in low.model.modules() if type(m).__module__.startswith("torch.ao.nn.quantized")]
         assert quantized and not any(type(m) is torch.nn.Linear for m in low.model.modules())
+        scales = quantized[0].weight().q_per_channel_scales()  # one scale per output row
+        assert scales.shape == (quantized[0].out_features,) and len(set(scales.tolist())) > 1
     exact = candidate_words(LoadedMLM(tiny_model, tiny_tokenizer, "tiny-mlm"))
     found = candidate_words(low)
     overlap = [len(set(a) & set(b)) / len(a) for a, b in zip(exact, found) if a]
@@ -144,3 +146,16 @@ def test_cpu_info_names_the_model_and_the_flags_that_matter():
     assert info["model"] and set(info["flags"]) <= set(RELEVANT_FLAGS) and info["cores"] >= 1
     assert info["model"] in describe(info)
     assert native_bf16(AMX) and not native_bf16(AVX2_ONLY)
+
+
+def test_int8_engine_is_onednn_only_where_amx_is_present_and_allowed(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert int8_engine() == "onednn"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # oneDNN capped below AMX: its int8 loses to fbgemm
+    assert int8_engine() == torch.backends.quantized.engine
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert int8_engine() == "onednn"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert int8_engine() == torch.backends.quantized.engine
