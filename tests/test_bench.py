@@ -80,3 +80,33 @@ def test_bench_flags_an_emulated_precision_instead_of_running_it(tiny_dir, glue_
     assert "would be emulated" in result["precisions"]["bf16"]["skipped"]
     table = format_table(result)
     assert "| bf16: skipped |" in table and "CPU: AVX2 box (test)" in table
+
+
+def test_kernel_caps_are_read_from_the_environment():
+    from tinyaug.pipelines.io.cpu import KERNEL_CAPS, kernel_cap
+
+    assert kernel_cap({}) is None
+    assert kernel_cap(dict(KERNEL_CAPS["avx2"])) == "avx2"
+    partial = dict(KERNEL_CAPS["avx2"])
+    del partial["FBGEMM_ENABLE_INSTRUCTIONS"]  # one library uncapped: not an AVX2 machine's arithmetic
+    assert kernel_cap(partial) is None
+
+
+def test_bench_with_kernels_capped_at_avx2_runs_in_a_capped_process(tiny_dir, glue_dir):
+    import subprocess
+    import sys
+
+    from tinyaug.pipelines.io.cpu import cpu_info
+
+    if "avx2" not in cpu_info()["flags"]:
+        pytest.skip("needs an x86 CPU with AVX2")
+    done = subprocess.run([sys.executable, "-m", "tinyaug.pipelines.cli", "bench", "--kernels", "avx2",
+                           "--sst2-rows", "4", "--mrpc-rows", "1", "--naive-fraction", "1", "-n", "2",
+                           "--mlm", str(tiny_dir), "--data-dir", str(glue_dir), "--precision", "fp32,bf16,int8",
+                           "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["kernel_cap"] == "avx2" and report["cpu"]["torch_capability"] == "AVX2"
+    assert "would be emulated" in report["precisions"]["bf16"]["skipped"]  # capped below bf16 arithmetic
+    int8 = report["precisions"]["int8"]
+    assert int8["product_gops"] > 0 and int8["speedup_ceiling"] > 0 and int8["product_speedup_over_fp32"] > 0

@@ -39,8 +39,9 @@ from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sources import Candidate, Query
 from tinyaug.augment.vectors import VectorSource
 from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table
+from tinyaug.pipelines.bench.machine import matmul_gflops, product_rate
 from tinyaug.pipelines.io.tables import InputTable, load_input
-from tinyaug.pipelines.io.cpu import cpu_info, describe as describe_cpu
+from tinyaug.pipelines.io.cpu import cpu_info, describe as describe_cpu, kernel_cap
 from tinyaug.pipelines.io.models import EmulatedPrecision, LoadedMLM, at_precision, check_precision, load_masked_lm, \
     resolve_device
 from tinyaug.pipelines.io.vectors import LoadedVectors, load_vectors
@@ -91,20 +92,6 @@ def seeded_slice(task: str, rows: int, seed: int, data_dir: Path | None) -> Inpu
     table.dataset = table.dataset.select(keep.tolist())
     table.fingerprint += f"|slice {rows} seed {seed}"
     return table
-
-
-def matmul_gflops(seconds: float = 1.5) -> float:
-    """The best dense fp32 matmul rate over a few transformer-like shapes, GFLOP/s."""
-    best = 0.0
-    for m, k, n in ((2048, 768, 3072), (2048, 3072, 768), (4096, 4096, 4096)):
-        a, b = torch.randn(m, k), torch.randn(k, n)
-        torch.mm(a, b)
-        runs, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / 3:
-            torch.mm(a, b)
-            runs += 1
-        best = max(best, 2 * m * k * n * runs / (time.perf_counter() - start) / 1e9)
-    return best
 
 
 def mlm_flops(config: Any, tokens: int, squared_lengths: int, head_positions: int, *,
@@ -232,7 +219,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
         "model": loaded.identifier, "vectors": vectors.identifier, "threads": torch.get_num_threads(),
         "device": cfg.device, "batch_size": cfg.batch_size, "variants": cfg.variants,
         "data": str(data_folder) if data_folder else "embedded sample", "vectors_load_s": vectors_load_s,
-        "matmul_gflops": matmul_gflops(), "cpu": cpu_info(),
+        "matmul_gflops": matmul_gflops(), "cpu": cpu_info(), "kernel_cap": kernel_cap(),
     }
     fast = _run_pipeline(tables, recipe, loaded, vectors, cfg, progress)
     result.update(fast)
@@ -280,6 +267,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
         "fp32_speedup_ceiling": naive_seconds / ideal_seconds if ideal_seconds else None,
     })
     precisions = {}
+    fp32_products = None
     for precision in cfg.precisions:
         if precision in skipped:
             precisions[precision] = {"skipped": skipped[precision]}
@@ -292,6 +280,12 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
         precisions[precision] = {"sentences_per_s": run["sentences_per_s"], "mlm_sentences_per_s": run["mlm_sentences_per_s"],
                                  "speedup_vs_naive": run["sentences_per_s"] / naive_rate_equal_work,
                                  "top15_overlap_with_fp32": _overlap(reference_lists, lists)}
+        if device.type == "cpu":  # what this precision's products deliver here, and what that allows
+            fp32_products = fp32_products or product_rate("fp32")
+            rate = product_rate(precision)
+            precisions[precision].update({
+                "product_gops": rate, "product_speedup_over_fp32": rate / fp32_products,
+                "speedup_ceiling": naive_seconds / (subset_flops / 1e9 / rate) if subset_flops else None})
     result["precisions"] = precisions
     return result
 
@@ -348,7 +342,8 @@ def format_table(r: dict[str, Any]) -> str:
     lines = [
         f"model: {r['model']}; vectors: {r['vectors']}; {r['threads']} threads on {r['device']}; "
         f"batch {r['batch_size']}; N={r['variants']}; data: {r['data']}",
-        f"CPU: {describe_cpu(r['cpu'])}", "", "| measure | value |", "|---|---|",
+        f"CPU: {describe_cpu(r['cpu'])}" + (f"; kernels capped at {r['kernel_cap']} (--kernels)" if r.get("kernel_cap") else ""),
+        "", "| measure | value |", "|---|---|",
         f"| examples / sentences / rows out | {r['examples']} / {r['sentences']} / {r['rows_out']} |",
         f"| end to end: sentences/s | {r['sentences_per_s']:.2f} |",
         f"| end to end: masked predictions/s | {r['masked_predictions_per_s']:.1f} |",
@@ -381,6 +376,11 @@ def format_table(r: dict[str, Any]) -> str:
             continue
         lines.append(f"| {name}: sentences/s, speed-up over naive | {p['sentences_per_s']:.2f}, {p['speedup_vs_naive']:.1f}x |")
         lines.append(f"| {name}: top-15 overlap with fp32 | {100 * p['top15_overlap_with_fp32']:.1f}% |")
+        if "product_gops" in p:
+            lines.append(f"| {name}: Linear products GOP/s, times fp32's on the same shapes | "
+                         f"{p['product_gops']:.0f}, {p['product_speedup_over_fp32']:.2f}x |")
+            lines.append(f"| {name}: speed-up ceiling (masked LM at that product rate, all else free) | "
+                         f"{_fixed(p['speedup_ceiling'], 1)}x |")
     return "\n".join(lines)
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import click
 
 from tinyaug.pipelines.cli.common import POSITIVE, device_option, friendly_errors
+from tinyaug.pipelines.io.cpu import KERNEL_CAPS, kernel_cap
 from tinyaug.pipelines.io.models import PRECISIONS
 
 
@@ -22,20 +27,34 @@ from tinyaug.pipelines.io.models import PRECISIONS
 @click.option("--data-dir", help="GLUE folder [default: $TINYAUG_GLUE_DIR, ../shared/glue, else the embedded sample].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option("cpu")
+@click.option("--kernels", type=click.Choice(["native", *KERNEL_CAPS]), default="native", show_default=True,
+              help="avx2: run in a process whose kernel libraries (ATen, MKL, oneDNN, fbgemm) are capped at "
+                   "AVX2, to measure an AVX2-only CPU's code paths on a newer x86 CPU (its caches and "
+                   "memory stay this machine's).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @friendly_errors
 def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, precisions, mlm, data_dir, seed,
-                  device, as_json):
+                  device, kernels, as_json):
     """Measure augmentation throughput against the machine's matmul peak and the naive way.
 
     Example: tinyaug bench --precision fp32,bf16,int8
     """
-    from tinyaug.pipelines.bench.run import BenchConfig, format_table, run_bench, to_json
-
     chosen = tuple(p.strip() for p in precisions.split(","))
     unknown = [p for p in chosen if p not in PRECISIONS]
     if unknown:
         raise click.BadParameter(f"unknown precision {', '.join(unknown)}; choose from {', '.join(PRECISIONS)}")
+    if kernels != "native" and kernel_cap() != kernels:  # the caps are read once per process: start one
+        options = {"--sst2-rows": sst2_rows, "--mrpc-rows": mrpc_rows, "--naive-fraction": naive_fraction,
+                   "--variants": variants, "--batch-size": batch_size, "--precision": precisions, "--mlm": mlm,
+                   "--data-dir": data_dir, "--seed": seed, "--device": device}
+        argv = [a for name, value in options.items() if value is not None for a in (name, str(value))]
+        env = dict(os.environ, **KERNEL_CAPS[kernels])
+        code = subprocess.call([sys.executable, "-m", "tinyaug.pipelines.cli", "bench", *argv,
+                                *(["--json"] if as_json else [])], env=env)
+        raise SystemExit(code)
+
+    from tinyaug.pipelines.bench.run import BenchConfig, format_table, run_bench, to_json
+
     config = BenchConfig(sst2_rows=sst2_rows, mrpc_rows=mrpc_rows, naive_fraction=naive_fraction, variants=variants,
                          batch_size=batch_size, seed=seed, data_dir=data_dir, mlm=mlm, precisions=chosen,
                          device=device)

@@ -47,8 +47,27 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+# Environment variables that cap each CPU kernel library of PyTorch at an instruction set, read
+# when the library first runs: a process started with them computes as a CPU of that kind would.
+KERNEL_CAPS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                        "ONEDNN_MAX_CPU_ISA": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}}
+
+
+def kernel_cap(environ: dict[str, str] | None = None) -> str | None:
+    """The name of the cap in ``KERNEL_CAPS`` this process runs under, or None."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    for name, variables in KERNEL_CAPS.items():
+        if all(environ.get(key, "").upper() == value.upper() for key, value in variables.items()):
+            return name
+    return None
+
+
 def native_bf16(info: dict[str, Any] | None = None) -> bool:
-    """True when the CPU computes in bf16 itself (not emulated)."""
+    """True when the CPU computes in bf16 itself (not emulated), and no kernel cap forbids it."""
+    if info is None and kernel_cap() is not None:  # every cap in KERNEL_CAPS is below bf16 arithmetic
+        return False
     return any(flag in (info or cpu_info())["flags"] for flag in NATIVE_BF16_FLAGS)
 
 
