@@ -110,3 +110,16 @@ def test_bench_with_kernels_capped_at_avx2_runs_in_a_capped_process(tiny_dir, gl
     assert "would be emulated" in report["precisions"]["bf16"]["skipped"]  # capped below bf16 arithmetic
     int8 = report["precisions"]["int8"]
     assert int8["product_gops"] > 0 and int8["speedup_ceiling"] > 0 and int8["product_speedup_over_fp32"] > 0
+
+
+def test_kernel_cap_is_refused_in_one_line_on_a_cpu_without_it(monkeypatch):
+    from click.testing import CliRunner
+
+    from tinyaug.pipelines.cli import main
+
+    arm = {"model": "Neoverse (test)", "flags": ["asimd"], "torch_capability": "DEFAULT", "cores": 2}
+    monkeypatch.setattr("tinyaug.pipelines.cli.bench.cpu_info", lambda: arm)
+    result = CliRunner().invoke(main, ["bench", "--kernels", "avx2"])
+    assert result.exit_code == 1
+    assert result.output == ("Error: --kernels avx2 caps an x86 CPU that has AVX2 or more; this one (Neoverse (test)) "
+                             "has not: run without --kernels\n")

@@ -48,7 +48,8 @@ def _cores() -> int:
 
 
 # Environment variables that cap each CPU kernel library of PyTorch at an instruction set, read
-# when the library first runs: a process started with them computes as a CPU of that kind would.
+# when the library first runs: a process started with them runs the code paths a CPU of that kind
+# would (on this CPU's caches, memory and clock).
 KERNEL_CAPS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
                         "ONEDNN_MAX_CPU_ISA": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}}
 
