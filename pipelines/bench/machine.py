@@ -16,9 +16,10 @@ Not here: the masked LM's own FLOP count (``run.mlm_flops``).
 from __future__ import annotations
 
 import time
-import warnings
 
 import torch
+
+from tinyaug.pipelines.io.models import quantize_int8
 
 SHAPES = ((2048, 768, 3072), (2048, 3072, 768), (4096, 4096, 4096))  # (rows, in, out)
 LINEAR_SHAPES = ((1536, 768, 768), (1536, 768, 3072), (1536, 3072, 768))  # a packed batch of bert-base
@@ -46,19 +47,7 @@ def _linear(precision: str, k: int, n: int) -> torch.nn.Module:
     layer = torch.nn.Sequential(torch.nn.Linear(k, n)).eval()
     if precision == "bf16":
         return layer.to(torch.bfloat16)
-    if precision == "int8":
-        from tinyaug.pipelines.io.models import int8_engine
-
-        previous = torch.backends.quantized.engine
-        try:
-            torch.backends.quantized.engine = int8_engine()
-            with warnings.catch_warnings():  # the eager dynamic-quantization API warns that it is deprecated
-                warnings.simplefilter("ignore")
-                spec = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
-                return torch.ao.quantization.quantize_dynamic(layer, spec, dtype=torch.qint8)
-        finally:
-            torch.backends.quantized.engine = previous
-    return layer
+    return quantize_int8(layer) if precision == "int8" else layer
 
 
 @torch.inference_mode()

@@ -227,6 +227,24 @@ def int8_engine() -> str:
     return torch.backends.quantized.engine
 
 
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with its Linear layers dynamically quantized in place: int8 weights with one scale
+    per output channel, packed for ``int8_engine()`` (they keep it); activations quantized per call."""
+    import warnings
+
+    import torch
+
+    previous = torch.backends.quantized.engine
+    try:
+        torch.backends.quantized.engine = int8_engine()
+        with warnings.catch_warnings():  # the eager dynamic-quantization API warns that it is deprecated
+            warnings.simplefilter("ignore")
+            per_channel = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
+            return torch.ao.quantization.quantize_dynamic(model, per_channel, dtype=torch.qint8, inplace=True)
+    finally:
+        torch.backends.quantized.engine = previous
+
+
 def at_precision(loaded: LoadedMLM, precision: str) -> LoadedMLM:
     """``loaded`` with its masked LM in ``precision`` (its model is converted in place).
 
@@ -248,19 +266,8 @@ def at_precision(loaded: LoadedMLM, precision: str) -> LoadedMLM:
         raise ModelLoadError(f"{loaded.identifier} is already in {loaded.precision}; start from the fp32 model")
     model, label = loaded.model, precision
     if precision == "int8":
-        import warnings
-
-        engine = int8_engine()
-        label = f"int8 {engine} per-channel"
-        previous = torch.backends.quantized.engine
-        try:
-            torch.backends.quantized.engine = engine  # weights are packed for this engine and keep it
-            with warnings.catch_warnings():  # the eager dynamic-quantization API warns that it is deprecated
-                warnings.simplefilter("ignore")
-                per_channel = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
-                model = torch.ao.quantization.quantize_dynamic(model, per_channel, dtype=torch.qint8, inplace=True)
-        finally:
-            torch.backends.quantized.engine = previous
+        label = f"int8 {int8_engine()} per-channel"
+        model = quantize_int8(model)
     else:
         model = model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
     return dataclasses.replace(loaded, model=model.eval(), identifier=f"{loaded.identifier} [{label}]",
