@@ -49,7 +49,7 @@ class Example:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Change:
-    """One replaced word of a variant."""
+    """One edit of a variant: a span of the original text and what it holds now (``edits``)."""
 
     column: int  # index into the example's texts
     word_index: int  # index of the word among the text's words
@@ -57,8 +57,10 @@ class Change:
     end: int
     original: str  # the original word as written
     replacement: str  # the replacement as written (cased like the original)
-    source: str  # "mlm" or "vectors"
-    rank: int  # rank of the candidate in its list (0 = best)
+    source: str  # the source that proposed it: "mlm", "vectors", "wordnet", "random", "eda", ...
+    rank: int  # rank of the candidate in its list (0 = best; -1 where a source does not rank)
+    kind: str = "replace"  # "replace", "insert", "delete" or "swap" (``edits``)
+    step: int = 0  # the composition step that made it (0 for a single method)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -99,6 +101,8 @@ class Stats:
     no_candidate_words: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     replaced: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     variant_eligible_words: int = 0  # eligible words in the varied columns of variant rows
+    edit_kinds: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # kind -> edits
+    skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # why a draw could not apply
 
     def add(self, other: "Stats") -> None:
         for f in dataclasses.fields(self):
@@ -137,8 +141,11 @@ class Augmenter:
     """Plans and samples variants for batches of examples.
 
     ``tokenizer`` is the masked LM's fast tokenizer (it decides the WordPiece routing);
-    ``mlm`` and ``vectors`` are candidate sources (see ``sources.CandidateSource``).
+    ``mlm`` and ``vectors`` are candidate sources (see ``sources.CandidateSource``). It is the
+    ``tinybert`` method (``tinyaug.augment.methods``).
     """
+
+    name = "tinybert"
 
     def __init__(self, recipe: Recipe, tokenizer, mlm: CandidateSource, vectors: CandidateSource,
                  candidate_filter: CandidateFilter | None = None) -> None:
@@ -305,6 +312,7 @@ class Augmenter:
                 seen.add(key)
                 variants.append(Variant(key, tuple(changes)))
                 stats.replaced.update(ch.source for ch in changes)
+                stats.edit_kinds["replace"] += len(changes)
                 stats.variant_eligible_words += sum(plans[c].eligible for c in columns)
         stats.rows_out += len(variants)
         return variants

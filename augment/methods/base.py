@@ -1,0 +1,125 @@
+"""The method protocol, and the base of the methods that edit words one draw at a time.
+
+A method turns a batch of examples into variants with provenance (``Method.augment``): TinyBERT's
+recipe (``engine.Augmenter``, batched through a masked LM) and the model-free methods here
+(``random``, ``synonyms``, ``eda``) alike, so the shard builder, the card and the viewers need not
+know which one ran. A model-free method is a ``WordMethod``: it edits a ``TextState`` in one draw,
+and this base draws ``N`` variants per example (per text column in pair mode ``each``) from the
+example's own generator, renders them, drops duplicates and counts. The same ``draw`` serves as a
+later step of a composition (``compose``).
+
+Not here: which words each method edits (its own module), loading WordNet or a vocabulary
+(``tinyaug.pipelines``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from tinyaug.augment.edits import TextState
+from tinyaug.augment.engine import Example, Stats, Variant
+from tinyaug.augment.recipe import Recipe
+from tinyaug.augment.sampler import example_rng
+from tinyaug.augment.words import Word, bert_normalizer, is_eligible, split_words
+
+
+class Method(Protocol):
+    """Anything that turns examples into their variants (the original first) and statistics."""
+
+    name: str
+
+    def augment(self, examples: Sequence[Example]) -> tuple[list[list[Variant]], Stats]: ...
+
+
+class Skip(Exception):
+    """A draw that cannot apply to this text (say, a swap in a one-word sentence); counted."""
+
+
+def step_rng(seed: int, example_id: int, step: int, variant: int) -> np.random.Generator:
+    """The generator of one later step of a composition on one variant."""
+    return np.random.default_rng(np.random.SeedSequence([seed, example_id, 1 + step, variant]))
+
+
+class WordMethod:
+    """Base of the model-free methods: subclasses set ``name``/``source`` and write ``draw``."""
+
+    name = ""
+    source = ""
+
+    def __init__(self, recipe: Recipe, step: int = 0) -> None:
+        self.recipe = recipe
+        self.step = step
+        self.normalizer = bert_normalizer(True)
+
+    def describe(self) -> dict[str, Any]:
+        """What the run key, the metadata and the card record of this method."""
+        return {"name": self.name}
+
+    def words(self, text: str) -> list[Word]:
+        return split_words(text, self.normalizer)
+
+    def draw(self, state: TextState, rng: np.random.Generator) -> None:
+        """Edit ``state`` once (raise ``Skip`` when the method cannot apply to it)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def eligible(state: TextState) -> list[int]:
+        """TinyBERT's positions: live words that are alphabetic, Latin and not stopwords."""
+        return [i for i in state.live() if is_eligible(Word(state.current(i), state.current(i).lower(), 0, 0))]
+
+    def augment(self, examples: Sequence[Example]) -> tuple[list[list[Variant]], Stats]:
+        stats = Stats()
+        return [self.sample(example, stats) for example in examples], stats
+
+    def sample(self, example: Example, stats: Stats) -> list[Variant]:
+        recipe = self.recipe
+        rng = example_rng(recipe.seed, example.id)
+        words = [self.words(text) for text in example.texts]
+        eligible = [sum(is_eligible(w) for w in column) for column in words]
+        stats.examples += 1
+        stats.eligible_words += sum(eligible)
+        stats.routed[self.source] += sum(eligible)
+        groups = [[c] for c in range(len(example.texts))] if recipe.pair_mode == "each" \
+            else [list(range(len(example.texts)))]
+        variants = [Variant(example.texts, ())]
+        seen = {example.texts}
+        for columns in groups:
+            for _ in range(recipe.variants_per_example):
+                states = {c: TextState(c, example.texts[c], words[c]) for c in columns}
+                try:
+                    for state in states.values():
+                        self.draw(state, rng)
+                except Skip as reason:
+                    stats.skipped[str(reason)] += 1
+                    continue
+                variant = record(variants, seen, example.texts, states)
+                if variant is not None:
+                    count(stats, variant, sum(eligible[c] for c in columns))
+        stats.rows_out += len(variants)
+        return variants
+
+
+def record(variants: list[Variant], seen: set, texts: tuple[str, ...],
+           states: dict[int, TextState]) -> Variant | None:
+    """Append the variant ``states`` describe, unless it repeats one already drawn (or the
+    original); return it, or None."""
+    new = list(texts)
+    changes = []
+    for c, state in sorted(states.items()):
+        changes += state.changes()
+        new[c] = state.render()
+    key = tuple(new)
+    if key in seen:
+        return None
+    seen.add(key)
+    variants.append(Variant(key, tuple(changes)))
+    return variants[-1]
+
+
+def count(stats: Stats, variant: Variant, eligible: int) -> None:
+    """Count a kept variant's edits (by source and by kind) and the eligible words it varied."""
+    stats.replaced.update(change.source for change in variant.changes)
+    stats.edit_kinds.update(change.kind for change in variant.changes)
+    stats.variant_eligible_words += eligible
