@@ -11,3 +11,7 @@ class InputError(TinyaugError):
 
 class ModelLoadError(TinyaugError):
     """A model, tokenizer or vector file that cannot be loaded."""
+
+
+class OutputError(TinyaugError):
+    """An output path that would replace something the user owns, or one of the command's inputs."""

@@ -28,7 +28,8 @@ import dataclasses
 from typing import Iterable, Sequence
 
 from tinyaug.augment.engine import Change
-from tinyaug.augment.words import Word, match_case
+from tinyaug.augment.stopwords import STOPWORDS
+from tinyaug.augment.words import Word, is_eligible, match_case
 
 KINDS = ("replace", "insert", "delete", "swap")
 
@@ -45,15 +46,17 @@ class _Slot:
 
 
 class TextState:
-    """One text column of a variant being edited, as slots over the original's words (plus one
-    slot past the end for insertions after the last word)."""
+    """One text column of a variant being edited: the original's words, and what the edits made of
+    those they touched (kept sparse: a draw touches a few words of many)."""
 
-    def __init__(self, column: int, text: str, words: Sequence[Word]) -> None:
+    def __init__(self, column: int, text: str, words: Sequence[Word], eligible: Sequence[bool] | None = None) -> None:
         self.column = column
         self.text = text
-        self.words = list(words)
-        self.slots = [_Slot(w, w.text) for w in self.words]
+        self.words = words
+        self.slots: dict[int, _Slot] = {}  # word index -> what the edits made of it
         self.tail: list[tuple[str, str, int]] = []  # insertions after the last word
+        # per word: may a method replace what it holds now (TinyBERT's rule, kept up to date by the edits)
+        self.eligible = list(eligible) if eligible is not None else [is_eligible(w) for w in self.words]
 
     @classmethod
     def from_changes(cls, column: int, text: str, words: Sequence[Word], changes: Iterable[Change]) -> "TextState":
@@ -63,37 +66,49 @@ class TextState:
             if change.column != column:
                 continue
             if change.kind == "insert":
-                item = (change.replacement.strip(), change.source, change.step)
-                (state.tail if change.word_index >= len(state.slots) else state.slots[change.word_index].inserted).append(item)
+                state.insert(change.word_index, change.replacement.strip(), source=change.source, step=change.step)
                 continue
-            slot = state.slots[change.word_index]
+            slot = state._slot(change.word_index)
             slot.text = "" if change.kind == "delete" else change.replacement
+            state.eligible[change.word_index] = bool(slot.text) and _eligible_text(slot.text)
             slot.kind, slot.source, slot.rank, slot.step = change.kind, change.source, change.rank, change.step
         return state
 
+    def _slot(self, index: int) -> _Slot:
+        slot = self.slots.get(index)
+        if slot is None:
+            slot = self.slots[index] = _Slot(self.words[index], self.words[index].text)
+        return slot
+
     def live(self) -> list[int]:
         """Indices of the words still present (not deleted)."""
-        return [i for i, slot in enumerate(self.slots) if slot.text]
+        if not self.slots:
+            return list(range(len(self.words)))
+        return [i for i in range(len(self.words)) if i not in self.slots or self.slots[i].text]
 
     def current(self, index: int) -> str:
-        return self.slots[index].text
+        slot = self.slots.get(index)
+        return self.words[index].text if slot is None else slot.text
 
     def replace(self, index: int, word: str, *, source: str, rank: int, step: int, cased: bool = True) -> None:
-        slot = self.slots[index]
+        slot = self._slot(index)
         slot.text = match_case(word, slot.word.text) if cased else word
         slot.kind, slot.source, slot.rank, slot.step = "replace", source, rank, step
+        self.eligible[index] = _eligible_text(slot.text)
 
     def delete(self, index: int, *, source: str, step: int) -> None:
-        slot = self.slots[index]
+        slot = self._slot(index)
         slot.text, slot.kind, slot.source, slot.rank, slot.step = "", "delete", source, -1, step
+        self.eligible[index] = False
 
     def insert(self, index: int, word: str, *, source: str, step: int) -> None:
         """Insert ``word`` before word ``index`` (``len(words)``: after the last word)."""
-        (self.tail if index >= len(self.slots) else self.slots[index].inserted).append((word, source, step))
+        (self.tail if index >= len(self.words) else self._slot(index).inserted).append((word, source, step))
 
     def swap(self, a: int, b: int, *, source: str, step: int) -> None:
-        first, second = self.slots[a], self.slots[b]
+        first, second = self._slot(a), self._slot(b)
         first.text, second.text = second.text, first.text
+        self.eligible[a], self.eligible[b] = self.eligible[b], self.eligible[a]
         for slot in (first, second):
             slot.kind, slot.source, slot.rank, slot.step = "swap", source, -1, step
 
@@ -101,12 +116,12 @@ class TextState:
         """The edits against the original, in text order, with non-overlapping spans."""
         out: list[Change] = []
         claimed = 0  # characters before this are covered by an earlier edit
-        for i, slot in enumerate(self.slots):
+        for i in sorted(self.slots):
+            slot = self.slots[i]
             word = slot.word
             for new, source, step in slot.inserted:
                 out.append(Change(self.column, i, word.start, word.start, "", new + " ", source, -1, "insert", step))
             if slot.text == word.text and slot.kind in ("", "replace", "swap"):
-                claimed = max(claimed, word.end)
                 continue
             if not slot.text:  # a deletion takes the spaces before it (else those after it), once
                 start, end = word.start, word.end
@@ -124,11 +139,17 @@ class TextState:
             claimed = word.end
         end = self.words[-1].end if self.words else len(self.text)
         for new, source, step in self.tail:
-            out.append(Change(self.column, len(self.slots), end, end, "", " " + new, source, -1, "insert", step))
+            out.append(Change(self.column, len(self.words), end, end, "", " " + new, source, -1, "insert", step))
         return out
 
     def render(self) -> str:
         return render(self.text, self.changes())
+
+
+def _eligible_text(text: str) -> bool:
+    if text.isascii():  # the common case, without the Latin-script check
+        return text.isalpha() and text.lower() not in STOPWORDS
+    return is_eligible(Word(text, text.lower(), 0, 0))
 
 
 def render(text: str, changes: Iterable[Change]) -> str:

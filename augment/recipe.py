@@ -16,6 +16,7 @@ import dataclasses
 from typing import Any, Literal
 
 from tinyaug.errors import TinyaugError
+from tinyaug.tasks import TASKS
 
 ContextMode = Literal["masked", "pair"]
 CONTEXT_MODES: tuple[ContextMode, ...] = ("masked", "pair")
@@ -23,12 +24,11 @@ CONTEXT_MODES: tuple[ContextMode, ...] = ("masked", "pair")
 PairMode = Literal["each", "all"]
 PAIR_MODES: tuple[PairMode, ...] = ("each", "all")
 
-# N per task in the reference script (the paper says N=20 for every task); WNLI is not there.
-REFERENCE_VARIANTS = {"cola": 30, "mnli": 10, "mrpc": 30, "sst2": 20, "stsb": 30,
-                      "qqp": 10, "qnli": 20, "rte": 30, "wnli": 20}
+# N per task in the reference script (the paper says N=20 for every task; ``tinyaug.tasks``)
+REFERENCE_VARIANTS = {name: task.reference_n for name, task in TASKS.items()}
 
 
-_LATER_DEFAULTS = {"min_similarity": None, "exclude_antonyms": False}
+_LATER_DEFAULTS = {"min_similarity": None, "exclude_antonyms": False, "method": "tinybert"}
 
 
 class RecipeError(TinyaugError, ValueError):
@@ -48,6 +48,7 @@ class Recipe:
     max_length: int | None = None  # model positions per masked context; None: the model's max
     min_similarity: float | None = None  # keep candidates at least this similar (word vectors) to the word
     exclude_antonyms: bool = False  # drop candidates that are WordNet antonyms of the word
+    method: str = "tinybert"  # the augmentation method, by name (``tinyaug.augment.methods``)
 
     def __post_init__(self) -> None:
         problems = []
@@ -67,14 +68,16 @@ class Recipe:
             problems.append(f"pair_mode must be one of {', '.join(PAIR_MODES)}, got {self.pair_mode!r}")
         if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 8):
             problems.append(f"max_length must be an integer >= 8, got {self.max_length!r}")
+        if not isinstance(self.method, str) or not self.method.strip():
+            problems.append(f"method must be a method's name, e.g. tinybert, got {self.method!r}")
         if problems:
             raise RecipeError("; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field; the candidate constraints only when set, so that a recipe without them has
-        the same record (and the same resume key) as before they existed."""
+        """Every field; the candidate constraints and the method only when not the defaults, so that
+        a recipe without them has the same record (and the same resume key) as before they existed."""
         data = dataclasses.asdict(self)
-        for name in ("min_similarity", "exclude_antonyms"):
+        for name in _LATER_DEFAULTS:
             if data[name] == _LATER_DEFAULTS[name]:
                 del data[name]
         return data

@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--options", help="Comma-separated names of OPTIONS to run [default: all].")
     args = parser.parse_args()
     chosen = [o.strip() for o in args.options.split(",")] if args.options else list(OPTIONS)
-    rows = ["| option | variants | flip rate | flips, masked LM only / vectors only / both | "
+    rows = ["| option | variants | flip rate | flips, mlm / vectors / mlm + vectors | "
             "replacement rate | eligible words with no candidates | minutes |", "|---|---|---|---|---|---|---|"]
     for name in chosen:
         folder = args.out / "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
@@ -63,7 +63,7 @@ def main() -> None:
         rate = replaced / stats["variant_eligible_words"] if stats.get("variant_eligible_words") else None
         missing = sum(stats["no_candidates"].values()) / stats["eligible_words"] if stats["eligible_words"] else None
         by_source = " / ".join(_pct((flips["by_source"].get(s) or {}).get("rate"))
-                               for s in ("masked LM only", "vectors only", "both"))
+                               for s in ("mlm", "vectors", "mlm + vectors"))
         rows.append(f"| {name} | {flips['overall']['variants']:,} | {_pct(flips['overall']['rate'])} | {by_source} | "
                     f"{_pct(rate)} | {_pct(missing)} | {(time.perf_counter() - started) / 60:.1f} |")
     print("\n".join(rows))

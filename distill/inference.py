@@ -6,7 +6,7 @@ Not here: training (``run``, ``training``), metrics (``metrics``), files.
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -20,12 +20,14 @@ logger = logging.getLogger(__name__)
 @torch.no_grad()
 def predict_logits(model: nn.Module, collator: TextCollator, dataset: Any, *, batch_size: int = 64,
                    device: torch.device | str = "cpu",
-                   permutation: Sequence[int] | None = None) -> np.ndarray:
+                   permutation: Sequence[int] | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Logits of ``model`` for every row of ``dataset`` (anything sliceable into column dicts).
 
     Returns (N, C) float32, columns re-ordered by ``permutation`` (model output index of each
     task label) when given. Batches are padded to their own longest row, so the result does not
-    depend on ``batch_size`` beyond floating-point noise.
+    depend on ``batch_size`` beyond floating-point noise. ``progress(rows done, rows)`` hears
+    each batch.
     """
     model.eval()
     model.to(device)
@@ -38,6 +40,8 @@ def predict_logits(model: nn.Module, collator: TextCollator, dataset: Any, *, ba
         if permutation is not None:
             logits = logits[:, list(permutation)]
         chunks.append(logits.cpu().numpy())
+        if progress is not None:
+            progress(min(start + batch_size, len(dataset)), len(dataset))
         if start and start % (batch_size * 100) == 0:
             logger.info("predicted %d/%d rows", start, len(dataset))
     width = getattr(getattr(model, "config", None), "num_labels", 1)

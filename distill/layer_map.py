@@ -8,6 +8,10 @@ output 0 learns the teacher's embedding output 0. Uniform mapping is g(m) = m * 
 for 4 of 12 that is 3, 6, 9, 12. This is also what the reference code computes, although it
 phrases it with 0-based attention indices (i * k + k - 1).
 
+The default map spreads any student depth M <= N evenly: g(m) = floor(m * N / M), the top layer
+of the m-th of M equal slices of the teacher. It is the uniform map when M divides N, and for 4
+of 6 it is 1, 3, 4, 6 (always increasing, and ending at the teacher's last layer N).
+
 Not here: the losses, and reading layers out of models.
 """
 
@@ -37,7 +41,8 @@ class LayerMap:
 
     @classmethod
     def uniform(cls, student_layers: int, teacher_layers: int) -> "LayerMap":
-        """g(m) = m * N / M. ``uniform(4, 12)`` -> (3, 6, 9, 12); ``uniform(6, 12)`` -> (2, 4, ..., 12)."""
+        """g(m) = floor(m * N / M), any M <= N. ``uniform(4, 12)`` -> (3, 6, 9, 12);
+        ``uniform(6, 12)`` -> (2, 4, ..., 12); ``uniform(4, 6)`` -> (1, 3, 4, 6)."""
         if student_layers < 1 or teacher_layers < 1:
             raise InputError(f"layer counts must be >= 1; got student {student_layers}, "
                              f"teacher {teacher_layers}")
@@ -45,14 +50,8 @@ class LayerMap:
             raise InputError(f"the student has more layers ({student_layers}) than the teacher "
                              f"({teacher_layers}); give an explicit --layer-map, e.g. "
                              f"{','.join(str(min(m, teacher_layers)) for m in range(1, student_layers + 1))}")
-        if teacher_layers % student_layers:
-            hint = ",".join(str(round(m * teacher_layers / student_layers))
-                            for m in range(1, student_layers + 1))
-            raise InputError(f"a uniform layer map needs the teacher's {teacher_layers} layers to be "
-                             f"a multiple of the student's {student_layers}; give an explicit "
-                             f"--layer-map such as {hint}")
-        k = teacher_layers // student_layers
-        return cls(tuple(m * k for m in range(1, student_layers + 1)))
+        # integer arithmetic: exact, and m * k when M divides N; steps of N / M >= 1 keep it increasing
+        return cls(tuple(m * teacher_layers // student_layers for m in range(1, student_layers + 1)))
 
     @classmethod
     def choose(cls, explicit: Sequence[int] | None, student_layers: int, teacher_layers: int) -> "LayerMap":

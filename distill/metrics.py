@@ -18,7 +18,9 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-PRIMARY_METRIC = {"cola": "mcc", "stsb": "pearson", "mrpc": "f1", "qqp": "f1"}  # else accuracy
+from tinyaug.tasks import TASKS
+
+PRIMARY_METRIC = {name: task.metric for name, task in TASKS.items()}  # ``tinyaug.tasks``
 
 # How far above chance the primary metric must be before a teacher counts as trained.
 CHANCE_MARGIN = {"mcc": 0.05, "pearson": 0.10, "f1": 0.02, "accuracy": 0.02}

@@ -19,10 +19,11 @@ import dataclasses
 from typing import Any
 
 from tinyaug.errors import InputError
+from tinyaug.tasks import TASK_NAMES, TASKS
 
-SINGLE_SENTENCE_TASKS = ("cola", "sst2")
-KNOWN_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
-STAGE1_EPOCHS = {"cola": 50, "mnli": 10, "qqp": 10, "qnli": 10}  # else 20
+SINGLE_SENTENCE_TASKS = tuple(name for name, task in TASKS.items() if len(task.text_columns) == 1)
+KNOWN_TASKS = TASK_NAMES  # ``tinyaug.tasks``
+STAGE1_EPOCHS = {name: task.stage1_epochs for name, task in TASKS.items()}
 EMBEDDING_PROJECTIONS = ("separate", "shared")
 PRECISIONS = ("fp32", "fp16", "bf16")
 

@@ -54,14 +54,15 @@ class TaskRows:
 def distill_student(student: nn.Module, teacher: nn.Module, tokenizer: PreTrainedTokenizerBase,
                     task: TaskRows, recipe: DistillRecipe, *, layer_map: LayerMap | None,
                     teacher_permutation: Sequence[int], stage: str = "both", work_dir: str,
-                    use_cpu: bool = False, after_stage1: Callable[[], None] | None = None
-                    ) -> dict[str, Any]:
+                    use_cpu: bool = False, after_stage1: Callable[[], None] | None = None,
+                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Train ``student`` (in place) from ``teacher`` on ``task.rows`` with ``recipe``.
 
     ``layer_map``: which teacher layer each student layer learns (needed for stage 1).
     ``teacher_permutation``: puts the live teacher's outputs in the task's label order.
     ``after_stage1``: called on the main process between the stages (the caller saves the
-    stage-1 student there). Returns ``{"train": {"stage1": stats, "stage2": stats},
+    stage-1 student there). ``progress(stage, step, total_steps)`` hears each training step.
+    Returns ``{"train": {"stage1": stats, "stage2": stats},
     "main_process": bool}`` with ``train_stage``'s statistics.
     """
     stage = normalize_stage(stage)
@@ -83,7 +84,7 @@ def distill_student(student: nn.Module, teacher: nn.Module, tokenizer: PreTraine
                                   find_unused_parameters=0 in (recipe.attention_weight, recipe.hidden_weight))
         collator = TextCollator(tokenizer, columns, recipe.max_seq_length)
         with frozen(head_parameters(student)):  # the classifier learns in stage 2 only
-            stats = train_stage(module, task.rows.select_columns(columns), collator, args, "stage 1")
+            stats = train_stage(module, task.rows.select_columns(columns), collator, args, "stage 1", progress)
         module.remove_hooks()
         main = stats.pop("is_main_process")
         train["stage1"] = stats
@@ -99,7 +100,7 @@ def distill_student(student: nn.Module, teacher: nn.Module, tokenizer: PreTraine
                                   seed=recipe.seed, precision=recipe.precision, use_cpu=use_cpu)
         collator = TextCollator(tokenizer, columns, recipe.max_seq_length, teacher_column=stored)
         stats = train_stage(module, task.rows.select_columns(columns + ([stored] if stored else [])),
-                            collator, args, "stage 2")
+                            collator, args, "stage 2", progress)
         main = stats.pop("is_main_process")
         train["stage2"] = stats
 

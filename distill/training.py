@@ -9,7 +9,7 @@ import logging
 import math
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -33,6 +33,17 @@ class LossHistory(TrainerCallback):
             self.losses.append((state.global_step, float(logs["loss"])))
             logger.info("%s step %d/%d loss %.4f", self.name, state.global_step, state.max_steps,
                         logs["loss"])
+
+
+class StepProgress(TrainerCallback):
+    """Reports ``(name, steps done, total steps)`` after every optimiser step (main process only)."""
+
+    def __init__(self, name: str, progress: Callable[[str, int, int], None]) -> None:
+        self.name, self.progress = name, progress
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: D401 (Trainer API)
+        if state.is_world_process_zero:
+            self.progress(self.name, state.global_step, state.max_steps)
 
 
 def training_arguments(stage: StageSettings, *, output_dir: str, num_examples: int, seed: int,
@@ -61,15 +72,16 @@ def training_arguments(stage: StageSettings, *, output_dir: str, num_examples: i
 
 
 def train_stage(module: nn.Module, dataset: Any, collator: TextCollator, args: TrainingArguments,
-                name: str) -> dict[str, Any]:
+                name: str, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Train ``module`` (a distiller, or a task model taking ``labels``) with the stock Trainer.
+    ``progress(name, step, total_steps)`` hears each step (for a progress display).
 
     Returns ``{"steps", "epochs", "first_loss", "last_loss", "mean_loss", "seconds", "losses"}``;
     ``losses`` are the logged ``(step, loss)`` pairs.
     """
     history = LossHistory(name)
     trainer = Trainer(model=module, args=args, train_dataset=dataset, data_collator=collator,
-                      callbacks=[history])
+                      callbacks=[history, *([StepProgress(name, progress)] if progress else [])])
     trainer.remove_callback(PrinterCallback)
     start = time.perf_counter()
     output = trainer.train()

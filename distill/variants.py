@@ -68,20 +68,24 @@ def _rate(flipped: np.ndarray) -> dict[str, Any]:
             "rate": float(flipped.mean()) if flipped.size else None}
 
 
-def flip_statistics(flipped: np.ndarray, variants: np.ndarray, has_mlm: np.ndarray, has_vectors: np.ndarray,
-                    replaced: np.ndarray, labels: np.ndarray | None = None,
+def flip_statistics(flipped: np.ndarray, variants: np.ndarray, sources: np.ndarray, kinds: np.ndarray,
+                    edits: np.ndarray, labels: np.ndarray | None = None,
                     label_names: Sequence[str] | None = None) -> dict[str, Any]:
-    """Flip rates over the variants: overall, by the sources of their replacements, by gold label
-    (classification) and by the number of replaced words."""
+    """Flip rates over the variants: overall, by the sources of their edits, by the kinds of their
+    edits, by gold label (classification) and by the number of edits.
+
+    ``sources`` and ``kinds`` hold, per row, the names of its edits' sources / kinds joined by
+    ``" + "`` in sorted order (``"mlm"``, ``"mlm + vectors"``, ``"replace + swap"``): each distinct
+    combination is a group, whatever the method, so a new source needs no change here."""
     is_variant = np.asarray(variants) > 0
-    flipped, has_mlm, has_vectors = flipped[is_variant], has_mlm[is_variant], has_vectors[is_variant]
-    replaced = np.asarray(replaced)[is_variant]
-    by_source = {"masked LM only": has_mlm & ~has_vectors, "vectors only": has_vectors & ~has_mlm,
-                 "both": has_mlm & has_vectors}
-    counts = np.minimum(replaced, 4)
+    flipped = np.asarray(flipped)[is_variant]
+    sources, kinds = np.asarray(sources, dtype=object)[is_variant], np.asarray(kinds, dtype=object)[is_variant]
+    edits = np.asarray(edits)[is_variant]
+    counts = np.minimum(edits, 4)
     stats: dict[str, Any] = {
         "overall": _rate(flipped),
-        "by_source": {name: _rate(flipped[mask]) for name, mask in by_source.items() if mask.any()},
+        "by_source": {name: _rate(flipped[sources == name]) for name in sorted(set(sources)) if name},
+        "by_kind": {name: _rate(flipped[kinds == name]) for name in sorted(set(kinds)) if name},
         "by_replaced_words": {("4+" if n == 4 else str(n)): _rate(flipped[counts == n])
                               for n in range(1, 5) if (counts == n).any()},
     }

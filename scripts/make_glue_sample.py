@@ -11,6 +11,9 @@ from pathlib import Path
 
 TASKS = {"SST-2": 300, "MRPC": 200, "RTE": 200, "CoLA": 300, "STS-B": 200}
 DEV_ROWS = 100
+# a few rows of two more layouts (an index column, QNLI's dev only), so the tests that read real
+# GLUE files run on the sample; `augment` does not offer these tasks without --data-dir
+TEST_ROWS = {"WNLI": {"train.tsv": 40, "dev.tsv": 20}, "QNLI": {"dev.tsv": 40}}
 HEADERLESS = {"CoLA"}
 
 
@@ -29,6 +32,9 @@ def main(glue_dir: str, out_dir: str) -> None:
     for folder, rows in TASKS.items():
         sample(Path(glue_dir) / folder / "train.tsv", Path(out_dir) / folder / "train.tsv", rows, seed=13)
         sample(Path(glue_dir) / folder / "dev.tsv", Path(out_dir) / folder / "dev.tsv", DEV_ROWS, seed=13)
+    for folder, files in TEST_ROWS.items():
+        for name, rows in files.items():
+            sample(Path(glue_dir) / folder / name, Path(out_dir) / folder / name, rows, seed=13)
 
 
 if __name__ == "__main__":

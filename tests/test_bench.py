@@ -26,7 +26,8 @@ def test_bench_smoke(tiny_dir, glue_dir):
     assert "fp32 speed-up ceiling" in format_table(result)
     # stage shares cover the wall time once: the helper thread's overlapped splitting is apart
     assert abs(sum(report["time_share"].values()) - 1) < 1e-6
-    assert "split_overlapped" not in report["time_share"] and report["split_overlapped_share"] > 0
+    # (one batch per slice here: the helper's head start over the wait, if any, is a race, so >= 0)
+    assert "split_overlapped" not in report["time_share"] and report["split_overlapped_share"] >= 0
     # the naive mode projects every position onto the vocabulary: more FLOPs per sentence
     assert report["naive_flops_per_fast_flop"] > 1
     assert report["fp32_speedup_ceiling"] > 0 and report["naive_mlm_gflops"] > 0

@@ -154,7 +154,7 @@ def test_rows_carry_provenance_and_copied_columns(table, loaded, tmp_path):
     assert meta["recipe"] == Recipe(variants_per_example=6).to_dict()
     assert meta["mlm"] == "tiny-mlm" and meta["vectors"] == "tiny-vectors"
     card = (tmp_path / "o" / "README.md").read_text()
-    assert f"{len(ds)} rows from {len(SENTENCES)}" in card and "replacement rate" in card
+    assert f"{len(ds)} rows from {len(SENTENCES)}" in card and "edit rate" in card
 
 
 def test_limit_keeps_example_rows(table, loaded, tmp_path, ):
@@ -229,7 +229,8 @@ def test_overwrite_replaces_only_tinyaug_datasets(table, loaded, tmp_path):
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
-    with pytest.raises(TinyaugError, match="not a dataset written by tinyaug augment"):
+    with pytest.raises(TinyaugError, match="is not a dataset written by tinyaug .augment, filter or teacher-logits., "
+                       "the only thing tinyaug augment replaces: remove it yourself"):
         run(table, precious, loaded, overwrite=True)
     assert (precious / "notes.txt").read_text() == "keep me"
     (tmp_path / "empty").mkdir()

@@ -14,7 +14,7 @@ from transformers import (BertForSequenceClassification, DataCollatorWithPadding
 from tinyaug.pipelines.augmentation.build import load_augmented
 from tinyaug.pipelines.augmentation.export import export
 from tinyaug.pipelines.experiment import toys as T
-from tinyaug.pipelines.io.tasks import get_task
+from tinyaug.tasks import get_task
 
 from helpers import write_augmented
 

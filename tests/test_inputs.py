@@ -12,32 +12,42 @@ from tinyaug.pipelines.io import glue
 from tinyaug.pipelines.io.tables import load_input
 from tinyaug.pipelines.io.models import load_masked_lm
 from tinyaug.pipelines.io.vectors import load_vectors
+from conftest import SAMPLE_GLUE
 
 
-@pytest.mark.parametrize("task,split,rows", [
-    ("cola", "train", 8551), ("cola", "dev", 1043), ("sst2", "train", 67349), ("mrpc", "train", 3668),
-    ("mrpc", "dev", 408), ("stsb", "train", 5749), ("rte", "train", 2490), ("wnli", "train", 635),
-    ("qnli", "dev", 5463)])
-def test_real_glue_files(glue_dir, task, split, rows):
+@pytest.mark.parametrize("task,split,rows,sample_rows", [
+    ("cola", "train", 8551, 300), ("cola", "dev", 1043, 100), ("sst2", "train", 67349, 300),
+    ("mrpc", "train", 3668, 200), ("mrpc", "dev", 408, 100), ("stsb", "train", 5749, 200),
+    ("rte", "train", 2490, 200), ("wnli", "train", 635, 40), ("qnli", "dev", 5463, 40)])
+def test_real_glue_files(glue_dir, task, split, rows, sample_rows):
+    """The full GLUE files, or the package's sample of their rows (``glue_dir``)."""
     ds, bad = glue.read_split(glue_dir, task, split)
-    assert len(ds) == rows and bad == []
+    assert len(ds) == (sample_rows if glue_dir == SAMPLE_GLUE else rows) and bad == []
     spec = glue.get_task(task)
     if spec.is_regression:
         assert ds.features["label"].dtype == "float32" and 0.0 <= min(ds["label"]) and max(ds["label"]) <= 5.0
     else:
         assert ds.features[spec.label_column].names == list(spec.label_names)
-    assert ds["aug_example_id"][:3] == [0, 1, 2] and ds["idx"][:3] == [0, 1, 2]
+    assert ds["aug_example_id"][:3] == [0, 1, 2]
+    if glue_dir != SAMPLE_GLUE:  # the sample keeps the file's index column of the rows it took
+        assert ds["idx"][:3] == [0, 1, 2]
     assert ds.column_names == [*HUB_SCHEMA[task][0], "label", "idx", "aug_example_id"]
 
 
 def test_mrpc_bom_and_cola_headerless(glue_dir):
-    assert (glue_dir / "MRPC" / "train.tsv").read_bytes()[:3] == b"\xef\xbb\xbf"
+    mrpc_file = (glue_dir / "MRPC" / "train.tsv").read_bytes()
+    assert mrpc_file[:3] == b"\xef\xbb\xbf"
+    first_pair = mrpc_file.decode("utf-8-sig").split("\n")[1].split("\t")  # Quality, #1 ID, #2 ID, #1 String, ...
     mrpc, _ = glue.read_split(glue_dir, "mrpc")
     assert mrpc.column_names == ["sentence1", "sentence2", "label", "idx", "aug_example_id"]
     kept, _ = glue.read_split(glue_dir, "mrpc", keep_source_columns=True)
-    assert kept[0]["source_1_id"] == "702876" and kept[0]["sentence1"] == mrpc[0]["sentence1"]
+    assert kept[0]["source_1_id"] == first_pair[1] and kept[0]["sentence1"] == mrpc[0]["sentence1"] == first_pair[3]
     cola, _ = glue.read_split(glue_dir, "cola")
-    assert cola[0]["sentence"].startswith("Our friends won't buy this analysis")
+    first_line = (glue_dir / "CoLA" / "train.tsv").read_text(encoding="utf-8").split("\n")[0].split("\t")
+    assert cola[0]["sentence"] == first_line[3] and cola[0]["label"] == int(first_line[1])  # no header to skip
+    if glue_dir != SAMPLE_GLUE:
+        assert kept[0]["source_1_id"] == "702876"
+        assert cola[0]["sentence"].startswith("Our friends won't buy this analysis")
 
 
 MNLI_TRAIN = ("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"

@@ -28,14 +28,16 @@ def test_flips_and_their_rates_on_hand_built_rows():
     assert confidence[0] == pytest.approx(np.exp(3) / (np.exp(3) + 1))
     flipped = flips(ids, variants, predicted.astype(float))
     assert flipped.tolist() == [False, False, True, True, False, False, True]
-    has_mlm = np.array([0, 1, 1, 0, 0, 1, 1], dtype=bool)
-    has_vectors = np.array([0, 0, 1, 1, 0, 0, 0], dtype=bool)
+    sources = np.array(["", "mlm", "mlm + vectors", "vectors", "", "mlm", "mlm"])
+    kinds = np.array(["", "replace", "replace", "replace + swap", "", "replace", "replace"])
     replaced = np.array([0, 1, 2, 1, 0, 1, 5])
     gold = np.array([0, 0, 0, 0, 1, 1, 1])
-    stats = flip_statistics(flipped, variants, has_mlm, has_vectors, replaced, gold, ["negative", "positive"])
+    stats = flip_statistics(flipped, variants, sources, kinds, replaced, gold, ["negative", "positive"])
     assert stats["overall"] == {"variants": 5, "flipped": 3, "rate": 0.6}
-    assert stats["by_source"]["masked LM only"] == {"variants": 3, "flipped": 1, "rate": 1 / 3}
-    assert stats["by_source"]["vectors only"]["rate"] == 1.0 and stats["by_source"]["both"]["rate"] == 1.0
+    assert stats["by_source"]["mlm"] == {"variants": 3, "flipped": 1, "rate": 1 / 3}
+    assert stats["by_source"]["vectors"]["rate"] == 1.0 and stats["by_source"]["mlm + vectors"]["rate"] == 1.0
+    assert stats["by_kind"] == {"replace": {"variants": 4, "flipped": 2, "rate": 0.5},
+                                "replace + swap": {"variants": 1, "flipped": 1, "rate": 1.0}}
     assert stats["by_label"] == {"negative": {"variants": 3, "flipped": 2, "rate": 2 / 3},
                                  "positive": {"variants": 2, "flipped": 1, "rate": 0.5}}
     assert stats["by_replaced_words"]["1"]["variants"] == 3 and stats["by_replaced_words"]["4+"]["flipped"] == 1
@@ -91,7 +93,7 @@ def test_teacher_logits_stores_predictions_flips_and_a_card_section(labelled):
     info = json.loads((labelled / "aug" / "teacher_logits.json").read_text())
     assert info["flips"]["overall"]["flipped"] == int(expected.sum())
     card = (labelled / "aug" / "README.md").read_text()
-    assert "## What the teacher makes of the variants" in card and "| words replaced: 1 |" in card
+    assert "## What the teacher makes of the variants" in card and "| words edited: 1 |" in card and "| edit kind: replace |" in card
 
 
 def test_filter_keeps_exactly_the_agreeing_rows_with_their_provenance(labelled, tmp_path):

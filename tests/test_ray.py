@@ -5,6 +5,7 @@ on the local engine), actors with other models refused, a killed driver resumed,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -24,8 +25,9 @@ from tinyaug.pipelines.io.models import load_masked_lm  # noqa: E402
 from tinyaug.pipelines.io.tables import load_input  # noqa: E402
 from tinyaug.pipelines.io.vectors import load_vectors  # noqa: E402
 from tinyaug.pipelines.scale.ray_engine import ModelSpec, RayEngine, RaySettings  # noqa: E402
+from conftest import glue_folder  # noqa: E402
 
-GLUE = Path(__file__).resolve().parents[2] / "shared" / "glue"
+GLUE = glue_folder()  # the full GLUE files, or the package's sample of their rows
 RECIPE = Recipe(variants_per_example=3, seed=5)
 
 
@@ -65,14 +67,12 @@ def models(tmp_path_factory):
 
 
 def glue_table(task: str, rows: int):
-    if not (GLUE / "SST-2" / "train.tsv").is_file():
-        pytest.skip(f"no GLUE data at {GLUE}")
     return load_input(task=task, data_dir=GLUE, limit=rows)
 
 
-def build(table, out, models, engine=None, shard_size=4):
+def build(table, out, models, engine=None, shard_size=4, recipe=RECIPE):
     spec, mlm, vectors = models
-    return augment_table(table, out, RECIPE, mlm, vectors, BuildOptions(shard_size=shard_size, engine=engine))
+    return augment_table(table, out, recipe, mlm, vectors, BuildOptions(shard_size=shard_size, engine=engine))
 
 
 def arrow(path):
@@ -91,6 +91,20 @@ def test_same_rows_as_the_local_engine_whatever_the_number_of_actors(cluster, mo
         assert report.shards_total >= actors
         assert arrow(tmp_path / f"ray{actors}").equals(local), f"{actors} actors"
         assert report.metadata["stats"] == build(table, tmp_path / "local", models).metadata["stats"]
+
+
+@pytest.mark.parametrize("method", ["random", pytest.param("synonyms+eda:swap", marks=pytest.mark.skipif(
+    not Path("/usr/share/wordnet/data.noun").is_file(), reason="Debian's wordnet-base is missing (.ci/run installs it)"))])
+def test_every_method_builds_the_same_rows_on_ray_as_locally(cluster, models, tmp_path, method):
+    recipe = dataclasses.replace(RECIPE, method=method)
+    table = glue_table("sst2", 10)
+    local = build(table, tmp_path / "local", models, recipe=recipe)
+    engine = RayEngine(RaySettings(actors=2, cpus_per_actor=0.5), models[0])
+    remote = build(table, tmp_path / "ray", models, engine, shard_size=3, recipe=recipe)
+    assert arrow(tmp_path / "ray").equals(arrow(tmp_path / "local"))
+    assert remote.metadata["method"] == method and "mlm" not in remote.metadata["run_key"]
+    assert {c["source"] for row in load_augmented(tmp_path / "ray") for c in row["aug_changes"]} \
+        == set(local.stats.replaced)
 
 
 def test_a_killed_actor_is_restarted_and_its_shard_retried(cluster, models, tmp_path):

@@ -15,7 +15,7 @@ from tinyaug.augment.words import casing, is_eligible, match_case, rewrite, spli
 
 MODULES_WITH_EXAMPLES = ["tinyaug.augment.words", "tinyaug.augment.sources", "tinyaug.augment.sampler",
                          "tinyaug.augment.vectors", "tinyaug.augment.recipe", "tinyaug.augment.constraints",
-                         "tinyaug.distill.variants", "tinyaug.distill.layer_map", "tinyaug.pipelines.io.tasks",
+                         "tinyaug.distill.variants", "tinyaug.distill.layer_map", "tinyaug.tasks",
                          "tinyaug.pipelines.augmentation.inspect"]
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping
 
-from tinyaug.augment.methods.base import Method, WordMethod
+from tinyaug.augment.methods.base import Method, Skip, Substitution, WordMethod
 from tinyaug.augment.methods.compose import Compose
 from tinyaug.augment.methods.eda import DEFAULT_ALPHA, NEEDS_SYNONYMS, OPERATIONS, Eda
 from tinyaug.augment.methods.random_words import RandomWords
@@ -122,5 +122,5 @@ def method_name(steps: list[tuple[str, Options]]) -> str:
     return "+".join(one(*step) for step in steps)
 
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "Method", "MethodError", "MethodInfo", "build_method", "method_name",
-           "needs", "parse_method"]
+__all__ = ["DEFAULT_METHOD", "METHODS", "Method", "MethodError", "MethodInfo", "Skip", "Substitution", "WordMethod",
+           "build_method", "method_name", "needs", "parse_method"]

@@ -18,11 +18,11 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from tinyaug.augment.edits import TextState
-from tinyaug.augment.engine import Example, Stats, Variant
+from tinyaug.augment.edits import TextState, render
+from tinyaug.augment.engine import Change, Example, Stats, Variant
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sampler import example_rng
-from tinyaug.augment.words import Word, bert_normalizer, is_eligible, split_words
+from tinyaug.augment.words import Word, bert_normalizer, is_eligible, match_case, split_words
 
 
 class Method(Protocol):
@@ -67,7 +67,7 @@ class WordMethod:
     @staticmethod
     def eligible(state: TextState) -> list[int]:
         """TinyBERT's positions: live words that are alphabetic, Latin and not stopwords."""
-        return [i for i in state.live() if is_eligible(Word(state.current(i), state.current(i).lower(), 0, 0))]
+        return [i for i, ok in enumerate(state.eligible) if ok]
 
     def augment(self, examples: Sequence[Example]) -> tuple[list[list[Variant]], Stats]:
         stats = Stats()
@@ -77,7 +77,8 @@ class WordMethod:
         recipe = self.recipe
         rng = example_rng(recipe.seed, example.id)
         words = [self.words(text) for text in example.texts]
-        eligible = [sum(is_eligible(w) for w in column) for column in words]
+        flags = [[is_eligible(w) for w in column] for column in words]
+        eligible = [sum(column) for column in flags]
         stats.examples += 1
         stats.eligible_words += sum(eligible)
         stats.routed[self.source] += sum(eligible)
@@ -87,7 +88,7 @@ class WordMethod:
         seen = {example.texts}
         for columns in groups:
             for _ in range(recipe.variants_per_example):
-                states = {c: TextState(c, example.texts[c], words[c]) for c in columns}
+                states = {c: TextState(c, example.texts[c], words[c], flags[c]) for c in columns}
                 try:
                     for state in states.values():
                         self.draw(state, rng)
@@ -108,8 +109,9 @@ def record(variants: list[Variant], seen: set, texts: tuple[str, ...],
     new = list(texts)
     changes = []
     for c, state in sorted(states.items()):
-        changes += state.changes()
-        new[c] = state.render()
+        column_changes = state.changes()
+        changes += column_changes
+        new[c] = render(state.text, column_changes)
     key = tuple(new)
     if key in seen:
         return None
@@ -123,3 +125,54 @@ def count(stats: Stats, variant: Variant, eligible: int) -> None:
     stats.replaced.update(change.source for change in variant.changes)
     stats.edit_kinds.update(change.kind for change in variant.changes)
     stats.variant_eligible_words += eligible
+
+
+class Substitution(WordMethod):
+    """A method that replaces eligible words, each with probability ``p`` in a draw (``random``,
+    ``synonyms``): subclasses write ``pick``. Alone, all ``N`` draws of a text are picked at once
+    and rendered span by span as TinyBERT's are; as a later step of a composition, ``draw`` edits a
+    ``TextState``."""
+
+    def pick(self, words: list[str], rng: np.random.Generator, n: int) -> list[dict[int, tuple[str, int]]]:
+        """``n`` draws over ``words`` (lower case, the eligible ones): per draw, word index ->
+        (replacement, rank)."""
+        raise NotImplementedError
+
+    def draw(self, state: TextState, rng: np.random.Generator) -> None:
+        positions = self.eligible(state)
+        chosen = self.pick([state.current(i).lower() for i in positions], rng, 1)[0]
+        for j, (word, rank) in chosen.items():
+            state.replace(positions[j], word, source=self.source, rank=rank, step=self.step)
+
+    def sample(self, example: Example, stats: Stats) -> list[Variant]:
+        recipe = self.recipe
+        rng = example_rng(recipe.seed, example.id)
+        words = [self.words(text) for text in example.texts]
+        positions = [[i for i, w in enumerate(column) if is_eligible(w)] for column in words]
+        stats.examples += 1
+        stats.eligible_words += sum(map(len, positions))
+        stats.routed[self.source] += sum(map(len, positions))
+        groups = [[c] for c in range(len(example.texts))] if recipe.pair_mode == "each" \
+            else [list(range(len(example.texts)))]
+        variants = [Variant(example.texts, ())]
+        seen = {example.texts}
+        n = recipe.variants_per_example
+        for columns in groups:
+            draws = {c: self.pick([words[c][i].norm.lower() for i in positions[c]], rng, n) for c in columns}
+            for d in range(n):
+                texts = list(example.texts)
+                changes = []
+                for c in columns:
+                    column = [Change(c, i, words[c][i].start, words[c][i].end, words[c][i].text,
+                                     match_case(w, words[c][i].text), self.source, rank, "replace", self.step)
+                              for i, (w, rank) in sorted((positions[c][j], pair) for j, pair in draws[c][d].items())]
+                    texts[c] = render(example.texts[c], column)
+                    changes += column
+                key = tuple(texts)
+                if key in seen:
+                    continue
+                seen.add(key)
+                variants.append(Variant(key, tuple(changes)))
+                count(stats, variants[-1], sum(len(positions[c]) for c in columns))
+        stats.rows_out += len(variants)
+        return variants

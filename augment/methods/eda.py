@@ -88,7 +88,7 @@ class Eda(WordMethod):
         for _ in range(times):
             options = self._synonyms_of(state, with_synonyms[int(rng.integers(len(with_synonyms)))])
             word = options[int(rng.integers(len(options)))]
-            state.insert(int(rng.integers(len(state.slots) + 1)), word, source=self.source, step=self.step)
+            state.insert(int(rng.integers(len(state.words) + 1)), word, source=self.source, step=self.step)
 
     def _swap(self, state: TextState, rng: np.random.Generator, words: list[int], times: int, alpha: float) -> None:
         if len(words) < 2:

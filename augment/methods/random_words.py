@@ -26,13 +26,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinyaug.augment.constraints import CandidateFilter
-from tinyaug.augment.edits import TextState
-from tinyaug.augment.methods.base import WordMethod
+from tinyaug.augment.methods.base import Substitution
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sources import Candidate
 
 
-class RandomWords(WordMethod):
+class RandomWords(Substitution):
     name = "random"
     source = "random"
 
@@ -47,16 +46,15 @@ class RandomWords(WordMethod):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "vocabulary_size": len(self.vocabulary)}
 
-    def draw(self, state: TextState, rng: np.random.Generator) -> None:
-        positions = self.eligible(state)
-        replace = rng.random(len(positions)) < self.recipe.replace_prob
-        picks = rng.integers(0, len(self.vocabulary), size=len(positions))
-        for index, chosen, pick in zip(positions, replace, picks):
-            if not chosen:
-                continue
-            word = self._pick(state.current(index).lower(), int(pick), rng)
+    def pick(self, words: list[str], rng: np.random.Generator, n: int) -> list[dict[int, tuple[str, int]]]:
+        replace = rng.random((n, len(words))) < self.recipe.replace_prob  # (draw, word)
+        picks = rng.integers(0, len(self.vocabulary), size=(n, len(words)))
+        draws: list[dict[int, tuple[str, int]]] = [{} for _ in range(n)]
+        for d, j in zip(*(axis.tolist() for axis in np.nonzero(replace))):
+            word = self._pick(words[j], int(picks[d, j]), rng)
             if word is not None:
-                state.replace(index, word, source=self.source, rank=-1, step=self.step)
+                draws[d][j] = (word, -1)
+        return draws
 
     def _pick(self, original: str, pick: int, rng: np.random.Generator) -> str | None:
         size = len(self.vocabulary)

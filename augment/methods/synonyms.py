@@ -22,8 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from tinyaug.augment.constraints import FETCH_FACTOR, CandidateFilter
-from tinyaug.augment.edits import TextState
-from tinyaug.augment.methods.base import WordMethod
+from tinyaug.augment.methods.base import Substitution
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sampler import draw_replacements
 from tinyaug.augment.sources import Candidate
@@ -31,7 +30,7 @@ from tinyaug.augment.sources import Candidate
 SynonymLookup = Callable[[str], "Sequence[str] | None"]
 
 
-class Synonyms(WordMethod):
+class Synonyms(Substitution):
     name = "synonyms"
     source = "wordnet"
 
@@ -52,9 +51,6 @@ class Synonyms(WordMethod):
             self._cache[word] = tuple(kept)
         return self._cache[word]
 
-    def draw(self, state: TextState, rng: np.random.Generator) -> None:
-        positions = self.eligible(state)
-        lists = [self.candidates(state.current(i).lower()) for i in positions]
-        chosen = draw_replacements(lists, 1, self.recipe.replace_prob, rng)[0]
-        for j, candidate in chosen.items():
-            state.replace(positions[j], candidate.word, source=self.source, rank=candidate.rank, step=self.step)
+    def pick(self, words: list[str], rng: np.random.Generator, n: int) -> list[dict[int, tuple[str, int]]]:
+        draws = draw_replacements([self.candidates(word) for word in words], n, self.recipe.replace_prob, rng)
+        return [{j: (c.word, c.rank) for j, c in chosen.items()} for chosen in draws]

@@ -14,19 +14,42 @@ Not here: the command line (``cli.augment``).
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import datasets
 
+from tinyaug.augment.methods import Method, method_name, parse_method
 from tinyaug.augment.recipe import Recipe
 from tinyaug.errors import InputError
 from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, load_augmented
+from tinyaug.pipelines.augmentation.methods import models_needed
 from tinyaug.pipelines.io.models import DEFAULT_MLM, LoadedMLM, at_precision, load_masked_lm
 from tinyaug.pipelines.io.tables import table_from_dataset
-from tinyaug.pipelines.io.tasks import get_task
+from tinyaug.pipelines.io import glue
+from tinyaug.tasks import INDEX, TaskSpec, get_task
 from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, LoadedVectors, load_vectors
+
+
+def _in_task_schema(dataset: datasets.Dataset, spec: TaskSpec) -> datasets.Dataset:
+    """``dataset`` with the task's types, as the command line reads them: ``label`` the task's
+    ``ClassLabel`` (float32 for STS-B), ``idx`` int32; an in-memory table often has int64 for both."""
+    wanted = glue.task_features(spec)
+    features = dataset.features.copy()
+    changed = [c for c in (spec.label_column, INDEX) if c in features and features[c] != wanted[c]]
+    if not changed:
+        return dataset
+    for column in changed:
+        features[column] = wanted[column]
+    try:
+        return dataset.cast(features)
+    except (ValueError, TypeError) as exc:
+        names = f" (names {list(spec.label_names)})" if spec.label_names else ""
+        raise InputError(f"column {spec.label_column!r} does not fit task {spec.name}'s labels{names}: "
+                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
+                         "pass labels as class indices, or leave out task= and give text_columns") from None
 
 
 def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
@@ -34,8 +57,8 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
                     recipe: Recipe | None = None, mlm: str | LoadedMLM = DEFAULT_MLM,
                     vectors: str | LoadedVectors = EMBEDDED_VECTORS, device: str = "auto",
                     precision: str = "fp32", batch_size: int = 64, out: str | Path | None = None,
-                    overwrite: bool = False) -> datasets.Dataset:
-    """Augment ``dataset`` TinyBERT-style and return the augmented dataset.
+                    overwrite: bool = False, method: "str | Method | None" = None) -> datasets.Dataset:
+    """Augment ``dataset`` (TinyBERT-style by default) and return the augmented dataset.
 
     ``task``: a GLUE task whose hub schema ``dataset`` has (``sentence``, ``label``, ``idx``, ...);
     it sets ``text_columns`` and ``label_column``, and ``idx`` seeds each example, as in the
@@ -44,6 +67,10 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
     already loaded (``load_masked_lm``, ``load_vectors``) to reuse across calls.
     ``out``: also keep the dataset (with its card) in this folder, resumable; without it the
     result is built in a temporary folder and returned in memory.
+    ``method``: a method's name as ``tinyaug augment --method`` takes it (``"random"``,
+    ``"tinybert+eda:swap"``; default ``recipe.method``, ``tinybert``), or a method object of your
+    own (``tinyaug.augment.methods``; README, "Writing your own method"); only the models the
+    method needs are loaded.
     """
     if not isinstance(dataset, datasets.Dataset):
         raise InputError(f"augment_dataset takes a datasets.Dataset, not {type(dataset).__name__} "
@@ -53,13 +80,24 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
     if not columns:
         raise InputError("say which columns hold the text: text_columns=('sentence',) or task='sst2'")
     label = label_column if label_column is not None else (spec.label_column if spec else None)
+    if spec is not None:
+        dataset = _in_task_schema(dataset, spec)
     table = table_from_dataset(dataset, columns, label, task=spec,
                                source=f"{task or 'a'} datasets.Dataset ({len(dataset)} rows)")
-    loaded_mlm = mlm if isinstance(mlm, LoadedMLM) else load_masked_lm(mlm, device)
-    loaded_mlm = at_precision(loaded_mlm, precision)
-    loaded_vectors = vectors if isinstance(vectors, LoadedVectors) else load_vectors(vectors)
-    options = BuildOptions(batch_size=batch_size, overwrite=overwrite)
     recipe = recipe or Recipe()
+    custom = method if method is not None and not isinstance(method, str) else None
+    if custom is not None:
+        recipe = dataclasses.replace(recipe, method=custom.name)
+    elif method is not None:
+        recipe = dataclasses.replace(recipe, method=method_name(parse_method(method)))
+    needed = models_needed(recipe) if custom is None else set()
+    loaded_mlm = None
+    if "mlm" in needed:
+        loaded_mlm = at_precision(mlm if isinstance(mlm, LoadedMLM) else load_masked_lm(mlm, device), precision)
+    loaded_vectors = None
+    if "vectors" in needed:
+        loaded_vectors = vectors if isinstance(vectors, LoadedVectors) else load_vectors(vectors)
+    options = BuildOptions(batch_size=batch_size, overwrite=overwrite, method=custom)
     if out is not None:
         augment_table(table, out, recipe, loaded_mlm, loaded_vectors, options)
         return load_augmented(out)

@@ -45,6 +45,7 @@ def render_card(metadata: dict[str, Any]) -> str:
     eligible = stats.get("eligible_words", 0)
     missing = stats.get("no_candidates", {})
     rate = total_replaced / stats["variant_eligible_words"] if stats.get("variant_eligible_words") else 0.0
+    method = metadata.get("method") or recipe.get("method", "tinybert")
     lines = [
         "---", "tags: [tinyaug, data-augmentation, knowledge-distillation]", "---", "",
         f"# Augmented {metadata['task'] or 'table'}: "
@@ -52,13 +53,14 @@ def render_card(metadata: dict[str, Any]) -> str:
         "",
         f"Made by tinyaug {metadata['tinyaug_version']} from `{metadata['input']}` (text columns: "
         f"{', '.join(f'`{c}`' for c in metadata['text_columns'])}; label column: "
-        f"`{metadata['label_column']}`). Each row keeps every column of its source row; TinyBERT-style word "
-        "replacement rewrites only the replaced words' spans of the text columns. Provenance columns: "
-        "`aug_example_id` (source row), `aug_variant` (0 = the original), `aug_changes` (each replaced word "
-        "with its position, source and candidate rank).",
+        f"`{metadata['label_column']}`). Each row keeps every column of its source row; the method "
+        f"`{method}` rewrites only the edited spans of the text columns. Provenance columns: "
+        "`aug_example_id` (source row), `aug_variant` (0 = the original), `aug_changes` (each edit with its "
+        "kind, position, source, candidate rank and step).",
         "",
         "## Recipe", "",
         "| setting | value |", "|---|---|",
+        f"| method | `{method}` |",
         f"| variants per example (N) | {recipe['variants_per_example']} |",
         f"| candidates per word (K) | {recipe['candidates_per_word']} |",
         f"| replacement probability (p) | {recipe['replace_prob']} |",
@@ -67,8 +69,13 @@ def render_card(metadata: dict[str, Any]) -> str:
         f"| pair mode | {recipe['pair_mode']} |",
         f"| max length | {recipe['max_length'] or 'the model maximum'} |",
         f"| candidate constraints | {_constraints(recipe)} |",
-        f"| masked LM | {mlm_description(metadata)} |",
-        f"| word vectors | `{metadata['vectors']}` |",
+    ]
+    if metadata.get("mlm"):
+        lines.append(f"| masked LM | {mlm_description(metadata)} |")
+    if metadata.get("vectors"):
+        lines.append(f"| word vectors | `{metadata['vectors']}` |")
+    routed = stats.get("routed", {})
+    lines += [
         "",
         "## Statistics", "",
         "| | value |", "|---|---|",
@@ -76,11 +83,14 @@ def render_card(metadata: dict[str, Any]) -> str:
         f"| rows out | {metadata['rows_out']} ({metadata['rows_out'] / max(1, metadata['rows_in']):.1f} per row in) |",
         f"| rows skipped as bad input | {len(metadata.get('skipped_rows', []))} |",
         f"| eligible words in the source texts | {eligible} |",
-        f"| routed to the masked LM / the vectors | {stats.get('routed', {}).get('mlm', 0)} / "
-        f"{stats.get('routed', {}).get('vectors', 0)} |",
-        f"| replacement rate (replaced / eligible words, over the varied columns of variants) | {100 * rate:.1f}% |",
-        f"| replacements from the masked LM | {replaced.get('mlm', 0)} ({_pct(replaced.get('mlm', 0), total_replaced)}) |",
-        f"| replacements from the vectors | {replaced.get('vectors', 0)} ({_pct(replaced.get('vectors', 0), total_replaced)}) |",
+        "| eligible words by source | " + (" / ".join(f"{name} {n}" for name, n in sorted(routed.items())) or "none")
+        + " |",
+        f"| edit rate (edits / eligible words, over the varied columns of variants) | {100 * rate:.1f}% |",
+    ]
+    lines += [f"| edits from {name} | {n} ({_pct(n, total_replaced)}) |" for name, n in sorted(replaced.items())]
+    lines += [f"| edits of kind {kind} | {n} |" for kind, n in sorted(stats.get("edit_kinds", {}).items())]
+    lines += [f"| draws skipped: {why} | {n} |" for why, n in sorted(stats.get("skipped", {}).items())]
+    lines += [
         f"| eligible words with no candidates | {sum(missing.values())} ({_pct(sum(missing.values()), eligible)}) |",
     ]
     for reason, count in sorted(missing.items()):
@@ -116,8 +126,8 @@ def _teacher_section(metadata: dict[str, Any]) -> list[str]:
              "probably wrong (filter with `tinyaug filter`, or export the teacher's labels with "
              "`tinyaug export --labels teacher`).", "",
              "| variants | count | flipped | flip rate |", "|---|---|---|---|", _rate_row("all", found["overall"])]
-    for group, title in (("by_source", "replaced by"), ("by_label", "gold label"),
-                         ("by_replaced_words", "words replaced")):
+    for group, title in (("by_source", "edited by"), ("by_kind", "edit kind"), ("by_label", "gold label"),
+                         ("by_replaced_words", "words edited")):
         for name, rate in (found.get(group) or {}).items():
             lines.append(_rate_row(f"{title}: {name}", rate))
     return lines

@@ -16,7 +16,11 @@
   read as a pair). Labels are class indices (floats for STS-B), as the hub stores them.
 
 Every export is written to a temporary file beside the target and renamed into place, with the
-permissions the umask gives.
+permissions the umask gives. The target (``export_target``) must end with the format's suffix;
+an existing one is replaced only with ``overwrite`` and only when it is an earlier export: a
+regular file with that suffix that is no GLUE split file (``train.tsv``, ``dev.tsv``, ...) and
+not inside the exported dataset. A link is written through (the file it points at is replaced;
+the link stays).
 """
 
 from __future__ import annotations
@@ -30,13 +34,18 @@ from typing import Any, Iterator
 
 import datasets
 
-from tinyaug.errors import InputError
-from tinyaug.pipelines.augmentation.formats import DEFAULT_NAMES, FORMATS, PROVENANCE_BY_DEFAULT
+from tinyaug.errors import InputError, OutputError
+from tinyaug.pipelines.augmentation.formats import DEFAULT_NAMES, FORMATS, PROVENANCE_BY_DEFAULT, SUFFIXES
 from tinyaug.pipelines.io import glue
-from tinyaug.pipelines.io.schema import PROVENANCE_COLUMNS, read_metadata
+from tinyaug.pipelines.io.outputs import check_output, real_path
+from tinyaug.tasks import TASKS
+from tinyaug.pipelines.io.schema import PROVENANCE_COLUMNS, check_columns, read_metadata
 from tinyaug.pipelines.io.storage import atomic_file
 
 _BREAKS = re.compile(r"[\t\r\n]")
+# the files GLUE's download holds: never an earlier export, so never replaced
+GLUE_FILES = frozenset({"test.tsv", "test_matched.tsv", "test_mismatched.tsv",
+                        *(name for task in TASKS.values() for name in (task.train_file, *task.dev_files))})
 
 
 @dataclasses.dataclass
@@ -70,25 +79,49 @@ def export_columns(ds: datasets.Dataset, fmt: str, provenance: bool | None = Non
     return columns
 
 
+def export_target(fmt: str, to: str | Path, *, dataset: str | Path | None = None, overwrite: bool = False) -> Path:
+    """The file an export to ``to`` writes (links followed), checked before anything is read: a
+    folder (existing, or ending in ``/``) gets ``train_aug.<ext>``; a file must end with the
+    format's suffix; an existing file is replaced only with ``overwrite`` and only when it is an
+    earlier export (see the module docstring); never inside ``dataset``."""
+    target = Path(to)
+    if target.is_dir() or str(to).endswith(("/", "\\")):
+        target = real_path(target) / DEFAULT_NAMES[fmt]
+    suffix = SUFFIXES.get(fmt)
+    if suffix is not None and target.suffix.lower() != suffix:
+        other = next((name for name, ext in SUFFIXES.items() if ext == target.suffix.lower()), None)
+        hint = f", or pass --format {other}" if other else ""
+        raise OutputError(f"--to {to}: --format {fmt} writes a {suffix} file; name it "
+                          f"{target.with_suffix(suffix).name}{hint}")
+
+    def earlier_export(path: Path) -> bool:
+        return path.is_file() and path.suffix.lower() == suffix and path.name not in GLUE_FILES
+
+    return check_output(target, command="export", option="--to", kind="file", overwrite=overwrite,
+                        inputs=[("DATASET", dataset)], replaceable=earlier_export,
+                        what=f"an earlier export (a {suffix} file that is no GLUE data file)")
+
+
 def export(ds: datasets.Dataset, fmt: str, to: str | Path, *, replace_breaks: bool = False,
-           provenance: bool | None = None, labels: str = "gold") -> ExportReport:
+           provenance: bool | None = None, labels: str = "gold", overwrite: bool = False) -> ExportReport:
     """Write ``ds`` as ``fmt`` to ``to``: a file path, or a folder (existing, or ending in ``/``)
     to put ``train_aug.<ext>`` in. ``provenance``: keep the ``aug_`` columns (default: yes for
     Parquet and JSON Lines, no for CSV and JSON; the TSV never has them). ``labels="teacher"``:
     each variant's label is the teacher's prediction (``tinyaug teacher-logits``), not the
-    original's copied gold label, so that hard-label training does not learn flipped labels."""
+    original's copied gold label, so that hard-label training does not learn flipped labels.
+    ``overwrite``: replace an earlier export at ``to`` (``export_target``)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if labels not in ("gold", "teacher"):
         raise InputError(f"--labels {labels!r}: choose gold or teacher")
+    files = [Path(f["filename"]).parent for f in ds.cache_files]
+    target = export_target(fmt, to, dataset=files[0] if files else None, overwrite=overwrite)
+    check_columns(ds, str(files[0]) if files else "the dataset")  # odd aug_/teacher_ columns; plain ones pass
     if labels == "teacher":
         from tinyaug.pipelines.augmentation.filter import check_teacher_columns, with_teacher_labels
 
-        check_teacher_columns(ds, "DATASET")  # the export command's argument
+        check_teacher_columns(ds, str(files[0]) if files else "DATASET")
         ds, _ = with_teacher_labels(ds)
-    target = Path(to)
-    if target.is_dir() or str(to).endswith(("/", "\\")):
-        target = target / DEFAULT_NAMES[fmt]
     if fmt == "tsv":
         with atomic_file(target) as tmp:
             return _write_tsv(ds, tmp, target, replace_breaks)

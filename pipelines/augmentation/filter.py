@@ -18,17 +18,21 @@ import datasets
 import numpy as np
 
 from tinyaug.distill.variants import LabelPolicy
-from tinyaug.errors import InputError, TinyaugError
-from tinyaug.pipelines.augmentation.build import load_augmented
+from tinyaug.errors import InputError
+from tinyaug.pipelines.augmentation.build import TINYAUG_DATASET, load_augmented
 from tinyaug.pipelines.augmentation.card import render_card
 from tinyaug.pipelines.io.schema import (CARD_FILE, TEACHER_CONFIDENCE, TEACHER_FLIP, TEACHER_LABEL,
-                                         TEACHER_LOGITS_INFO, VARIANT, read_metadata, with_metadata)
+                                         TEACHER_LOGITS_INFO, VARIANT, check_columns, read_metadata, with_metadata)
+from tinyaug.pipelines.io.outputs import check_output, is_tinyaug_dataset
 from tinyaug.pipelines.io.storage import save_dataset
 
 NEEDED = (TEACHER_LABEL, TEACHER_CONFIDENCE, TEACHER_FLIP, VARIANT)
 
 
 def check_teacher_columns(ds: datasets.Dataset, where: str) -> None:
+    """Refuse a dataset without augmented variants or the teacher's predictions on them."""
+    check_columns(ds, where, need=(VARIANT,), purpose="label policies keep or relabel the variants tinyaug "
+                  "augment wrote (aug_variant 0 is the original)")
     missing = [c for c in NEEDED if c not in ds.column_names]
     if missing:
         task = read_metadata(ds).get("task") or "TASK"
@@ -39,13 +43,20 @@ def check_teacher_columns(ds: datasets.Dataset, where: str) -> None:
 def with_teacher_labels(ds: datasets.Dataset) -> tuple[datasets.Dataset, int]:
     """``ds`` with each variant's ``label`` replaced by the teacher's prediction (originals keep
     their gold label), and how many labels changed."""
+    relabelled, changed = _relabelled(ds)
+    return relabelled, int(changed.sum())
+
+
+def _relabelled(ds: datasets.Dataset) -> tuple[datasets.Dataset, np.ndarray]:
+    if getattr(ds, "_indices", None) is not None:  # a selection: adding a column to it would flatten it
+        ds = ds.flatten_indices(keep_in_memory=True)  # into a cache-*.arrow beside the source's data
     meta = read_metadata(ds)
     column = meta.get("label_column") or "label"
     if column not in ds.column_names:
         raise InputError(f"the dataset has no label column {column!r} to replace")
     gold, teacher = np.asarray(ds[column]), np.asarray(ds[TEACHER_LABEL])
     new = np.where(np.asarray(ds[VARIANT]) > 0, teacher, gold)
-    changed = int((new != gold).sum())
+    changed = new != gold
     features = ds.features
     relabelled = ds.remove_columns(column).add_column(column, new.tolist(), feature=features[column])
     relabelled = relabelled.select_columns(list(ds.column_names))  # the column back in its place
@@ -58,10 +69,12 @@ def apply_policy(ds: datasets.Dataset, policy: LabelPolicy, source: str) -> tupl
     check_teacher_columns(ds, source)
     keep, dropped = policy.select(np.asarray(ds[VARIANT]), np.asarray(ds[TEACHER_FLIP]),
                                   np.asarray(ds[TEACHER_CONFIDENCE], dtype=np.float64))
-    kept = ds.select(np.flatnonzero(keep))
+    rows = np.flatnonzero(keep)
     relabelled = 0
-    if policy.labels == "teacher":
-        kept, relabelled = with_teacher_labels(kept)
+    if policy.labels == "teacher":  # relabel all rows, then select: nothing is written beside the source
+        ds, changed = _relabelled(ds)
+        relabelled = int(changed[rows].sum())
+    kept = ds.select(rows)
     report = {**policy.to_dict(), "source": source, "rows_in": len(ds), "rows_out": len(kept),
               "dropped": dropped, "relabelled": relabelled}
     return with_metadata(kept, "label_policy", report), report
@@ -69,16 +82,9 @@ def apply_policy(ds: datasets.Dataset, policy: LabelPolicy, source: str) -> tupl
 
 def filter_dataset(data: str | Path, out: str | Path, policy: LabelPolicy, *, overwrite: bool = False) -> dict[str, Any]:
     """Write the rows of the dataset at ``data`` that ``policy`` keeps to ``out``; ``data`` stays."""
-    data, out = Path(data).resolve(), Path(out).resolve()
-    if out == data:
-        raise InputError(f"--out {out} is the dataset itself; filtering writes a new dataset and keeps "
-                         "the unfiltered one: choose another --out")
-    if out.exists():
-        if not overwrite:
-            raise TinyaugError(f"{out} already exists; pass --overwrite to replace it, or choose another --out")
-        if not (out / "state.json").is_file():
-            raise TinyaugError(f"{out} is not a dataset; --overwrite replaces only datasets: remove it yourself "
-                               "or choose another --out")
+    out = check_output(out, command="filter", what=TINYAUG_DATASET, inputs=[("DATASET", data)],
+                       overwrite=overwrite, replaceable=is_tinyaug_dataset)
+    data = Path(data).resolve()
     ds = load_augmented(data)
     kept, report = apply_policy(ds, policy, str(data))
     files: dict[str, Any] = {}

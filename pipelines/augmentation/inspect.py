@@ -17,7 +17,8 @@ import numpy as np
 
 from tinyaug.augment.engine import Augmenter, Example, Stats, TextPlan, Variant
 from tinyaug.errors import InputError
-from tinyaug.pipelines.io.schema import EXAMPLE_ID, TEACHER_LOGITS, read_metadata
+from tinyaug.pipelines.augmentation.build import load_augmented
+from tinyaug.pipelines.io.schema import EXAMPLE_ID, PROVENANCE_COLUMNS, TEACHER_LOGITS, check_columns, read_metadata
 
 
 def change_segments(text: str, changes: list[dict[str, Any]], column: str) -> list[tuple[str, dict | None]]:
@@ -43,6 +44,16 @@ def change_segments(text: str, changes: list[dict[str, Any]], column: str) -> li
     return segments
 
 
+def open_augmented(path: str | Path, command: str = "inspect") -> datasets.Dataset:
+    """The dataset at ``path``, refused in one line unless it has tinyaug's provenance columns
+    with their types (``command`` shows variants against their originals: it needs them)."""
+    ds = load_augmented(path)
+    check_columns(ds, str(path), need=PROVENANCE_COLUMNS,
+                  purpose=f"{command} shows augmented variants against their originals; a plain dataset has "
+                          f"none: augment it first (tinyaug augment --input {path} --text-columns ...)")
+    return ds
+
+
 def text_columns(ds: datasets.Dataset) -> list[str]:
     """The columns augmentation rewrote (from the metadata; else the first two string columns)."""
     meta = read_metadata(ds)
@@ -57,9 +68,15 @@ def _example_ids(ds: datasets.Dataset) -> np.ndarray:
 
 def example_rows(ds: datasets.Dataset, example_id: int) -> datasets.Dataset:
     """The rows (original and variants) of source example ``example_id``."""
-    rows = ds.select(np.flatnonzero(_example_ids(ds) == example_id))
+    ids = _example_ids(ds)
+    rows = ds.select(np.flatnonzero(ids == example_id))
     if len(rows) == 0:
-        raise InputError(f"no rows with {EXAMPLE_ID} {example_id}")
+        if len(ids) == 0:
+            raise InputError(f"--example {example_id}: the dataset has no rows")
+        count = len(np.unique(ids))
+        gaps = "" if int(ids.max()) - int(ids.min()) + 1 == count else f" with gaps ({count} examples)"
+        raise InputError(f"--example {example_id}: no such example; example ids ({EXAMPLE_ID}) run from "
+                         f"{int(ids.min())} to {int(ids.max())}{gaps}")
     return rows
 
 
@@ -130,5 +147,25 @@ def variant_changes(variant: Variant, column: str = "text") -> list[dict[str, An
     return [{**c.to_dict(), "column": column} for c in variant.changes]
 
 
-__all__ = ["change_segments", "text_columns", "example_rows", "first_examples", "describe", "label_text", "teacher_text",
+__all__ = ["change_segments", "open_augmented", "text_columns", "example_rows", "first_examples", "describe",
+           "label_text", "teacher_text",
            "SentenceReport", "inspect_sentence", "variant_changes"]
+
+
+def describe_change(change: dict[str, Any]) -> str:
+    """One edit for people: ranks 1-based (stored 0-based), the kind where it is not a replacement.
+
+    >>> describe_change({"original": "good", "replacement": "fine", "source": "mlm", "rank": 0})
+    'good->fine (mlm #1)'
+    >>> describe_change({"original": "", "replacement": "very ", "source": "eda", "rank": -1, "kind": "insert", "step": 1})
+    '+very (eda insert, step 2)'
+    """
+    kind = change.get("kind") or "replace"
+    original, replacement = change["original"].strip(), change["replacement"].strip()
+    text = {"insert": f"+{replacement}", "delete": f"-{original}"}.get(kind, f"{original}->{replacement}")
+    details = [change["source"] + (f" #{change['rank'] + 1}" if change.get("rank", -1) >= 0 else "")]
+    if kind != "replace":
+        details[0] += f" {kind}"
+    if change.get("step"):
+        details.append(f"step {change['step'] + 1}")
+    return f"{text} ({', '.join(details)})"

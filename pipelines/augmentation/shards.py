@@ -3,13 +3,15 @@
 Both engines run exactly this code on exactly these rows: the local engine in the process that
 builds the dataset, the Ray engine in its actors (``pipelines.scale``). Every example draws from
 its own generator, so a shard's rows do not depend on where, when or how often it runs; only the
-process that builds the dataset writes shards (``write_shard``), each atomically.
+process that builds the dataset writes shards (``write_shard``), each atomically, and a resumed
+run checks each one it finds (``shard_problem``) before it trusts it.
 
 Not here: which shards are missing, resuming and assembly (``build``); loading models (``io``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -18,15 +20,10 @@ from typing import Any, Callable
 import datasets
 import pyarrow as pa
 
-from tinyaug.augment.constraints import CandidateFilter
-from tinyaug.augment.engine import Augmenter, Example, Stats, Variant
-from tinyaug.augment.mlm import MaskedLMSource
-from tinyaug.augment.recipe import Recipe
-from tinyaug.augment.vectors import VectorSource
-from tinyaug.pipelines.io.models import LoadedMLM
+from tinyaug.augment.engine import Example, Stats, Variant
+from tinyaug.augment.methods import Method
 from tinyaug.pipelines.io.schema import CHANGES, EXAMPLE_ID, VARIANT
-from tinyaug.pipelines.io.storage import atomic_directory
-from tinyaug.pipelines.io.vectors import LoadedVectors
+from tinyaug.pipelines.io.storage import arrow_stream_rows, atomic_directory, data_files_problem
 
 STATS_FILE = "stats.json"
 
@@ -49,19 +46,6 @@ def shard_jobs(total: int, shard_size: int) -> list[ShardJob]:
     return [ShardJob(i, lo, min(total, lo + shard_size)) for i, lo in enumerate(range(0, total, shard_size))]
 
 
-def build_augmenter(recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, batch_size: int) -> Augmenter:
-    """The engine for ``recipe`` over loaded models (WordNet read only if the recipe asks)."""
-    mlm_source = MaskedLMSource(mlm.model, mlm.tokenizer, context=recipe.mlm_context,
-                                batch_size=batch_size, max_length=recipe.max_length)
-    antonyms = None
-    if recipe.exclude_antonyms:
-        from tinyaug.pipelines.io.wordnet import load_antonyms
-
-        antonyms = load_antonyms()
-    keep = CandidateFilter(recipe.min_similarity, vectors.words, vectors.vectors, antonyms=antonyms)
-    return Augmenter(recipe, mlm.tokenizer, mlm_source, VectorSource(vectors.words, vectors.vectors), keep)
-
-
 def variant_rows(row: dict[str, Any], text_columns: tuple[str, ...], variants: list[Variant]) -> list[dict]:
     """The output rows of one source row: its columns with each variant's texts and provenance."""
     out = []
@@ -74,23 +58,27 @@ def variant_rows(row: dict[str, Any], text_columns: tuple[str, ...], variants: l
     return out
 
 
-def augment_shard(source: pa.Table, text_columns: tuple[str, ...], augmenter: Augmenter,
+def augment_shard(source: pa.Table, text_columns: tuple[str, ...], method: Method,
                   features: datasets.Features, examples_per_batch: int,
                   progress: Callable[[int], None] | None = None) -> tuple[pa.Table, Stats]:
     """The output rows of one shard's source rows (``source``: the input table's slice, with
-    ``aug_example_id``), as an Arrow table in ``features``' schema, and its statistics."""
+    ``aug_example_id``), as an Arrow table in ``features``' schema, and its statistics. A method
+    with ``augment_stream`` (``tinybert``) gets the batches as a stream, to overlap its work."""
     rows, stats, chunks = [], Stats(), []
     for start in range(0, source.num_rows, examples_per_batch):
         chunks.append(source.slice(start, examples_per_batch).to_pylist())
     examples = ([Example(int(r[EXAMPLE_ID]), tuple(r[c] for c in text_columns)) for r in records]
                 for records in chunks)
-    for records, (variants, batch_stats) in zip(chunks, augmenter.augment_stream(examples)):
+    stream = getattr(method, "augment_stream", None)
+    results = stream(examples) if stream is not None else map(method.augment, examples)
+    for records, (variants, batch_stats) in zip(chunks, results):
         stats.add(batch_stats)
         for record, example_variants in zip(records, variants):
             rows.extend(variant_rows(record, text_columns, example_variants))
         if progress:
             progress(len(records))
-    with augmenter.timed("writing"):
+    timed = getattr(method, "timed", None)
+    with timed("writing") if timed is not None else contextlib.nullcontext():
         table = datasets.Dataset.from_list(rows, features=features).data.table
     return table, stats
 
@@ -106,3 +94,24 @@ def write_shard(table: pa.Table, features: datasets.Features, target: Path, stat
 
 def read_shard_stats(shard: Path) -> Stats:
     return Stats.from_dict(json.loads((shard / STATS_FILE).read_text()))
+
+
+def shard_problem(shard: Path) -> str | None:
+    """What is wrong with a built shard folder, or None when it is whole: its ``state.json`` does
+    not match its Arrow files, a file is empty or cut short (a power loss, a full disk), or its rows
+    are not the count its statistics recorded."""
+    if not shard.is_dir():
+        return "not a folder"
+    problem = data_files_problem(shard)
+    if problem is not None:
+        return problem
+    try:
+        json.loads((shard / "dataset_info.json").read_text(encoding="utf-8"))
+        expected = read_shard_stats(shard).rows_out
+        state = json.loads((shard / "state.json").read_text(encoding="utf-8"))
+        rows = sum(arrow_stream_rows(shard / entry["filename"]) for entry in state["_data_files"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if rows != expected:
+        return f"{rows} rows where its statistics say {expected}"
+    return None

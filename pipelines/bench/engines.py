@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from tinyaug.augment.recipe import Recipe
 from tinyaug.pipelines.augmentation.build import BuildOptions, LocalEngine, augment_table, load_augmented
-from tinyaug.pipelines.augmentation.shards import build_augmenter
+from tinyaug.pipelines.augmentation.methods import build_augmenter
 from tinyaug.pipelines.io.tables import InputTable
 
 

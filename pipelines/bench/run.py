@@ -38,6 +38,7 @@ from tinyaug.augment.mlm import RANK_MARGIN, MaskedLMSource
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sources import Candidate, Query
 from tinyaug.augment.vectors import VectorSource
+from tinyaug.errors import InputError
 from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table
 from tinyaug.pipelines.bench.machine import matmul_gflops, product_rate
 from tinyaug.pipelines.io.tables import InputTable, load_input
@@ -61,6 +62,12 @@ class BenchConfig:
     mlm: str | None = None  # None: a random bert-base-sized model built locally
     precisions: tuple[str, ...] = ("fp32",)
     device: str = "cpu"
+
+    def __post_init__(self) -> None:  # one line here, not a division by zero later
+        if not 0 < self.naive_fraction <= 1:
+            raise InputError(f"--naive-fraction {self.naive_fraction}: above 0 and at most 1 (k = 1 / fraction)")
+        if min(self.sst2_rows, self.mrpc_rows) < 0 or self.sst2_rows + self.mrpc_rows == 0:
+            raise InputError(f"--sst2-rows {self.sst2_rows}, --mrpc-rows {self.mrpc_rows}: 0 or more, not both 0")
 
 
 def bert_base_random(seed: int = 0) -> LoadedMLM:
@@ -200,8 +207,8 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
     """Run every measurement and return the figures (see the module docstring)."""
     torch.manual_seed(cfg.seed)
     data_folder = glue_dir(cfg.data_dir)
-    tables = [seeded_slice("sst2", cfg.sst2_rows, cfg.seed, data_folder),
-              seeded_slice("mrpc", cfg.mrpc_rows, cfg.seed, data_folder)]
+    tables = [seeded_slice(task, rows, cfg.seed, data_folder)  # a task given 0 rows is left out
+              for task, rows in (("sst2", cfg.sst2_rows), ("mrpc", cfg.mrpc_rows)) if rows]
     device = resolve_device(cfg.device)
     skipped = {}
     for precision in cfg.precisions:  # refuse before minutes of fp32 work, not after; flag emulated modes

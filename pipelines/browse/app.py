@@ -11,7 +11,8 @@ Gradio because its components, queue and server are the ecosystem's standard for
 it runs offline; the views are plain HTML (``render``) so that a variant's words can carry their
 provenance. The models load once, on first use. The app serves only the dataset it was started
 with (the browser never names a file), binds to 127.0.0.1 unless told otherwise, and bounds every
-input (sentence length, N, K, page size, search length).
+input (sentence length, N, K, page size, search length); ``guard`` refuses uploads and file routes
+and bounds request bodies.
 
 Not here: the data layer (``data``), HTML (``render``).
 """
@@ -26,7 +27,8 @@ from typing import Any, Callable
 
 from tinyaug.augment.recipe import Recipe
 from tinyaug.errors import TinyaugError
-from tinyaug.pipelines.browse.data import MAX_PAGE_SIZE, MAX_SEARCH_CHARS, SOURCES, DatasetBrowser, Filters
+from tinyaug.pipelines.browse.guard import Guard
+from tinyaug.pipelines.browse.data import MAX_PAGE_SIZE, MAX_SEARCH_CHARS, DatasetBrowser, Filters
 from tinyaug.pipelines.browse.render import CSS, candidates_html, page_html, page_status, plan_html, segments_html
 
 MAX_SENTENCE_CHARS = 2000
@@ -62,7 +64,7 @@ class Models:
 
     @functools.lru_cache(maxsize=8)
     def augmenter(self, recipe: Recipe) -> Any:
-        from tinyaug.pipelines.augmentation.shards import build_augmenter
+        from tinyaug.pipelines.augmentation.methods import build_augmenter
 
         mlm, vectors = self.get()
         return build_augmenter(recipe, mlm, vectors, batch_size=64)
@@ -110,7 +112,7 @@ def build_app(browser: DatasetBrowser | None, models: Models) -> Any:
 def _dataset_view(gr: Any, browser: DatasetBrowser, models: Models, failing: Callable) -> tuple:
     """The dataset view's components and events; returns the first page's (function, inputs, outputs)."""
     with gr.Row():
-        source = gr.Dropdown(list(SOURCES), value="any", label="replaced by", elem_id="aug-source")
+        source = gr.Dropdown(["any", *browser.sources], value="any", label="edited by", elem_id="aug-source")
         label = gr.Dropdown(["any", *browser.labels()], value="any", label="label", elem_id="aug-label")
         changed = gr.Checkbox(label="changed rows only", elem_id="aug-changed")
         flips = gr.Checkbox(label="teacher flips only", interactive=browser.has_teacher, elem_id="aug-flips")
@@ -228,12 +230,18 @@ def sentence_html(models: Models, text: str, text2: str, n: int, k: int, p: floa
     return "".join(parts)
 
 
-def launch(app: Any, host: str, port: int, block: bool = True) -> Any:
-    """Serve ``app`` on ``host:port`` (checked first: one line if it cannot be bound)."""
+def launch(app: Any, host: str, port: int, block: bool = True, auth: tuple[str, str] | None = None) -> Any:
+    """Serve ``app`` on ``host:port`` (checked first: one line if it cannot be bound), behind
+    ``guard.Guard`` (no uploads or file routes, bounded bodies); ``auth``: (user, password) to ask for.
+    Build and launch inside ``guard.private_temp_dir()``, as the command does, to keep Gradio's
+    files in a folder of their own that goes when the app stops."""
     import gradio as gr
+    from starlette.middleware import Middleware
 
     check_port(host, port)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     return app.launch(server_name=host, server_port=port, share=False, inbrowser=False, quiet=True,
                       prevent_thread_lock=not block, show_error=True, ssr_mode=False, theme=theme,
-                      css=CSS + HIDDEN_CSS, head=CLICK_JS, footer_links=[])
+                      css=CSS + HIDDEN_CSS, head=CLICK_JS, footer_links=[], auth=auth,
+                      app_kwargs={"middleware": [Middleware(Guard)]}, max_file_size=0,
+                      enable_monitoring=False, mcp_server=False, pwa=False)

@@ -22,11 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tinyaug.errors import InputError
-from tinyaug.pipelines.augmentation.build import load_augmented
-from tinyaug.pipelines.augmentation.inspect import change_segments, label_text, teacher_text, text_columns
+from tinyaug.pipelines.augmentation.inspect import (change_segments, label_text, open_augmented, teacher_text,
+                                                     text_columns)
 from tinyaug.pipelines.io.schema import CARD_FILE, CHANGES, EXAMPLE_ID, TEACHER_FLIP, VARIANT, read_metadata
 
-SOURCES = ("any", "mlm", "vectors")
 MAX_PAGE_SIZE = 100
 MAX_SEARCH_CHARS = 200
 
@@ -44,8 +43,6 @@ class Filters:
     search: str = ""
 
     def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise InputError(f"source {self.source!r}: choose one of {', '.join(SOURCES)}")
         if len(self.search) > MAX_SEARCH_CHARS:
             raise InputError(f"search text of {len(self.search)} characters: at most {MAX_SEARCH_CHARS}")
 
@@ -84,9 +81,7 @@ class DatasetBrowser:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.dataset = load_augmented(self.path)
-        if EXAMPLE_ID not in self.dataset.column_names or CHANGES not in self.dataset.column_names:
-            raise InputError(f"{self.path}: no {EXAMPLE_ID}/{CHANGES} columns; not a dataset written by tinyaug augment")
+        self.dataset = open_augmented(self.path, "browse")
         self.metadata = read_metadata(self.dataset)
         self.text_columns = text_columns(self.dataset)
         self.label_column = self.metadata.get("label_column")
@@ -101,6 +96,12 @@ class DatasetBrowser:
     @property
     def examples(self) -> int:
         return len(self.starts)
+
+    @functools.cached_property
+    def sources(self) -> list[str]:
+        """The sources of the dataset's edits (``mlm``, ``vectors``, ``wordnet``, ...), in name order."""
+        changes = _combined(self.table[CHANGES])
+        return sorted(s for s in pc.unique(pc.struct_field(pc.list_flatten(changes), "source")).to_pylist() if s)
 
     def labels(self) -> list[str]:
         feature = self.dataset.features.get(self.label_column) if self.label_column else None
@@ -118,6 +119,9 @@ class DatasetBrowser:
         if filters.changed_only or filters.source != "any":
             mask &= pc.list_value_length(changes).fill_null(0).to_numpy(zero_copy_only=False) > 0
         if filters.source != "any":
+            if filters.source not in self.sources:
+                raise InputError(f"source {filters.source!r}: this dataset's edits come from "
+                                 f"{', '.join(self.sources) or 'no source'}")
             parents = pc.list_parent_indices(changes).to_numpy(zero_copy_only=False)
             sources = pc.struct_field(pc.list_flatten(changes), "source").to_numpy(zero_copy_only=False)
             has = np.zeros(len(mask), dtype=bool)

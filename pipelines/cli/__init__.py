@@ -13,10 +13,7 @@ inside a command's body, so ``--help`` answers at once.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import sys
 from typing import Sequence
 
 import click
@@ -24,7 +21,8 @@ import click
 from tinyaug import __version__
 from tinyaug.errors import TinyaugError
 from tinyaug.pipelines.cli import augment, bench, browse, distill, experiment, starter
-from tinyaug.pipelines.cli.common import setup_logging
+from tinyaug.pipelines.cli.common import command_runner, setup_logging
+from tinyaug.pipelines.cli.progress import QUIET_KEY
 
 # oneDNN (torch's CPU matmul library) caches a compiled kernel per matrix shape, 1,024 by default.
 # The masked LM batches contexts by exact length, so shapes keep changing, and that cache grew by
@@ -35,16 +33,48 @@ from tinyaug.pipelines.cli.common import setup_logging
 ONEDNN_CACHE_CAPACITY = "16"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+INTERRUPTED = "Interrupted: rerun the same command to resume"
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
+class InterruptibleGroup(click.Group):
+    """The group whose commands Ctrl-C always stops: wherever the interrupt lands (a library's
+    ``__del__`` included, where Python would swallow it), the command ends with one line and exit
+    status 130, no traceback (``io.interrupts``). A command run inside another one (``run_command``)
+    passes the interrupt up to the outer one."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from tinyaug.pipelines.io.interrupts import active, check_interrupted, handle_interrupts, interrupted
+
+        outermost = not active()
+        with handle_interrupts():
+            try:
+                result = super().invoke(ctx)
+                check_interrupted()  # an interrupt a library swallowed still stops the command
+                return result
+            except (KeyboardInterrupt, click.Abort) as exc:
+                if isinstance(exc, click.Abort) and not interrupted():
+                    raise  # click's own abort (an unanswered prompt), not Ctrl-C
+                if not outermost:
+                    raise KeyboardInterrupt from None
+                click.echo(INTERRUPTED, err=True)
+                raise click.exceptions.Exit(INTERRUPTED_EXIT) from None
+
+
+@click.group(cls=InterruptibleGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="tinyaug")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def main(verbose: int) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or progress lines.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """TinyBERT-style data augmentation and distillation.
 
     Example: tinyaug augment --task sst2 --limit 50
     """
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", ONEDNN_CACHE_CAPACITY)
     setup_logging(verbose)
+    ctx.meta[QUIET_KEY] = quiet
 
 
 for _module in (augment, browse, distill, starter, experiment, bench):
@@ -53,13 +83,6 @@ for _module in (augment, browse, distill, starter, experiment, bench):
 
 
 def run_command(argv: Sequence[str]) -> None:
-    """Run one ``tinyaug`` command line in this process, as the shell would (its output on
-    stderr, so a caller's stdout stays its own); a failure raises ``TinyaugError`` with the
-    command's one-line message. The experiment runs its steps through this."""
-    level = logging.getLogger("tinyaug").getEffectiveLevel()
-    verbosity = ["-vv"] if level <= logging.DEBUG else ["-v"] if level <= logging.INFO else []
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            main.main([*verbosity, *map(str, argv)], prog_name="tinyaug", standalone_mode=False)
-    except click.ClickException as exc:
-        raise TinyaugError(f"`tinyaug {' '.join(map(str, argv))}` failed: {exc.format_message()}") from None
+    """Run one ``tinyaug`` command line in this process, as the shell would (``common.command_runner``:
+    its output on stderr; a failure raises ``TinyaugError`` with the command's one-line message)."""
+    command_runner(main)(argv)

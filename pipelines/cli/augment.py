@@ -3,69 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from tinyaug.augment.recipe import CONTEXT_MODES, PAIR_MODES, REFERENCE_VARIANTS, Recipe
+from tinyaug.augment.recipe import PAIR_MODES, REFERENCE_VARIANTS, Recipe
 from tinyaug.errors import TinyaugError
 from tinyaug.pipelines.augmentation import formats as export_formats
-from tinyaug.pipelines.cli.common import apply, engine_options, friendly_errors, ray_settings, task_option
-from tinyaug.pipelines.io.models import DEFAULT_MLM, PRECISIONS
-from tinyaug.pipelines.io.tasks import get_task
-from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS as VECTOR_FORMATS
+from tinyaug.pipelines.cli.common import engine_options, friendly_errors, model_options, ray_settings, task_option
+from tinyaug.pipelines.cli.progress import Progress
+from tinyaug.tasks import get_task
 
 
 MAX_SENTENCE_CHARS = 10_000  # inspect's sentence mode: far beyond any model's window, far below a flood
 
 
-def model_options(func: Callable) -> Callable:
-    """Options shared by every command that builds candidates."""
-    return apply(func, [
-        click.option("--mlm", default=DEFAULT_MLM, show_default=True,
-                     help="Masked LM: a hub name (bert-base-uncased), a local model folder, or 'starter' "
-                          "for the embedded offline model."),
-        click.option("--vectors", default=EMBEDDED_VECTORS, show_default=True,
-                     help="Word vectors: a GloVe/word2vec text or binary file, a gensim .kv file, or "
-                          "glove-6b-50d (embedded)."),
-        click.option("--vectors-format", type=click.Choice(VECTOR_FORMATS), default="auto", show_default=True),
-        click.option("--trust-pickle", is_flag=True,
-                     help="Allow loading gensim's native (pickle) vector format."),
-        click.option("-k", "--candidates", "k", type=click.IntRange(min=1), default=15, show_default=True,
-                     help="Candidates per word (K)."),
-        click.option("-p", "--replace-prob", "p", type=click.FloatRange(0, 1), default=0.4, show_default=True,
-                     help="Chance that an eligible word is replaced in a variant (p)."),
-        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
-        click.option("--min-similarity", type=click.FloatRange(-1, 1), default=None,
-                     help="Keep only candidates whose word vector is at least this similar (cosine) to "
-                          "the replaced word's [default: no constraint].")
-        ,
-        click.option("--exclude-antonyms", is_flag=True,
-                     help="Drop candidates that are WordNet antonyms of the replaced word (needs Debian's "
-                          "wordnet-base).")
-        ,
-        click.option("--context", type=click.Choice(CONTEXT_MODES), default="masked", show_default=True,
-                     help="Masked-LM input: the masked sentence alone, or the reference's pair "
-                          "(masked sentence + original as segment B)."),
-        click.option("--max-length", type=click.IntRange(min=8), default=None,
-                     help="Model positions per masked context [default: the model's maximum]; words "
-                          "beyond it are left untouched."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
-                     help="Masked contexts per model forward."),
-        click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto."),
-        click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-                     help="Masked-LM arithmetic: fp32 (exact, the same rows whatever the batch size), or "
-                          "faster bf16, int8 (CPU) or fp16 (GPU), whose candidates differ a little from "
-                          "fp32's and depend on --batch-size (see README, Throughput)."),
-    ])
-
-
-def _load_models(mlm: str, vectors: str, vectors_format: str, trust_pickle: bool, device: str, precision: str):
+def _load_models(mlm: str, vectors: str, vectors_format: str, trust_pickle: bool, device: str, precision: str,
+                 needed: frozenset[str] = frozenset({"mlm", "vectors"})):
+    """The masked LM and the vectors, each only if ``needed`` (``methods.models_needed``), else None."""
     from tinyaug.pipelines.io.models import at_precision, load_masked_lm
     from tinyaug.pipelines.io.vectors import load_vectors
 
-    loaded = at_precision(load_masked_lm(mlm, device), precision)
-    return loaded, load_vectors(vectors, vectors_format, allow_pickle=trust_pickle)
+    loaded = at_precision(load_masked_lm(mlm, device), precision) if "mlm" in needed else None
+    return loaded, load_vectors(vectors, vectors_format, allow_pickle=trust_pickle) if "vectors" in needed else None
 
 
 def highlighted(text: str, changes: list[dict[str, Any]], column: str) -> str:
@@ -76,11 +36,17 @@ def highlighted(text: str, changes: list[dict[str, Any]], column: str) -> str:
                    for piece, change in change_segments(text, changes, column))
 
 
+RANK_LEGEND = "changes: word->replacement (source #rank); #1 = the source's top candidate"
+
+
 def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
+    """A row's texts, edited words highlighted, and its edits with 1-based ranks (stored 0-based)."""
+    from tinyaug.pipelines.augmentation.inspect import describe_change
+
     lines = [f"  {column}: {highlighted(row[column], row['aug_changes'], column)}" for column in text_columns]
     if row["aug_changes"]:
-        swaps = ", ".join(f"{c['original']}->{c['replacement']} ({c['source']} #{c['rank']})" for c in row["aug_changes"])
-        lines.append(click.style(f"    changes: {swaps}", dim=True))
+        edits = ", ".join(describe_change(c) for c in row["aug_changes"])
+        lines.append(click.style(f"    changes: {edits}", dim=True))
     return lines
 
 
@@ -110,6 +76,9 @@ def _ray_engine(settings: Any, mlm: str, vectors: str, vectors_format: str, trus
 @click.option("--label-column", help="The label column (for tables that are not GLUE).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output dataset folder [default: ./tinyaug-out/TASK-aug].")
 @model_options
+@click.option("--method", default="tinybert", show_default=True,
+              help="tinybert (masked LM + vectors), synonyms (WordNet), eda (eda:swap=0.2,delete for some "
+                   "operations), random (the control), or several joined by + (tinybert+eda:swap).")
 @click.option("-n", "--variants", "n", type=click.IntRange(min=0), default=20, show_default=True,
               help="Variants drawn per example (per text column in pair mode 'each').")
 @click.option("--reference-n", is_flag=True, help="Use the reference script's N for the task (CoLA 30, MNLI 10, ...).")
@@ -126,13 +95,13 @@ def _ray_engine(settings: Any, mlm: str, vectors: str, vectors_format: str, trus
 @friendly_errors
 def augment_command(task, data_dir, input_path, split, from_hub, keep_source_columns, text_columns, label_column, out, mlm, vectors,
                     vectors_format, trust_pickle, k, p, seed, min_similarity, exclude_antonyms, context, max_length, batch_size, device, precision,
-                    n, reference_n, pair_mode, limit, shard_size, engine, ray_address, actors, cpus_per_actor,
+                    method, n, reference_n, pair_mode, limit, shard_size, engine, ray_address, actors, cpus_per_actor,
                     gpus_per_actor, worker, skip_bad_rows, overwrite, show):
     """Augment a GLUE task or a table TinyBERT-style into an Arrow dataset.
 
     Example: tinyaug augment --task sst2 --limit 100 --out runs/sst2-aug
     """
-    from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, load_augmented
+    from tinyaug.pipelines.augmentation.preflight import augment_inputs, augment_request, claim_out
     from tinyaug.pipelines.io.tables import load_input
 
     if worker is not None:
@@ -143,38 +112,69 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
         if not task:
             raise click.UsageError("--reference-n needs --task")
         n = REFERENCE_VARIANTS[get_task(task).name]
+    from tinyaug.augment.methods import method_name, parse_method
+    from tinyaug.pipelines.augmentation.methods import check_resources
+
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
                     mlm_context=context, pair_mode=pair_mode, max_length=max_length,
-                    min_similarity=min_similarity, exclude_antonyms=exclude_antonyms)
+                    min_similarity=min_similarity, exclude_antonyms=exclude_antonyms,
+                    method=method_name(parse_method(method)))
+    check_resources(recipe)
     columns = tuple(c.strip() for c in text_columns.split(",")) if text_columns else ()
-    table = load_input(task=task, data_dir=data_dir, input_path=input_path, split=split, text_columns=columns,
-                       label_column=label_column, skip_bad_rows=skip_bad_rows, limit=limit, from_hub=from_hub,
-                       keep_source_columns=keep_source_columns)
-    out = Path(out or Path("tinyaug-out") / f"{(table.task.name if table.task else Path(input_path).stem)}-aug").resolve()
+    load = dict(task=task, data_dir=data_dir, input_path=input_path, split=split, text_columns=columns,
+                label_column=label_column, skip_bad_rows=skip_bad_rows, limit=limit, from_hub=from_hub,
+                keep_source_columns=keep_source_columns)
+    if not task and not input_path:
+        load_input(**load)  # says what to give
+    glue_input = task is not None and (input_path is None or Path(input_path).suffix == ".tsv")
+    out = Path(out or Path("tinyaug-out") / f"{get_task(task).name if glue_input else Path(input_path).stem}-aug")
+    request = augment_request(load, recipe=recipe, shard_size=shard_size, precision=precision, batch_size=batch_size,
+                              mlm=mlm, vectors=vectors, vectors_format=vectors_format)
+    inputs = augment_inputs(load, mlm, vectors)
+    with claim_out(out, inputs=inputs, overwrite=overwrite, request=request) as (out, finished):
+        if finished is not None:
+            click.echo(f"{out} is already complete with these arguments ({finished.rows_out} rows); nothing to do.")
+            return
+        _augment(load, out, recipe, request, settings, mlm, vectors, vectors_format, trust_pickle, device,
+                 precision, batch_size, shard_size, overwrite, show)
+
+
+def _augment(load: dict[str, Any], out: Path, recipe: Recipe, request: dict | None, settings: Any, mlm: str,
+             vectors: str, vectors_format: str, trust_pickle: bool, device: str, precision: str, batch_size: int,
+             shard_size: int, overwrite: bool, show: int) -> None:
+    from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, load_augmented
+    from tinyaug.pipelines.io.tables import load_input
+
+    from tinyaug.pipelines.augmentation.methods import MethodModels, models_needed
+
+    table = load_input(**load)
     # With Ray, the models here only name the run (the actors load their own, on their devices).
     loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle,
-                                              "cpu" if settings else device, precision)
+                                              "cpu" if settings else device, precision, models_needed(recipe))
     click.echo(f"Input: {table.source} ({len(table.dataset)} rows, text columns: {', '.join(table.text_columns)})", err=True)
     if table.skipped:
         click.echo(f"Skipped {len(table.skipped)} bad rows (first: {table.skipped[0]})", err=True)
-    click.echo(f"Masked LM: {loaded_mlm.identifier}; vectors: {loaded_vectors.identifier}", err=True)
-    options = BuildOptions(batch_size=batch_size, shard_size=shard_size, overwrite=overwrite,
+    models = "; ".join(f"{k}: {v}" for k, v in MethodModels(loaded_mlm, loaded_vectors).identifiers().items())
+    click.echo(f"Method: {recipe.method}" + (f"; {models}" if models else ""), err=True)
+    options = BuildOptions(batch_size=batch_size, shard_size=shard_size, overwrite=overwrite, request=request,
                            engine=_ray_engine(settings, mlm, vectors, vectors_format, trust_pickle, precision))
-    with click.progressbar(length=len(table.dataset), label="Augmenting", file=click.get_text_stream("stderr"),
-                           show_pos=True) as bar:
-        report = augment_table(table, out, recipe, loaded_mlm, loaded_vectors, options, progress=bar.update,
+    total = len(table.dataset)
+    with Progress(every=shard_size) as progress:  # in a log: a line per shard
+        report = augment_table(table, out, recipe, loaded_mlm, loaded_vectors, options,
+                               progress=lambda rows: progress.advance("Augmenting", rows, total),
                                notify=lambda message: click.echo(message, err=True))
     if report.already_complete:
         click.echo(f"{out} is already complete with these arguments ({report.rows_out} rows); nothing to do.")
         return
     stats = report.stats
     click.echo(f"Wrote {report.rows_out} rows from {report.rows_in} to {out} "
-               f"(replacement rate {100 * stats.replacement_rate:.1f}%, "
+               f"(edit rate {100 * stats.replacement_rate:.1f}%, "
                f"{sum(stats.no_candidates.values())} of {stats.eligible_words} eligible words had no candidates; "
                f"card: {out / 'README.md'})")
     if show:
         from tinyaug.pipelines.augmentation.inspect import first_examples, label_text
 
+        click.echo(click.style(RANK_LEGEND, dim=True))
         for rows in first_examples(load_augmented(out), show):
             click.echo(click.style(f"\nexample {rows[0]['aug_example_id']}: {len(rows)} rows", bold=True))
             for row in rows.select(range(min(4, len(rows)))):
@@ -216,7 +216,7 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
         return
     if looks_like_path and ("/" in target or Path(target).exists()):
         raise TinyaugError(f"{target}: no such dataset folder (to inspect a one-word sentence, add a space)")
-    from tinyaug.pipelines.augmentation.shards import build_augmenter
+    from tinyaug.pipelines.augmentation.methods import build_augmenter
     from tinyaug.pipelines.augmentation.inspect import inspect_sentence, variant_changes
 
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
@@ -242,17 +242,17 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
 
 
 def _inspect_dataset(path: Path, example_id: int | None, no_pager: bool) -> None:
-    from tinyaug.pipelines.augmentation.build import load_augmented
-    from tinyaug.pipelines.augmentation.inspect import describe, example_rows, label_text, teacher_text, text_columns
+    from tinyaug.pipelines.augmentation.inspect import (describe, example_rows, label_text, open_augmented,
+                                                        teacher_text, text_columns)
 
-    ds = load_augmented(path)
+    ds = open_augmented(path)
     columns = text_columns(ds)
     header = describe(path, ds)
     if example_id is not None:
         ds = example_rows(ds, example_id)
 
     def pages():
-        yield header + "\n"
+        yield header + "\n" + click.style(RANK_LEGEND, dim=True) + "\n"
         for row in ds:
             head = click.style(f"example {row['aug_example_id']} variant {row['aug_variant']}", bold=True)
             label, teacher = label_text(ds, row), teacher_text(ds, row)
@@ -270,9 +270,13 @@ def _inspect_dataset(path: Path, example_id: int | None, no_pager: bool) -> None
 
 @click.command("export")
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(export_formats.FORMATS), default="tsv", show_default=True,
+@click.option("--format", "fmt", type=click.Choice([*export_formats.FORMATS, *export_formats.FOLDER_FORMATS]),
+              default="tsv", show_default=True,
               help="tsv: the GLUE file layout; parquet, jsonl: every column; csv, json: run_glue.py's "
-                   "--train_file layout (text columns and label; .json is JSON Lines).")
+                   "--train_file layout (text columns and label; .json is JSON Lines); hub: a folder that "
+                   "datasets.load_dataset(FOLDER) loads and the Hub publishes (Parquet and a README card).")
+@click.option("--validation", type=click.Path(exists=True, file_okay=False),
+              help="--format hub: a dataset folder (same columns) to add as the validation split.")
 @click.option("--to", "to", type=click.Path(), help="Output file, or a folder for train_aug.<ext> "
               "[default: train_aug.<ext> inside DATASET's parent folder].")
 @click.option("--provenance/--no-provenance", default=None,
@@ -283,25 +287,45 @@ def _inspect_dataset(path: Path, example_id: int | None, no_pager: bool) -> None
                    "(after tinyaug teacher-logits).")
 @click.option("--replace-breaks", is_flag=True, help="TSV: write tabs and line breaks inside fields as spaces "
               "(counted) instead of failing.")
+@click.option("--overwrite", is_flag=True, help="Replace the target if it is an earlier export (a file with the "
+              "format's suffix that is no GLUE data file).")
 @friendly_errors
-def export_command(dataset, fmt, to, provenance, labels, replace_breaks):
+def export_command(dataset, fmt, validation, to, provenance, labels, replace_breaks, overwrite):
     """Export an augmented dataset for GLUE readers, run_glue.py, pandas or any Arrow tool.
 
     Example: tinyaug export tinyaug-out/sst2-aug --format tsv --to glue_data/SST-2/
 
     Example: tinyaug export tinyaug-out/mrpc-aug --format csv --to train_aug.csv
-    """
-    from tinyaug.pipelines.augmentation.build import load_augmented
-    from tinyaug.pipelines.augmentation.export import export
 
+    Example: tinyaug export tinyaug-out/sst2-aug --format hub --to sst2-aug-hub
+    """
+    if fmt in export_formats.FOLDER_FORMATS or validation:
+        return _export_hub(dataset, fmt, validation, to, provenance, labels, overwrite)
+    from tinyaug.pipelines.augmentation.build import load_augmented
+    from tinyaug.pipelines.augmentation.export import export, export_target
+
+    default = Path(dataset).resolve().parent / export_formats.DEFAULT_NAMES[fmt]  # beside DATASET, even for "."
+    target = export_target(fmt, to or default, dataset=dataset, overwrite=overwrite)  # checked before reading DATASET
     ds = load_augmented(Path(dataset))
-    report = export(ds, fmt, to or Path(dataset).parent / export_formats.DEFAULT_NAMES[fmt], replace_breaks=replace_breaks,
-                    provenance=provenance, labels=labels)
+    report = export(ds, fmt, target, replace_breaks=replace_breaks, provenance=provenance, labels=labels,
+                    overwrite=overwrite)
     extra = f"; {report.fields_with_breaks_replaced} fields had tabs/line breaks replaced by spaces" \
         if report.fields_with_breaks_replaced else ""
     if report.columns_left_empty:
         extra += f"; columns the data lacks, written empty: {', '.join(report.columns_left_empty)}"
     click.echo(f"Wrote {report.rows} rows ({', '.join(report.columns)}) to {report.path}{extra}")
+
+
+def _export_hub(dataset: str, fmt: str, validation: str | None, to: str | None, provenance: bool | None,
+                labels: str, overwrite: bool) -> None:
+    from tinyaug.pipelines.augmentation.hub import export_hub_folders
+
+    if fmt != "hub" or labels != "gold":
+        raise click.UsageError("--validation goes with --format hub" if fmt != "hub" else
+                               "--format hub writes the dataset's own labels: export --labels teacher to a file format")
+    report = export_hub_folders(dataset, to, validation=validation, provenance=provenance, overwrite=overwrite)
+    click.echo(f"Wrote a Hub dataset folder ({', '.join(f'{k} {v}' for k, v in report.rows.items())} rows; "
+               f"{', '.join(report.columns)}) to {report.path}; load it with datasets.load_dataset({str(report.path)!r})")
 
 
 @click.command("filter")

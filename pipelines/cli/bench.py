@@ -16,8 +16,8 @@ from tinyaug.pipelines.io.models import PRECISIONS
 @click.command("bench")
 @click.option("--sst2-rows", type=click.IntRange(min=0), default=400, show_default=True, help="SST-2 train examples in the slice.")
 @click.option("--mrpc-rows", type=click.IntRange(min=0), default=100, show_default=True, help="MRPC train examples in the slice.")
-@click.option("--naive-fraction", type=click.FloatRange(0, 1), default=0.08, show_default=True,
-              help="Share of the slice run in the naive mode (every k-th example).")
+@click.option("--naive-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.08, show_default=True,
+              help="Share of the slice run in the naive mode (every k-th example); above 0, at most 1.")
 @click.option("-n", "--variants", type=click.IntRange(min=0), default=20, show_default=True)
 @click.option("--batch-size", type=POSITIVE, default=64, show_default=True, help="Masked contexts per forward.")
 @click.option("--precision", "precisions", default="fp32", show_default=True,
@@ -100,3 +100,47 @@ def bench_engines_command(sst2_rows, shard_size, actors, variants, mlm, vectors,
 
 
 COMMANDS.append(bench_engines_command)
+
+
+@click.command("bench-methods")
+@click.option("--sst2-rows", type=POSITIVE, default=4000, show_default=True, help="SST-2 train sentences in the slice.")
+@click.option("--methods", default="random,synonyms,eda", show_default=True,
+              help="Comma-separated methods (tinybert and compositions too: they load the masked LM).")
+@click.option("-n", "--variants", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option("--mlm", default="starter", show_default=True, help="The masked LM of methods that use one.")
+@click.option("--vectors", default="glove-6b-50d", show_default=True)
+@click.option("--threads", type=POSITIVE, default=1, show_default=True, help="Torch threads (1: one core's rate).")
+@click.option("--data-dir", help="GLUE folder [default: $TINYAUG_GLUE_DIR, ../shared/glue, else the embedded sample].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@friendly_errors
+def bench_methods_command(sst2_rows, methods, variants, mlm, vectors, threads, data_dir, as_json):
+    """Each augmentation method's sentences per second on one SST-2 slice, side by side.
+
+    Example: tinyaug bench-methods --methods random,synonyms,eda,tinybert
+    """
+    import json
+
+    from tinyaug.augment.methods import method_name, parse_method
+    from tinyaug.augment.recipe import Recipe
+    from tinyaug.pipelines.augmentation.methods import MethodModels, check_resources
+    from tinyaug.pipelines.bench.methods import bench_methods, format_methods
+    from tinyaug.pipelines.bench.run import glue_dir, seeded_slice
+    from tinyaug.pipelines.io.models import load_masked_lm
+    from tinyaug.pipelines.io.vectors import load_vectors
+
+    names = [method_name(parse_method(name)) for name in methods.split(",") if name.strip()]
+    recipe = Recipe(variants_per_example=variants)
+    for name in names:
+        check_resources(Recipe(method=name))
+    table = seeded_slice("sst2", sst2_rows, 0, glue_dir(data_dir))
+    texts = table.dataset["sentence"]
+
+    def load_models(needed: set) -> MethodModels:
+        return MethodModels(load_masked_lm(mlm, "cpu") if "mlm" in needed else None,
+                            load_vectors(vectors) if "vectors" in needed else None)
+
+    result = bench_methods(texts, names, recipe, load_models, threads)
+    click.echo(json.dumps(result, indent=2) if as_json else format_methods(result))
+
+
+COMMANDS.append(bench_methods_command)

@@ -21,34 +21,44 @@ from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS as VECTOR_FOR
 @click.option("--vectors-format", type=click.Choice(VECTOR_FORMATS), default="auto", show_default=True)
 @click.option("--trust-pickle", is_flag=True, help="Allow gensim's native (pickle) vector format.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--auth", envvar="TINYAUG_BROWSE_AUTH", metavar="USER:PASSWORD",
+              help="Ask for this user name and password (Gradio's login page); also read from "
+                   "$TINYAUG_BROWSE_AUTH, which keeps the password out of the process list.")
 @friendly_errors
-def browse_command(dataset, host, port, mlm, vectors, vectors_format, trust_pickle, device):
+def browse_command(dataset, host, port, mlm, vectors, vectors_format, trust_pickle, device, auth):
     """Look at augmentations in the browser: a dataset's variants with every replaced word
     highlighted by source (filters, paging, candidates on click), and any sentence's candidates
-    and variants. The models load on first use.
+    and variants. The models load on first use. The app takes no uploads and serves no files;
+    its temporary files live in a folder of its own, removed when it stops.
 
     Example: tinyaug browse tinyaug-out/sst2-aug   (then open http://127.0.0.1:7860)
     """
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
-        raise click.ClickException("tinyaug browse needs Gradio: pip install 'tinyaug[ui]'") from None
-    from tinyaug.pipelines.browse.app import Models, build_app, check_port, launch
-    from tinyaug.pipelines.browse.data import DatasetBrowser
+    from tinyaug.pipelines.browse.guard import exposure_warning, parse_auth, private_temp_dir
 
-    browser = DatasetBrowser(dataset) if dataset is not None else None
-    check_port(host, port)
+    credentials = parse_auth(auth) if auth is not None else None
+    with private_temp_dir():  # Gradio's files go here, and go when the app stops; set before Gradio is imported
+        try:
+            import gradio  # noqa: F401
+        except ImportError:
+            raise click.ClickException("tinyaug browse needs Gradio: pip install 'tinyaug[ui]'") from None
+        from tinyaug.pipelines.browse.app import Models, build_app, check_port, launch
+        from tinyaug.pipelines.browse.data import DatasetBrowser
 
-    def load():
-        from tinyaug.pipelines.io.models import load_masked_lm
-        from tinyaug.pipelines.io.vectors import load_vectors
+        browser = DatasetBrowser(dataset) if dataset is not None else None
+        check_port(host, port)
 
-        return load_masked_lm(mlm, device), load_vectors(vectors, vectors_format, allow_pickle=trust_pickle)
+        def load():
+            from tinyaug.pipelines.io.models import load_masked_lm
+            from tinyaug.pipelines.io.vectors import load_vectors
 
-    app = build_app(browser, Models(load))
-    shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    click.echo(f"tinyaug browse on http://{shown}:{port} (Ctrl+C stops it)", err=True)
-    launch(app, host, port, block=True)
+            return load_masked_lm(mlm, device), load_vectors(vectors, vectors_format, allow_pickle=trust_pickle)
 
+        warning = exposure_warning(host, credentials)
+        if warning:
+            click.echo(warning, err=True)
+        app = build_app(browser, Models(load))
+        shown = "localhost" if host in ("127.0.0.1", "::1") else host
+        click.echo(f"tinyaug browse on http://{shown}:{port} (Ctrl+C stops it)", err=True)
+        launch(app, host, port, block=True, auth=credentials)
 
 COMMANDS = [browse_command]

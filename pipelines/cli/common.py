@@ -10,12 +10,15 @@ from __future__ import annotations
 import errno
 import functools
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 
 from tinyaug.errors import TinyaugError
-from tinyaug.pipelines.io.tasks import TASK_NAMES, get_task
+from tinyaug.augment.recipe import CONTEXT_MODES
+from tinyaug.pipelines.io.models import DEFAULT_MLM, PRECISIONS
+from tinyaug.tasks import TASK_NAMES, get_task
+from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS as VECTOR_FORMATS
 
 POSITIVE = click.IntRange(min=1)  # counts, sizes and budgets: 0 or less is never meant
 SEQ_LENGTH = click.IntRange(8, 4096)  # model positions: [CLS], [SEP] and a few words at least
@@ -118,7 +121,48 @@ def task_option(required: bool = True, help: str = "GLUE task.") -> Callable:
 
 def device_option(default: str = "auto") -> Callable:
     return click.option("--device", default=default, show_default=True,
-                        help="cpu, cuda, cuda:N, or auto (CUDA when visible).")
+                        help="cpu, cuda, cuda:N, mps, or auto (CUDA when visible); nothing else.")
+
+
+def model_options(func: Callable) -> Callable:
+    """Options shared by the commands that build candidates (``augment``, ``inspect``)."""
+    return apply(func, [
+        click.option("--mlm", default=DEFAULT_MLM, show_default=True,
+                     help="Masked LM: a hub name (bert-base-uncased), a local model folder, or 'starter' "
+                          "for the embedded offline model."),
+        click.option("--vectors", default=EMBEDDED_VECTORS, show_default=True,
+                     help="Word vectors: a GloVe/word2vec text or binary file, a gensim .kv file, or "
+                          "glove-6b-50d (embedded)."),
+        click.option("--vectors-format", type=click.Choice(VECTOR_FORMATS), default="auto", show_default=True),
+        click.option("--trust-pickle", is_flag=True,
+                     help="Allow loading gensim's native (pickle) vector format."),
+        click.option("-k", "--candidates", "k", type=click.IntRange(min=1), default=15, show_default=True,
+                     help="Candidates per word (K)."),
+        click.option("-p", "--replace-prob", "p", type=click.FloatRange(0, 1), default=0.4, show_default=True,
+                     help="Chance that an eligible word is replaced in a variant (p)."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
+        click.option("--min-similarity", type=click.FloatRange(-1, 1), default=None,
+                     help="Keep only candidates whose word vector is at least this similar (cosine) to "
+                          "the replaced word's [default: no constraint].")
+        ,
+        click.option("--exclude-antonyms", is_flag=True,
+                     help="Drop candidates that are WordNet antonyms of the replaced word (needs Debian's "
+                          "wordnet-base).")
+        ,
+        click.option("--context", type=click.Choice(CONTEXT_MODES), default="masked", show_default=True,
+                     help="Masked-LM input: the masked sentence alone, or the reference's pair "
+                          "(masked sentence + original as segment B)."),
+        click.option("--max-length", type=click.IntRange(min=8), default=None,
+                     help="Model positions per masked context [default: the model's maximum]; words "
+                          "beyond it are left untouched."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+                     help="Masked contexts per model forward."),
+        click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, mps or auto."),
+        click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+                     help="Masked-LM arithmetic: fp32 (exact, the same rows whatever the batch size), or "
+                          "faster bf16, int8 (CPU) or fp16 (GPU), whose candidates differ a little from "
+                          "fp32's and depend on --batch-size (see README, Throughput)."),
+    ])
 
 
 def comma_ints(value: str, option: str) -> tuple[int, ...]:
@@ -170,3 +214,27 @@ def ray_settings(engine: str, ray_address: str | None, actors: int | None, cpus_
 
     return RaySettings(address=ray_address, actors=actors, cpus_per_actor=cpus_per_actor,
                        gpus_per_actor=gpus_per_actor)
+
+
+def command_runner(root: click.Group) -> Callable[[Sequence[str]], None]:
+    """A function that runs one ``tinyaug`` command line of ``root`` in this process, as the shell
+    would (its output on stderr, so a caller's stdout stays its own; this process's verbosity and
+    ``-q`` passed on); a failure raises ``TinyaugError`` with the command's one-line message. The
+    experiment runs its steps through it, with the group it finds in its click context (no import
+    of the command-line package, which imports the experiment)."""
+    import contextlib
+    import sys
+
+    from tinyaug.pipelines.cli.progress import quiet
+
+    def run(argv: Sequence[str]) -> None:
+        level = logging.getLogger("tinyaug").getEffectiveLevel()
+        verbosity = ["-vv"] if level <= logging.DEBUG else ["-v"] if level <= logging.INFO else []
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                root.main([*verbosity, *(["-q"] if quiet() else []), *map(str, argv)], prog_name="tinyaug",
+                          standalone_mode=False)
+        except click.ClickException as exc:
+            raise TinyaugError(f"`tinyaug {' '.join(map(str, argv))}` failed: {exc.format_message()}") from None
+
+    return run

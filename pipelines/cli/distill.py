@@ -14,6 +14,7 @@ import click
 
 from tinyaug.pipelines.cli.common import (POSITIVE, SEQ_LENGTH, device_option, engine_options, friendly_errors,
                                          ray_settings, task_option)
+from tinyaug.pipelines.cli.progress import Progress
 
 COMMANDS: list[click.Command] = []
 
@@ -32,6 +33,11 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
         click.echo(f"{name} ({scores.get('examples', '?')} examples): {shown}")
 
 
+def _loss(value: float | None) -> str:
+    """A loss as people read it: 4 significant digits (``0.6931471805599453`` -> ``0.6931``)."""
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 @_register
 @click.command("finetune")
 @click.argument("model")
@@ -40,6 +46,7 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
               help="GLUE data folder holding <Task>/train.tsv and dev.tsv.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the fine-tuned model, its tokenizer and finetune_results.json.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if an earlier finetune wrote it (it holds finetune_results.json).")
 @click.option("--epochs", default=3.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
 @click.option("--lr", "learning_rate", default=2e-5, show_default=True, type=float)
 @click.option("--batch-size", default=32, show_default=True, type=POSITIVE)
@@ -56,17 +63,18 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
 def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: float,
                      learning_rate: float, batch_size: int, warmup_ratio: float, max_steps: int | None,
                      max_seq_length: int | None, train_limit: int | None, seed: int, precision: str,
-                     as_json: bool, device: str) -> None:
+                     as_json: bool, device: str, overwrite: bool) -> None:
     """Fine-tune MODEL (a directory or hub name) on a GLUE task to make a teacher.
 
     Example: tinyaug finetune ./bert-base-uncased --task sst2 --data-dir glue --out teachers/sst2
     """
     from tinyaug.pipelines.distillation import finetune
 
-    result = finetune(model, task, data_dir, out, epochs=epochs, learning_rate=learning_rate,
-                  batch_size=batch_size, warmup_ratio=warmup_ratio, max_steps=max_steps,
-                  max_seq_length=max_seq_length, train_limit=train_limit, seed=seed, device=device,
-                  precision=precision)
+    with Progress() as progress:
+        result = finetune(model, task, data_dir, out, epochs=epochs, learning_rate=learning_rate,
+                          batch_size=batch_size, warmup_ratio=warmup_ratio, max_steps=max_steps,
+                          max_seq_length=max_seq_length, train_limit=train_limit, seed=seed, device=device,
+                          precision=precision, progress=progress, overwrite=overwrite)
     if not result["main_process"]:
         return
     _show(result, as_json)
@@ -83,7 +91,7 @@ def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: f
 @task_option()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write the dataset with the new column here instead of replacing --data.")
-@click.option("--overwrite", is_flag=True, help="Replace --out if it is a dataset.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it is a dataset tinyaug wrote.")
 @click.option("--batch-size", default=64, show_default=True, type=POSITIVE)
 @click.option("--max-seq-length", type=SEQ_LENGTH, help="Default: 64 single-sentence tasks, 128 pairs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
@@ -109,8 +117,9 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
         from tinyaug.pipelines.scale.ray_engine import RayEngine
 
         runner = RayEngine(settings)
-    result = teacher_logits(teacher, data, task, out=out, batch_size=batch_size,
-                            max_seq_length=max_seq_length, device=device, overwrite=overwrite, engine=runner)
+    with Progress(every=1) as progress:  # a line per shard of logits
+        result = teacher_logits(teacher, data, task, out=out, batch_size=batch_size, max_seq_length=max_seq_length,
+                                device=device, overwrite=overwrite, engine=runner, progress=progress)
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
     else:
@@ -126,13 +135,14 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
 @task_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the untrained student, its tokenizer and student_init.json.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if an earlier make-student wrote it (it holds student_init.json).")
 @click.option("--student-init", type=click.Choice(["random", "teacher-layers"]), default="teacher-layers",
               show_default=True, help="Random weights, or the teacher's embeddings, mapped layers, "
                                       "pooler and classifier (widths must match).")
 @click.option("--layer-map", help="Teacher layer per student layer, e.g. 3,6 (default: uniform).")
 @click.option("--seed", default=42, show_default=True, type=int)
 @friendly_errors
-def make_student_command(teacher: str, student: str, task: str, out: Path, student_init: str,
+def make_student_command(teacher: str, student: str, task: str, out: Path, overwrite: bool, student_init: str,
                          layer_map: str | None, seed: int) -> None:
     """Save an untrained student, so that fine-tuning and distillation runs start from the same weights.
 
@@ -143,7 +153,7 @@ def make_student_command(teacher: str, student: str, task: str, out: Path, stude
 
     mapping = LayerMap.parse(layer_map).teacher_layers if layer_map else None
     result = make_student(teacher, student, task, out, student_init=student_init,
-                  layer_map=mapping, seed=seed)
+                  layer_map=mapping, seed=seed, overwrite=overwrite)
     click.echo(f"student ({result['student_parameters']:,} parameters, init {result['student']['init']}) "
                f"saved to {out}")
 
@@ -159,6 +169,7 @@ def make_student_command(teacher: str, student: str, task: str, out: Path, stude
 @task_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the student, its tokenizer and distill_results.json.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if an earlier distill wrote it (it holds distill_results.json).")
 @click.option("--stage", type=click.Choice(["1", "2", "both"]), default="both", show_default=True,
               help="1: intermediate layers; 2: prediction layer; both: 1 then 2.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -191,7 +202,7 @@ def make_student_command(teacher: str, student: str, task: str, out: Path, stude
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @device_option()
 @friendly_errors
-def distill_command(teacher: str, student: str, data: Path, task: str, out: Path, stage: str,
+def distill_command(teacher: str, student: str, data: Path, task: str, out: Path, overwrite: bool, stage: str,
                     data_dir: Path | None, student_init: str, layer_map: str | None,
                     embedding_projection: str, attention_weight: float, hidden_weight: float,
                     temperature: float, max_seq_length: int | None, train_limit: int | None,
@@ -211,12 +222,14 @@ def distill_command(teacher: str, student: str, data: Path, task: str, out: Path
         which, _, option = key.partition("_")
         stages[which][names[option]] = value
     overrides = {"layer_map": LayerMap.parse(layer_map).teacher_layers if layer_map else None}
-    result = distill(teacher, student, data, task, out, stage=stage, data_dir=data_dir,
-                  student_init=student_init, device=device, train_limit=train_limit,
-                  teacher_check_rows=teacher_check_rows, seed=seed, precision=precision,
-                  embedding_projection=embedding_projection, attention_weight=attention_weight,
-                  hidden_weight=hidden_weight, temperature=temperature,
-                  max_seq_length=max_seq_length, **stages, **overrides)
+    with Progress() as progress:
+        result = distill(teacher, student, data, task, out, stage=stage, data_dir=data_dir,
+                         student_init=student_init, device=device, train_limit=train_limit,
+                         teacher_check_rows=teacher_check_rows, seed=seed, precision=precision,
+                         embedding_projection=embedding_projection, attention_weight=attention_weight,
+                         hidden_weight=hidden_weight, temperature=temperature,
+                         max_seq_length=max_seq_length, progress=progress, overwrite=overwrite, **stages,
+                         **overrides)
     if not result["main_process"]:  # another rank of a torchrun / accelerate launch run
         return
     if as_json:
@@ -226,7 +239,7 @@ def distill_command(teacher: str, student: str, data: Path, task: str, out: Path
     click.echo(f"teacher {check['metric']} {check['value']:.4f} on {check['source']} "
                f"(chance {check['chance']:.4f}){': NEAR CHANCE' if check['near_chance'] else ''}")
     for name, stats in result["train"].items():
-        click.echo(f"{name}: {stats['steps']} steps, loss {stats['first_loss']} -> {stats['last_loss']}")
+        click.echo(f"{name}: {stats['steps']} steps, loss {_loss(stats['first_loss'])} -> {_loss(stats['last_loss'])}")
     _show(result, False)
     click.echo(f"student saved to {out}")
 
@@ -242,11 +255,12 @@ def distill_command(teacher: str, student: str, data: Path, task: str, out: Path
 @click.option("--limit", type=POSITIVE, help="Score the first N dev rows only.")
 @click.option("--out", "out_json", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the result to this JSON file.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it is an earlier evaluate result.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @device_option()
 @friendly_errors
 def evaluate_command(model_dir: str, task: str, data_dir: Path, batch_size: int,
-                     max_seq_length: int | None, limit: int | None, out_json: Path | None,
+                     max_seq_length: int | None, limit: int | None, out_json: Path | None, overwrite: bool,
                      as_json: bool, device: str) -> None:
     """Score MODEL_DIR on GLUE dev with the task's official metric(s).
 
@@ -254,6 +268,8 @@ def evaluate_command(model_dir: str, task: str, data_dir: Path, batch_size: int,
     """
     from tinyaug.pipelines.distillation import evaluate
 
-    result = evaluate(model_dir, task, data_dir, batch_size=batch_size,
-                  max_seq_length=max_seq_length, device=device, limit=limit, out_json=out_json)
+    with Progress() as progress:
+        result = evaluate(model_dir, task, data_dir, batch_size=batch_size, max_seq_length=max_seq_length,
+                          device=device, limit=limit, out_json=out_json, progress=progress,
+                          overwrite=overwrite)
     _show(result, as_json)

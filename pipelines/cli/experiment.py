@@ -60,9 +60,11 @@ def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, s
     """
     import torch
 
-    from tinyaug.pipelines.cli import run_command
+    from tinyaug.pipelines.cli.common import command_runner
     from tinyaug.pipelines.experiment import AblationPlan, Experiment, quick_plan, summary_markdown
+    from tinyaug.pipelines.experiment.ablation import check_experiment_out
 
+    check_experiment_out(out, None if quick else data_dir, task)  # before --quick builds its inputs in it
     if threads:
         torch.set_num_threads(threads)
     overrides = {"seeds": comma_ints(seeds, "--seeds"), "variants": variants, "train_limit": train_limit,
@@ -77,6 +79,7 @@ def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, s
         if data_dir is None:
             raise click.UsageError("--data-dir is required (or --quick)")
         plan = AblationPlan.for_task(task, data_dir=str(data_dir.resolve()), **overrides)
+    run_command = command_runner(click.get_current_context().find_root().command)  # the tinyaug group
     summary = Experiment(plan, out, run_command, device=device, keep_models=keep_models,
                          echo=lambda line: click.echo(line, err=True)).run()
     if as_json:

@@ -29,13 +29,14 @@ from tinyaug.distill.run import TaskRows, distill_student, normalize_stage
 from tinyaug.distill.student import (STUDENT_INITS, StudentSize, copy_teacher_layers, looks_like_size,
                                      student_config)
 from tinyaug.errors import InputError, ModelLoadError
-from tinyaug.pipelines.distillation.finetune import check_teacher, score_splits
+from tinyaug.pipelines.distillation.finetune import ProgressCallback, check_teacher, score_splits
 from tinyaug.pipelines.distillation.loading import (check_dev_files, check_same_vocabulary, load_student_dir,
                                                     load_task_dataset, load_task_model, load_tokenizer,
                                                     read_dev_splits, save_model)
 from tinyaug.pipelines.io.glue import TaskSpec, get_task
 from tinyaug.pipelines.io.models import resolve_device
 from tinyaug.pipelines.io.schema import TEACHER_LOGITS, TEACHER_LOGITS_INFO, VARIANT
+from tinyaug.pipelines.io.outputs import check_output, has_file, task_folder
 from tinyaug.pipelines.io.storage import read_json, write_json
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def _make_student(student: str | Path, spec: TaskSpec, teacher: PreTrainedModel,
 
 def make_student(teacher: str | Path, student: str, task: str, out: str | Path, *,
                  student_init: str = "teacher-layers", layer_map: tuple[int, ...] | None = None,
-                 seed: int = 42) -> dict[str, Any]:
+                 seed: int = 42, overwrite: bool = False) -> dict[str, Any]:
     """Build a fresh student from a size (``"layers=2,hidden=384"``) and the teacher at ``teacher``,
     save it to ``out`` untrained (with ``student_init.json``), and return what was done.
 
@@ -83,6 +84,9 @@ def make_student(teacher: str | Path, student: str, task: str, out: str | Path, 
     start from exactly the same weights. ``student_init="teacher-layers"`` copies the teacher's
     embeddings, the layers ``layer_map`` names (default: uniform) and its pooler and classifier.
     """
+    out = check_output(out, command="make-student", what=f"a folder written by tinyaug make-student (with "
+                       f"{STUDENT_INFO_FILE})", inputs=[("--teacher", teacher)], overwrite=overwrite,
+                       replaceable=has_file(STUDENT_INFO_FILE))
     spec = get_task(task)
     if not looks_like_size(str(student)):
         raise InputError(f"--student {student!r}: expected a size such as layers=2,hidden=384")
@@ -109,7 +113,8 @@ def distill(teacher: str | Path, student: str | Path, data: str | Path, task: st
             stage: str | int = "both", data_dir: str | Path | None = None,
             recipe: DistillRecipe | None = None, student_init: str = "random",
             device: str = "auto", train_limit: int | None = None, teacher_check_rows: int = 1000,
-            eval_batch_size: int = 64, **recipe_overrides: Any) -> dict[str, Any]:
+            eval_batch_size: int = 64, progress: ProgressCallback | None = None, overwrite: bool = False,
+            **recipe_overrides: Any) -> dict[str, Any]:
     """TinyBERT task-specific distillation of ``teacher`` into ``student`` on the dataset at ``data``.
 
     ``student``: a model directory, or a size such as ``"layers=4,hidden=312,heads=12,
@@ -119,7 +124,8 @@ def distill(teacher: str | Path, student: str | Path, data: str | Path, task: st
     without it the teacher is checked on the data's original rows and no dev metrics are made.
     ``recipe``: the settings, else ``DistillRecipe.for_task(task, **recipe_overrides)`` (e.g.
     ``stage1={"max_steps": 100}``, ``seed=1``, ``layer_map=(3, 6, 9, 12)``).
-    ``train_limit``: use only the first N rows of ``data``.
+    ``train_limit``: use only the first N rows of ``data``. ``progress(what, done, total)`` hears
+    each training step (``"stage 1"``, ``"stage 2"``) and scoring batch.
     """
     spec = get_task(task)
     stage = normalize_stage(stage)
@@ -127,7 +133,10 @@ def distill(teacher: str | Path, student: str | Path, data: str | Path, task: st
     if recipe.task != spec.name:
         raise InputError(f"the recipe is for {recipe.task}, the task is {spec.name}")
     target = resolve_device(device)
-    out = Path(out)
+    out = check_output(out, command="distill", what=f"a folder written by tinyaug distill (with {RESULTS_FILE})",
+                       inputs=[("--teacher", teacher), ("--student", student), ("--data", data),
+                               ("--data-dir", task_folder(data_dir, task))], overwrite=overwrite,
+                       replaceable=has_file(RESULTS_FILE))
     if data_dir is not None:
         check_dev_files(data_dir, spec)
     ds = load_task_dataset(data, spec)
@@ -150,7 +159,8 @@ def distill(teacher: str | Path, student: str | Path, data: str | Path, task: st
     dev = read_dev_splits(data_dir, spec) if data_dir is not None else None
     check = check_teacher(teacher_model, teacher_tokenizer, spec, permutation,
                           *_teacher_check_rows(ds, dev, spec, teacher_check_rows),
-                          max_length=recipe.max_seq_length, batch_size=eval_batch_size, device=target)
+                          max_length=recipe.max_seq_length, batch_size=eval_batch_size, device=target,
+                          progress=progress)
 
     result: dict[str, Any] = {
         "task": spec.name, "stage": stage, "teacher": str(teacher), "student": student_source,
@@ -164,7 +174,8 @@ def distill(teacher: str | Path, student: str | Path, data: str | Path, task: st
         trained = distill_student(model, teacher_model, tokenizer, rows, recipe, layer_map=layer_map,
                                   teacher_permutation=permutation, stage=stage, work_dir=tmp,
                                   use_cpu=target.type == "cpu",
-                                  after_stage1=lambda: save_model(model, tokenizer, out / "stage1"))
+                                  after_stage1=lambda: save_model(model, tokenizer, out / "stage1"),
+                                  progress=progress)
     result["train"], result["main_process"] = trained["train"], trained["main_process"]
     if not result["main_process"]:  # another rank of a multi-process run: rank 0 saves and scores
         return result
@@ -172,7 +183,7 @@ def distill(teacher: str | Path, student: str | Path, data: str | Path, task: st
     if dev is not None:
         result["dev_metrics"] = score_splits(model, tokenizer, spec, dev, permutation=None,
                                              max_length=recipe.max_seq_length, batch_size=eval_batch_size,
-                                             device=target)
+                                             device=target, progress=progress)
         metric = primary_metric(spec.name)
         for name, scores in result["dev_metrics"].items():
             logger.info("student %s on %s: %.4f", metric, name, scores[metric])

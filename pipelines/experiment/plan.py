@@ -11,6 +11,7 @@ from typing import Any
 from tinyaug.distill.student import STUDENT_INITS, StudentSize
 from tinyaug.errors import InputError
 from tinyaug.pipelines.io.glue import get_task
+from tinyaug.tasks import TASKS
 
 CONDITIONS = {
     "a": "fine-tuned, original rows, hard labels",
@@ -26,8 +27,7 @@ SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG = "summary.json", "summary.md", "summary.p
 # one task's whole experiment fits in about 1 to 2 hours on one core of the 2-core reference
 # machine, two tasks side by side (measured: CoLA 55 min, MRPC 118 min, part of it with a third
 # job sharing the cores; README "Evidence").
-STAGE_STEPS = {"cola": 300, "sst2": 300, "mrpc": 150, "rte": 120, "stsb": 200, "wnli": 40,
-               "qnli": 200, "qqp": 200, "mnli": 200}
+STAGE_STEPS = {name: task.ablation_steps for name, task in TASKS.items()}  # ``tinyaug.tasks``
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,9 +4,10 @@
   and the hub loader; ``tables``: any table (Parquet, JSON Lines, CSV, TSV, ``save_to_disk``).
 - ``models``: masked LMs and tokenizers (local folders, hub names offline-safe, the starter),
   devices and reduced precision; ``vectors``: word vectors in every supported format;
-  ``wordnet``: WordNet antonyms through nltk (optional).
+  ``wordnet``: WordNet antonyms through nltk (optional); ``network``: the quick hub probe.
 - ``schema``: every column name tinyaug adds, their ``Features``, the dataset metadata.
 - ``storage``: atomic files and folders with umask permissions, JSON.
+- ``files``: user files opened safely (regular files only, bounded lines, the size limits).
 
 Not here: augmentation, distillation, the command line.
 """

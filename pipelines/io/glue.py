@@ -12,12 +12,13 @@ or kept as exact strings under ``source_<name>`` with ``keep_source_columns``. A
 can be written back in the file layout (``augmentation.export``: the label as the file writes
 it; an STS-B score as float32's shortest text, ``3.8`` for ``3.800``; no byte-order mark).
 
-Not here: augmentation, and the hub loader's network access (``load_hub_split`` only calls
-``datasets.load_dataset``).
+Not here: augmentation, and the hub loader's network access (``load_hub_split`` probes the hub,
+then calls ``datasets.load_dataset``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from pathlib import Path
@@ -27,12 +28,14 @@ import datasets
 import numpy as np
 
 from tinyaug.errors import InputError
+from tinyaug.pipelines.io.files import bounded_lines, refuse_special
 from tinyaug.pipelines.io.schema import EXAMPLE_ID
-from tinyaug.pipelines.io.tasks import (INDEX, LABEL, TASKS, TaskSpec, get_task,  # noqa: F401 (re-exported)
+from tinyaug.tasks import (INDEX, LABEL, TASKS, TaskSpec, get_task,  # noqa: F401 (re-exported)
                                         source_column)
 
 logger = logging.getLogger(__name__)
 
+HUB_GLUE = "nyu-mll/glue"  # the hub dataset --from-hub reads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,16 +73,13 @@ def iter_tsv_lines(path: Path, *, bom: bool) -> Iterator[tuple[int, bytes]]:
 
     A trailing empty line is not yielded (official files end with ``\\n``, CoLA dev without).
     """
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    elif bom:
-        logger.debug("%s has no byte-order mark; reading it anyway", path)
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    for number, line in enumerate(lines, start=1):
-        yield number, line[:-1] if line.endswith(b"\r") else line
+    refuse_special(path)
+    with path.open("rb") as handle:
+        if bom and not handle.peek(3)[:3] == b"\xef\xbb\xbf":
+            logger.debug("%s has no byte-order mark; reading it anyway", path)
+        for number, line in bounded_lines(handle, path):  # one line at a time, never the whole file
+            line = line[:-1] if line.endswith(b"\n") else line
+            yield number, line[:-1] if line.endswith(b"\r") else line
 
 
 def _parse_label(task: TaskSpec, value: str) -> int | float:
@@ -128,6 +128,7 @@ def read_tsv(path: Path, task: TaskSpec, split: str = "train", *, skip_bad_rows:
     index of the data row in the file, so they stay the same whether or not rows are skipped.
     """
     path = Path(path)
+    refuse_special(path)
     if path.is_dir():
         raise InputError(f"{path}: a folder where a GLUE file was expected; pass --data-dir to the folder "
                          f"that holds {task.folder}/")
@@ -195,6 +196,7 @@ def task_file(data_dir: Path, task: TaskSpec, split: str = "train") -> Path:
     data_dir = Path(data_dir)
     name = task.split_file(split)
     for candidate in (data_dir / task.folder / name, data_dir / name):
+        refuse_special(candidate)
         if candidate.is_file():
             return candidate
         if candidate.is_dir():
@@ -211,17 +213,44 @@ def read_split(data_dir: Path, task: TaskSpec | str, split: str = "train", **kwa
 
 
 def load_hub_split(task: TaskSpec, split: str = "train") -> datasets.Dataset:
-    """Load a split from the ``nyu-mll/glue`` dataset on the Hugging Face hub (needs network).
+    """Load a split from the ``nyu-mll/glue`` dataset on the Hugging Face hub (needs network, or
+    the split in the local Hugging Face cache).
 
     Its schema is the one every GLUE dataset here uses; ``aug_example_id`` is added from ``idx``
-    (the row), so that the hub and the TSV give the same rows.
+    (the row), so that the hub and the TSV give the same rows. The hub is probed first
+    (``network.hub_reachable``): offline, only the cache is read, and a split not in it fails at
+    once with one line naming the offline inputs, instead of a minute of retries.
     """
+    from tinyaug.pipelines.io import network
+
     hub_split = {"dev": "validation", "dev_matched": "validation_matched",
                  "dev_mismatched": "validation_mismatched"}.get(split, split)
     if task.name == "mnli" and hub_split == "validation":
         hub_split = "validation_matched"
-    ds = datasets.load_dataset("nyu-mll/glue", task.hub_config, split=hub_split)
-    return from_hub_schema(ds, task, f"nyu-mll/glue {task.hub_config} {hub_split}")
+    source = f"{HUB_GLUE} {task.hub_config} {hub_split}"
+    online = network.hub_reachable()
+    try:
+        with _hub_offline(not online):
+            ds = datasets.load_dataset(HUB_GLUE, task.hub_config, split=hub_split)
+    except (ConnectionError, OSError) as exc:  # requests' errors and FileNotFoundError are OSErrors
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        where = f"cannot be loaded from the hub ({detail})" if online else \
+            "is not in the Hugging Face cache, and the hub cannot be reached (offline?)"
+        name = task.split_file(split) if split in ("train", "dev") else f"{split}.tsv"
+        raise InputError(f"{source} {where}; pass --data-dir to a GLUE data folder "
+                         f"(DIR/{task.folder}/{name}), or leave out --from-hub to use the embedded GLUE sample") from None
+    return from_hub_schema(ds, task, source)
+
+
+@contextlib.contextmanager
+def _hub_offline(offline: bool) -> Iterator[None]:
+    """``datasets`` in offline mode (cache only, no retries) while the block runs, when ``offline``."""
+    previous = datasets.config.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = previous or offline
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE = previous
 
 
 def from_hub_schema(ds: datasets.Dataset, task: TaskSpec, source: str) -> datasets.Dataset:

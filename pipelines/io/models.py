@@ -4,7 +4,10 @@ A local directory is loaded directly. Anything else is a hub name: it is looked 
 Hugging Face cache first, and only if it is not there is the hub contacted, after a quick
 reachability check, so an offline machine gets a clear error at once instead of a minute of
 retries. Weights load through safetensors, or ``torch.load(weights_only=True)`` for legacy
-``.bin`` files (transformers' default); nothing is unpickled.
+``.bin`` files (transformers' default); nothing is unpickled. No model's own code runs: every
+load passes ``trust_remote_code=False``, and a folder whose config asks for its own code
+(``auto_map``) is refused before transformers could ask "run the custom code? [y/N]". A masked LM
+whose head is missing from its weights (an encoder saved without it) is refused too.
 
 Not here: the candidate logic (``tinyaug.augment.mlm``).
 """
@@ -15,13 +18,12 @@ import dataclasses
 import hashlib
 import logging
 import os
-import socket
-import threading
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import urlparse
 
 from tinyaug.errors import ModelLoadError
+from tinyaug.pipelines.io.network import HUB_PROBE_TIMEOUT, hub_reachable  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # torch loads when a model does: the command line imports this module for its names
     import torch
@@ -30,34 +32,6 @@ logger = logging.getLogger(__name__)
 
 STARTER_MLM = "starter"  # the embedded offline masked LM (see data/README.md)
 DEFAULT_MLM = STARTER_MLM
-
-
-HUB_PROBE_TIMEOUT = 2.5  # seconds
-
-
-def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
-    """Whether a TCP connection to the hub host opens within ``timeout`` seconds.
-
-    ``HF_HUB_OFFLINE=1`` means no. The probe (DNS included) runs in a daemon thread so that a
-    resolver that never answers cannot stall the caller beyond the timeout.
-    """
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return False
-    parsed = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host, port = parsed.hostname or "huggingface.co", parsed.port or (80 if parsed.scheme == "http" else 443)
-    answer: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                answer.append(True)
-        except OSError:
-            answer.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return bool(answer and answer[0])
 
 
 def looks_like_path(name: str) -> bool:
@@ -92,14 +66,17 @@ def from_pretrained(loader: Callable[..., Any], name_or_path: str | Path, what: 
     immediate ``ModelLoadError`` (transformers itself retries for ~20 s when DNS fails).
     """
     name_or_path = str(name_or_path)
+    kwargs["trust_remote_code"] = False  # never a model's own code, and never transformers' [y/N] prompt
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():
             raise ModelLoadError(f"{path} is a file; {what} wants a model directory "
                                  "(config.json, weights, tokenizer files)")
+        refuse_custom_code(path, what)
         try:
             return loader(str(path), **kwargs)
         except Exception as exc:  # corrupt weights raise SafetensorError, bad configs many kinds
+            _raise_if_custom_code(exc, path, what)
             if _refused_pickle(exc):
                 raise ModelLoadError(
                     f"{path}: its weights are a pickle (pytorch_model.bin) holding more than tensors, and tinyaug "
@@ -115,6 +92,9 @@ def from_pretrained(loader: Callable[..., Any], name_or_path: str | Path, what: 
         return loader(name_or_path, local_files_only=True, **kwargs)
     except OSError:
         pass  # not in the local cache
+    except ValueError as exc:
+        _raise_if_custom_code(exc, name_or_path, what)
+        raise
     if not hub_reachable():
         hint = f", {offline_hint}" if offline_hint else ""
         raise ModelLoadError(
@@ -124,7 +104,41 @@ def from_pretrained(loader: Callable[..., Any], name_or_path: str | Path, what: 
     try:
         return loader(name_or_path, **kwargs)
     except (OSError, ValueError) as exc:
+        _raise_if_custom_code(exc, name_or_path, what)
         raise ModelLoadError(f"cannot load {what} {name_or_path!r} from the hub ({_first_line(exc)})") from exc
+
+
+CUSTOM_CODE_FILES = ("config.json", "tokenizer_config.json", "preprocessor_config.json")
+
+
+def _custom_code_message(where: str | Path, what: str) -> str:
+    return (f"{where}: this {what} needs its own Python code (auto_map / trust_remote_code), and tinyaug "
+            "never runs a model's own code; use a model of a standard transformers architecture "
+            "(BERT, RoBERTa, DistilBERT, ...) saved with save_pretrained")
+
+
+def refuse_custom_code(folder: Path, what: str = "model") -> None:
+    """Raise ``ModelLoadError`` if the model folder asks for its own code: an ``auto_map`` in its
+    config or tokenizer config (transformers would otherwise ask "run the custom code? [y/N]")."""
+    import json
+
+    for name in CUSTOM_CODE_FILES:
+        file = folder / name
+        if not file.is_file():
+            continue
+        try:
+            config = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue  # transformers' own load reports an unreadable file
+        if isinstance(config, dict) and config.get("auto_map"):
+            raise ModelLoadError(_custom_code_message(file, what))
+
+
+def _raise_if_custom_code(exc: BaseException, where: str | Path, what: str) -> None:
+    """Turn transformers' refusal under ``trust_remote_code=False`` into the one-line refusal."""
+    text = str(exc)
+    if "trust_remote_code" in text or "custom code" in text:
+        raise ModelLoadError(_custom_code_message(where, what)) from None
 
 
 @dataclasses.dataclass
@@ -143,12 +157,16 @@ def resolve_device(device: str | None) -> torch.device:
     name = (device or "auto").strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(name)
-    except RuntimeError as exc:
-        raise ModelLoadError(f"--device {device!r}: expected cpu, cuda, cuda:N or auto") from exc
+    if not re.fullmatch(r"cpu|mps|cuda(:[0-9]+)?", name):  # not meta, xla, ...: devices that run a model here
+        raise ModelLoadError(f"--device {device!r}: expected cpu, cuda, cuda:N, mps or auto")
+    resolved = torch.device(name)
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError(f"--device {device}: no CUDA device is visible here; use --device cpu or auto")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ModelLoadError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible "
+                             "(cuda:0 ...); choose one of them or auto")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelLoadError(f"--device {device}: no Apple MPS device is available here; use --device cpu or auto")
     return resolved
 
 
@@ -175,8 +193,28 @@ def load_masked_lm(name_or_path: str = DEFAULT_MLM, device: str | None = "auto")
                              "save one with AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained(DIR)")
     if tokenizer.mask_token_id is None:
         raise ModelLoadError(f"{name_or_path}: the tokenizer has no mask token; pass a masked language model")
-    model = from_pretrained(AutoModelForMaskedLM.from_pretrained, name_or_path, "masked LM", offline_hint=hint)
+    model, info = from_pretrained(AutoModelForMaskedLM.from_pretrained, name_or_path, "masked LM",
+                                  offline_hint=hint, output_loading_info=True)
+    refuse_untrained_head(name_or_path, model, info)
     return LoadedMLM(model.to(target).eval(), tokenizer, f"{name_or_path} ({model_fingerprint(name_or_path, model)})")
+
+
+def refuse_untrained_head(name_or_path: str, model: torch.nn.Module, info: dict[str, Any]) -> None:
+    """Raise if weights of the masked LM were not in the checkpoint (transformers would start them
+    at random: a sentence encoder saved without its masked-LM head proposes random words)."""
+    missing = sorted(info.get("missing_keys", ()))
+    if not missing:
+        return
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    head = [k for k in missing if not k.startswith(prefix)]
+    shown = head or missing
+    listed = f"{', '.join(shown[:3])}{' ...' if len(shown) > 3 else ''}"
+    if head:
+        raise ModelLoadError(f"{name_or_path}: no masked-LM head in its weights ({listed} missing), so it would "
+                             "propose random words; pass a masked language model (saved from e.g. "
+                             "BertForMaskedLM), not an encoder saved without its head")
+    raise ModelLoadError(f"{name_or_path}: the masked LM lacks weights {listed}; it is incomplete: pass a "
+                         "complete masked language model")
 
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")

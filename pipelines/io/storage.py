@@ -10,6 +10,10 @@ the vector cache): write into a temporary sibling (``.NAME.tmp-XXXX``), then swa
 - Files and folders get the permissions the process's umask gives (``mkstemp`` / ``mkdtemp``
   alone would make them 0600 / 0700, unreadable to a pipeline running as another user).
 - A failure removes the temporary sibling and leaves the target as it was.
+- Durable: the files and the folder are flushed to the disk (``fsync``) before the rename, and the
+  parent folder after it, so a power loss leaves the old version or the new one, never a renamed
+  file that is empty or cut short.
+- ``data_files_problem`` says when a saved dataset's ``state.json`` does not match its folder.
 
 Not here: what goes into the files (``schema``, the exports), resuming (the shard builder).
 """
@@ -93,6 +97,30 @@ def temporary_sibling(target: Path, directory: bool) -> Path:
     return path
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries, to the disk (where the OS lets a folder be opened)."""
+    try:
+        flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
+        fd = os.open(path, flags)
+    except OSError:
+        return  # a folder cannot be opened on some systems; nothing more can be done there
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):  # file systems without fsync
+            raise
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush every file under ``folder`` and every folder in it, ``folder`` last."""
+    for path in sorted(folder.rglob("*"), key=lambda p: -len(p.parts)):
+        if not path.is_symlink():
+            fsync_path(path)
+    fsync_path(folder)
+
+
 def _exchange(first: Path, second: Path) -> bool:
     """Swap two existing paths atomically; False where the OS or file system cannot."""
     try:
@@ -143,7 +171,9 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     tmp = temporary_sibling(target, directory=True)
     try:
         yield tmp
+        fsync_tree(tmp)
         swap_into_place(tmp, target)
+        fsync_path(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -157,7 +187,9 @@ def atomic_file(target: str | Path) -> Iterator[Path]:
     tmp = temporary_sibling(target, directory=False)
     try:
         yield tmp
+        fsync_path(tmp)
         os.replace(tmp, target)
+        fsync_path(target.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -197,3 +229,42 @@ def save_dataset(dataset: Any, target: str | Path, extra_files: dict[str, Any] |
             text = content if isinstance(content, str) else json.dumps(content, indent=2, sort_keys=True) + "\n"
             (tmp / name).write_text(text, encoding="utf-8")
     return target
+
+
+def data_files_problem(folder: Path) -> str | None:
+    """What is wrong between a saved dataset's ``state.json`` and its Arrow files, or None: a file
+    listed twice (every row would load twice), listed but absent or empty, or present but not listed
+    (``datasets``' own ``cache-*.arrow`` files aside)."""
+    try:
+        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        listed = [entry["filename"] for entry in state["_data_files"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"its state.json is unreadable ({type(exc).__name__}: {exc})"
+    twice = sorted({name for name in listed if listed.count(name) > 1})
+    if twice:
+        return f"its state.json lists {', '.join(twice)} more than once"
+    absent = [name for name in listed if not (folder / name).is_file()]
+    if absent:
+        return f"{', '.join(absent)}, listed in its state.json, is missing"
+    empty = [name for name in listed if (folder / name).stat().st_size == 0]
+    if empty:
+        return f"{', '.join(empty)} is empty (0 bytes)"
+    extra = sorted(p.name for p in folder.glob("*.arrow") if p.name not in listed and not p.name.startswith("cache-"))
+    if extra:
+        return f"it holds {', '.join(extra)}, which its state.json does not list"
+    return None
+
+
+def arrow_stream_rows(path: Path) -> int:
+    """The rows in an Arrow IPC stream file (``datasets``' format), reading only the record batch
+    headers of the memory-mapped file; ``ValueError`` if the file is empty or cut short."""
+    import pyarrow as pa
+
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path.name} is empty (0 bytes)")
+    try:
+        with pa.memory_map(str(path)) as source:
+            return sum(batch.num_rows for batch in pa.ipc.open_stream(source))
+    except (pa.ArrowException, OSError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path.name} is cut short or damaged ({first})") from None

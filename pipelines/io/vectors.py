@@ -1,9 +1,15 @@
 """Word vectors in: GloVe text, word2vec text and binary, gensim KeyedVectors, the embedded GloVe.
 
 Text and binary files are parsed by gensim once, then kept in a cache (``vectors.npy`` +
-``words.txt``) that later runs memory-map in well under a second. The cache key is the file's
-absolute path, size and modification time, so an edited file is parsed again. The cache lives
-in ``$TINYAUG_CACHE`` (default ``~/.cache/tinyaug``).
+``words.txt``) that later runs memory-map in well under a second. The cache lives in
+``$TINYAUG_CACHE`` (default ``~/.cache/tinyaug``).
+
+The cache is keyed by content: its folder is named by the SHA-256 of the file (with the format),
+so an edit is never missed, even one that keeps the size and the modification time (``touch -d``
+or ``os.utime`` set those back). Hashing a 170 MB file costs about half a second, so it is done
+only when the file's fast key changes: path, size, modification time, inode number and the
+inode's change time (ctime, which every write and every ``utime`` moves and no user can set
+back). ``vectors/index/FASTKEY`` holds the content hash last computed for a fast key.
 
 The gensim native format is a pickle: it is loaded only when the caller says so explicitly
 (``allow_pickle=True``, the CLI's ``--trust-pickle``), since unpickling runs code.
@@ -22,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from tinyaug.errors import ModelLoadError
-from tinyaug.pipelines.io.storage import atomic_directory
+from tinyaug.pipelines.io.files import refuse_special
+from tinyaug.pipelines.io.storage import atomic_directory, atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +58,7 @@ def load_vectors(spec: str = EMBEDDED_VECTORS, fmt: str = "auto", *, allow_pickl
         loaded = _load_embedded()
     else:
         path = Path(spec).expanduser()
+        refuse_special(path, ModelLoadError)  # before any open: a FIFO or /dev/zero would hang or fill memory
         if not path.is_file():
             raise ModelLoadError(f"{spec}: no such vectors file; pass a GloVe/word2vec file, a gensim "
                                  f".kv file, or {EMBEDDED_VECTORS} for the embedded GloVe 6B 50d")
@@ -110,10 +118,38 @@ def _load_gensim(path: Path, allow_pickle: bool) -> LoadedVectors:
     return LoadedVectors(list(kv.index_to_key), kv.vectors, f"{path} (gensim)", "gensim")
 
 
-def _cache_key(path: Path, fmt: str) -> str:
+def _fast_key(path: Path, fmt: str) -> str:
+    """Changes with any write to the file (the inode's ctime moves), without reading it."""
     stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{fmt}"
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}|{stat.st_ctime_ns}|{fmt}"
     return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _content_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cache_key(path: Path, fmt: str) -> str:
+    """The cache folder's name: a hash of the file's bytes and ``fmt``, recomputed only when the
+    fast key changes (see the module docstring)."""
+    index = cache_dir() / "vectors" / "index" / _fast_key(path, fmt)
+    try:
+        known = index.read_text(encoding="ascii").strip()
+        if len(known) == 24:
+            return known
+    except (OSError, UnicodeDecodeError):
+        pass
+    key = hashlib.sha256(f"{_content_hash(path)}|{fmt}".encode()).hexdigest()[:24]
+    try:
+        with atomic_file(index) as tmp:
+            tmp.write_text(key, encoding="ascii")
+    except OSError as exc:  # a read-only home only costs the hash next time
+        logger.debug("could not record the vectors' hash in %s: %s", index, exc)
+    return key
 
 
 def _load_cached_text(path: Path, fmt: str) -> LoadedVectors:

@@ -67,12 +67,28 @@ def import_ray() -> Any:
     return ray
 
 
+RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+class _TokenNotice(logging.Filter):
+    """Drops Ray's (2.5x) notice that token authentication is on, which a local instance has by
+    default and which Ray repeated on every run; its other warnings (token authentication off,
+    say) still pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled")
+
+
+_TOKEN_NOTICE = _TokenNotice()
+
+
 def connect(settings: RaySettings) -> bool:
     """Join the cluster at ``settings.address`` / ``RAY_ADDRESS``, or start a local instance.
     Returns True when this call started Ray (the caller then shuts it down)."""
     ray = import_ray()
     if ray.is_initialized():
         return False
+    logging.getLogger(RAY_TOKEN_LOGGER).addFilter(_TOKEN_NOTICE)  # once: a filter is added only once
     address = settings.address or os.environ.get("RAY_ADDRESS") or None
     try:
         if address:
@@ -102,21 +118,24 @@ def actor_count(settings: RaySettings, jobs: int) -> int:
 
 
 class _AugmentActor:
-    """Loads the masked LM and vectors once; augments one shard per call."""
+    """Loads the method's models once (``methods.models_needed``); augments one shard per call."""
 
     def __init__(self, spec: ModelSpec, recipe: Any, text_columns: tuple[str, ...], features: Any,
                  batch_size: int, examples_per_batch: int, threads: int, device: str) -> None:
         import torch
 
-        from tinyaug.pipelines.augmentation.shards import build_augmenter
+        from tinyaug.pipelines.augmentation.methods import MethodModels, build_method, models_needed
         from tinyaug.pipelines.io.models import at_precision, load_masked_lm
         from tinyaug.pipelines.io.vectors import load_vectors
 
         torch.set_num_threads(threads)
-        mlm = at_precision(load_masked_lm(spec.mlm, device), spec.precision)
-        vectors = load_vectors(spec.vectors, spec.vectors_format, allow_pickle=spec.trust_pickle)
-        self.identifiers = {"mlm": mlm.identifier, "vectors": vectors.identifier}
-        self.augmenter = build_augmenter(recipe, mlm, vectors, batch_size)
+        needed = models_needed(recipe)  # only what the method needs, as the driver loaded
+        mlm = at_precision(load_masked_lm(spec.mlm, device), spec.precision) if "mlm" in needed else None
+        vectors = load_vectors(spec.vectors, spec.vectors_format, allow_pickle=spec.trust_pickle) \
+            if "vectors" in needed else None
+        models = MethodModels(mlm, vectors)
+        self.identifiers = models.identifiers()
+        self.augmenter = build_method(recipe, models, batch_size)
         self.args = (text_columns, features, examples_per_batch)
 
     def ready(self) -> dict[str, Any]:
@@ -168,7 +187,9 @@ class RayEngine:
 
         if self.spec is None:
             raise TinyaugError("the Ray engine needs the model options (ModelSpec) to load models in its actors")
-        expected = {"mlm": work.mlm.identifier, "vectors": work.vectors.identifier}
+        from tinyaug.pipelines.augmentation.methods import MethodModels
+
+        expected = MethodModels(work.mlm, work.vectors).identifiers()
         args = (self.spec, work.recipe, work.text_columns, work.features, work.batch_size, work.examples_per_batch)
         for job, table, stats in self._pool(_AugmentActor, args, expected, jobs, source):
             if progress:

@@ -1,6 +1,12 @@
-"""The GLUE tasks as data: each task's TSV file layout, and the schema its datasets take.
+"""The GLUE tasks as data, in one place: each task's file layout, dataset schema and facts.
 
-Two views of one task:
+Everything tinyaug knows of a task is one ``TaskSpec`` entry in ``TASKS`` (a new task is one
+entry): its TSV file layout and hub schema, its primary metric, the reference script's N, the
+stage-1 epochs and sequence length of TinyBERT's recipe, the ablation's step budget, and whether
+the package ships sample rows of it. The pure layers (``augment``, ``distill``) and the pipelines
+read these facts from here.
+
+Two views of one task's data:
 
 - the **file layout** (``tsv_*``): the columns of GLUE's ``download_glue_data.py`` files, which
   the reader parses and the TSV export writes back (``#1 String``, ``Quality``, ``gold_label``);
@@ -17,7 +23,7 @@ no text-column heuristic takes for text.
 Light on purpose (no heavy imports): the command line reads the task list from here before any
 model library loads.
 
-Not here: reading or writing the files (``glue``).
+Not here: reading or writing the files (``tinyaug.pipelines.io.glue``).
 """
 
 from __future__ import annotations
@@ -52,12 +58,22 @@ class TaskSpec:
     bom: bool = False  # the official file starts with a UTF-8 byte-order mark
     tsv_dev_columns: tuple[str, ...] | None = None  # when dev has other columns than train
     hub_config: str = ""  # the config name of the ``nyu-mll/glue`` hub dataset
+    metric: str = "accuracy"  # the metric GLUE ranks the task by: accuracy, f1, mcc or pearson
+    reference_n: int = 20  # variants per example in the reference augmentation script
+    stage1_epochs: int = 20  # TinyBERT's intermediate-layer distillation epochs
+    ablation_steps: int = 200  # ``tinyaug experiment ablation``'s steps per distillation stage
+    in_sample: bool = False  # the package ships real train rows of it (resources/glue_sample)
 
     label_column: ClassVar[str] = LABEL
 
     @property
     def is_regression(self) -> bool:
         return self.label_names is None
+
+    @property
+    def max_seq_length(self) -> int:
+        """64 for single-sentence tasks, 128 for sentence pairs (the paper's values)."""
+        return 64 if len(self.text_columns) == 1 else 128
 
     def split_file(self, split: str) -> str:
         """``"train"`` -> ``"train.tsv"``; ``"dev"`` -> the first dev file (MNLI: matched)."""
@@ -112,34 +128,43 @@ _PAIR = ("sentence1", "sentence2")
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("cola", "CoLA", header=False, tsv_columns=("source", "label", "author_label", "sentence"),
              tsv_text_columns=("sentence",), tsv_label_column="label", text_columns=("sentence",),
-             label_names=("unacceptable", "acceptable"), label_encoding="index", hub_config="cola"),
+             label_names=("unacceptable", "acceptable"), label_encoding="index", hub_config="cola",
+             metric="mcc", reference_n=30, stage1_epochs=50, ablation_steps=300, in_sample=True),
     TaskSpec("sst2", "SST-2", header=True, tsv_columns=("sentence", "label"),
              tsv_text_columns=("sentence",), tsv_label_column="label", text_columns=("sentence",),
-             label_names=("negative", "positive"), label_encoding="index", hub_config="sst2"),
+             label_names=("negative", "positive"), label_encoding="index", hub_config="sst2",
+             reference_n=20, ablation_steps=300, in_sample=True),
     TaskSpec("mrpc", "MRPC", header=True, tsv_columns=("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"),
              tsv_text_columns=("#1 String", "#2 String"), tsv_label_column="Quality", text_columns=_PAIR,
-             label_names=("not_equivalent", "equivalent"), label_encoding="index", bom=True, hub_config="mrpc"),
+             label_names=("not_equivalent", "equivalent"), label_encoding="index", bom=True, hub_config="mrpc",
+             metric="f1", reference_n=30, ablation_steps=150, in_sample=True),
     TaskSpec("stsb", "STS-B", header=True, tsv_columns=_STSB,
              tsv_text_columns=_PAIR, tsv_label_column="score", text_columns=_PAIR,
-             label_names=None, label_encoding="float", hub_config="stsb"),
+             label_names=None, label_encoding="float", hub_config="stsb",
+             metric="pearson", reference_n=30, ablation_steps=200, in_sample=True),
     TaskSpec("qqp", "QQP", header=True, tsv_columns=("id", "qid1", "qid2", "question1", "question2", "is_duplicate"),
              tsv_text_columns=("question1", "question2"), tsv_label_column="is_duplicate",
              text_columns=("question1", "question2"),
-             label_names=("not_duplicate", "duplicate"), label_encoding="index", hub_config="qqp"),
+             label_names=("not_duplicate", "duplicate"), label_encoding="index", hub_config="qqp",
+             metric="f1", reference_n=10, stage1_epochs=10, ablation_steps=200),
     TaskSpec("mnli", "MNLI", header=True, tsv_columns=_MNLI_TRAIN, tsv_dev_columns=_MNLI_DEV,
              tsv_text_columns=_PAIR, tsv_label_column="gold_label", text_columns=("premise", "hypothesis"),
              label_names=("entailment", "neutral", "contradiction"), label_encoding="name",
-             dev_files=("dev_matched.tsv", "dev_mismatched.tsv"), hub_config="mnli"),
+             dev_files=("dev_matched.tsv", "dev_mismatched.tsv"), hub_config="mnli",
+             reference_n=10, stage1_epochs=10, ablation_steps=200),
     TaskSpec("qnli", "QNLI", header=True, tsv_columns=("index", "question", "sentence", "label"),
              tsv_text_columns=("question", "sentence"), tsv_label_column="label",
              text_columns=("question", "sentence"),
-             label_names=("entailment", "not_entailment"), label_encoding="name", hub_config="qnli"),
+             label_names=("entailment", "not_entailment"), label_encoding="name", hub_config="qnli",
+             reference_n=20, stage1_epochs=10, ablation_steps=200),
     TaskSpec("rte", "RTE", header=True, tsv_columns=("index", "sentence1", "sentence2", "label"),
              tsv_text_columns=_PAIR, tsv_label_column="label", text_columns=_PAIR,
-             label_names=("entailment", "not_entailment"), label_encoding="name", hub_config="rte"),
+             label_names=("entailment", "not_entailment"), label_encoding="name", hub_config="rte",
+             reference_n=30, ablation_steps=120, in_sample=True),
     TaskSpec("wnli", "WNLI", header=True, tsv_columns=("index", "sentence1", "sentence2", "label"),
              tsv_text_columns=_PAIR, tsv_label_column="label", text_columns=_PAIR,
-             label_names=("not_entailment", "entailment"), label_encoding="index", hub_config="wnli"),
+             label_names=("not_entailment", "entailment"), label_encoding="index", hub_config="wnli",
+             reference_n=20, ablation_steps=40, in_sample=True),
 )}
 
 _ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "mnli-m": "mnli", "mnli-mm": "mnli"}

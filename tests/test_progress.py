@@ -1,0 +1,80 @@
+"""Progress where a person waits (issue 25): a tqdm bar on a terminal, a line per shard or per
+tenth of the steps in a log (CliRunner's stderr is no terminal), nothing with ``tinyaug -q``."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from tinyaug.pipelines.cli import main
+from tinyaug.pipelines.cli.progress import Progress
+from tinyaug.pipelines.experiment import toys as T
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_log_lines_per_unit_and_at_the_end():
+    stream = io.StringIO()
+    with Progress(every=3, stream=stream, enabled=True) as progress:
+        for step in range(1, 8):
+            progress("stage 1", step, 7)
+        for rows in (10, 10, 5):
+            progress.advance("scoring dev", rows, 25)
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        "stage 1: 1/7 steps", "stage 1: 3/7 steps", "stage 1: 6/7 steps", "stage 1: 7/7 steps",
+        "scoring dev: 10/25 rows", "scoring dev: 20/25 rows", "scoring dev: 25/25 rows"]
+    assert re.search(r"stage 1: 3/7 steps \(43%\), [\d.e+]+ steps/s, about \d+s left", lines[1])
+
+
+def test_a_terminal_gets_a_tqdm_bar_and_quiet_gets_nothing():
+    terminal = Terminal()
+    with Progress(stream=terminal, enabled=True) as progress:
+        for step in range(1, 5):
+            progress("finetune", step, 4)
+    assert "finetune: 100%|" in terminal.getvalue() and "4/4" in terminal.getvalue()
+    silent = io.StringIO()
+    with Progress(stream=silent, enabled=False) as progress:
+        progress("finetune", 1, 4)
+    assert silent.getvalue() == ""
+
+
+def _augment(tmp_path, tiny_dir, *quiet: str):
+    return CliRunner().invoke(main, [*quiet, "augment", "--task", "sst2", "--limit", "6", "--shard-size", "2",
+                                     "-n", "1", "--mlm", str(tiny_dir), "--device", "cpu", "--show", "0",
+                                     "--out", str(tmp_path / f"aug{len(quiet)}")])
+
+
+def test_augment_reports_each_shard_in_a_log_and_q_silences_it(tmp_path, tiny_dir):
+    result = _augment(tmp_path, tiny_dir)
+    assert result.exit_code == 0, result.output
+    shards = [line for line in result.stderr.splitlines() if line.startswith("Augmenting: ")]
+    assert [line.split(" (")[0] for line in shards] == [
+        "Augmenting: 2/6 rows", "Augmenting: 4/6 rows", "Augmenting: 6/6 rows"]
+    quiet = _augment(tmp_path, tiny_dir, "-q")
+    assert quiet.exit_code == 0, quiet.output
+    assert "Augmenting" not in quiet.output and "Wrote " in quiet.output
+
+
+def test_finetune_reports_steps_and_scoring_and_q_silences_it(tmp_path):
+    glue = T.write_glue_task(tmp_path / "glue", "sst2", train_rows=16, dev_rows=8)
+    T.save_tiny_model(tmp_path / "encoder", T.tiny_config(layers=1), encoder_only=True)
+    args = ["finetune", str(tmp_path / "encoder"), "--task", "sst2", "--data-dir", str(glue), "--max-steps", "10",
+            "--batch-size", "4", "--epochs", "3", "--device", "cpu"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "t1")])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    steps = [line.split(" (")[0] for line in lines if line.startswith("finetune: ")]
+    assert steps == [f"finetune: {n}/10 steps" for n in range(1, 11)]  # a line per tenth of the steps
+    assert any(line.startswith("scoring dev: 8/8 rows") for line in lines)
+    quiet = CliRunner().invoke(main, ["-q", *args, "--out", str(tmp_path / "t2")])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stderr == "" and quiet.stdout.startswith("dev (8 examples)")
