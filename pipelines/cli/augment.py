@@ -10,7 +10,8 @@ import click
 from tinyaug.augment.recipe import PAIR_MODES, REFERENCE_VARIANTS, Recipe
 from tinyaug.errors import TinyaugError
 from tinyaug.pipelines.augmentation import formats as export_formats
-from tinyaug.pipelines.cli.common import engine_options, friendly_errors, model_options, ray_settings, task_option
+from tinyaug.pipelines.cli.common import (engine_options, friendly_errors, glue_data_dir, model_options, ray_settings,
+                                         task_option)
 from tinyaug.pipelines.cli.progress import Progress
 from tinyaug.tasks import get_task
 
@@ -64,7 +65,8 @@ def _ray_engine(settings: Any, mlm: str, vectors: str, vectors_format: str, trus
 
 @click.command("augment")
 @task_option(required=False)
-@click.option("--data-dir", type=click.Path(file_okay=False), help="GLUE data folder (holds SST-2/train.tsv, ...). "
+@click.option("--data-dir", type=click.Path(file_okay=False), callback=glue_data_dir,
+              help="GLUE data folder (holds SST-2/train.tsv, ...); 'sample': the rows the package ships. "
               "Without it (and without --input) the embedded sample of real GLUE rows is used.")
 @click.option("--input", "input_path", type=click.Path(), help="A table instead of GLUE: .parquet, .jsonl, "
               ".csv, .tsv or a save_to_disk folder.")

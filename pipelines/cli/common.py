@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import click
@@ -81,6 +83,26 @@ def describe_os_error(exc: OSError) -> str:
     return first.splitlines()[0]
 
 
+# the commands that load models or data before their first progress line, and what they load
+SLOW_STARTS = {"augment": "the input and the models", "finetune": "the model and the data",
+               "teacher-logits": "the teacher and the data", "distill": "the teacher, the student and the data",
+               "evaluate": "the model and the dev set", "make-student": "the teacher",
+               "experiment": "the libraries", "bench": "the models", "bench-methods": "the models and the data",
+               "bench-engines": "the models", "browse": "the app"}
+
+
+def announce_start() -> None:
+    """On a terminal, a line at once, ticking every second, for a command that loads models or data
+    before it can show progress (imports and loading take seconds: nothing sits silent); it ends
+    at the command's first other output; ``-q`` silences it."""
+    from tinyaug.pipelines.cli.progress import quiet, start_heartbeat
+
+    ctx = click.get_current_context(silent=True)
+    name = ctx.info_name if ctx is not None else None
+    if name in SLOW_STARTS and not quiet() and sys.stderr.isatty():
+        start_heartbeat(f"tinyaug {name}: loading {SLOW_STARTS[name]} ...")
+
+
 def friendly_errors(func: Callable) -> Callable:
     """The one error decorator: a ``TinyaugError``, or a failed file operation (full disk,
     permissions, a link loop, ...), becomes a one-line ``Error: ...`` (exit code 1, no
@@ -88,13 +110,18 @@ def friendly_errors(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tinyaug.pipelines.cli.progress import stop_heartbeat
+
         try:
+            announce_start()
             quiet_libraries()
             return func(*args, **kwargs)
         except TinyaugError as exc:
             raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
         except OSError as exc:
             raise click.ClickException(describe_os_error(exc)) from None
+        finally:
+            stop_heartbeat()
 
     return wrapper
 
@@ -163,6 +190,18 @@ def model_options(func: Callable) -> Callable:
                           "faster bf16, int8 (CPU) or fp16 (GPU), whose candidates differ a little from "
                           "fp32's and depend on --batch-size (see README, Throughput)."),
     ])
+
+
+SAMPLE_DATA_DIR = "sample"  # --data-dir sample: the GLUE rows the package ships (resources/glue_sample)
+
+
+def glue_data_dir(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """``--data-dir``'s callback: the name ``sample`` is the package's own GLUE sample folder."""
+    if value is not None and str(value) == SAMPLE_DATA_DIR and not Path(SAMPLE_DATA_DIR).exists():
+        from tinyaug.pipelines.io.tables import sample_dir
+
+        return sample_dir()
+    return value
 
 
 def comma_ints(value: str, option: str) -> tuple[int, ...]:

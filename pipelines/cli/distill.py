@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from tinyaug.pipelines.cli.common import (POSITIVE, SEQ_LENGTH, device_option, engine_options, friendly_errors,
-                                         ray_settings, task_option)
+                                         glue_data_dir, ray_settings, task_option)
 from tinyaug.pipelines.cli.progress import Progress
 
 COMMANDS: list[click.Command] = []
@@ -42,8 +42,8 @@ def _loss(value: float | None) -> str:
 @click.command("finetune")
 @click.argument("model")
 @task_option()
-@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="GLUE data folder holding <Task>/train.tsv and dev.tsv.")
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path), callback=glue_data_dir,
+              help="GLUE data folder holding <Task>/train.tsv and dev.tsv; 'sample': the rows the package ships.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the fine-tuned model, its tokenizer and finetune_results.json.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if an earlier finetune wrote it (it holds finetune_results.json).")
@@ -172,8 +172,9 @@ def make_student_command(teacher: str, student: str, task: str, out: Path, overw
 @click.option("--overwrite", is_flag=True, help="Replace --out if an earlier distill wrote it (it holds distill_results.json).")
 @click.option("--stage", type=click.Choice(["1", "2", "both"]), default="both", show_default=True,
               help="1: intermediate layers; 2: prediction layer; both: 1 then 2.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="GLUE data folder: its dev split checks the teacher first and scores the student.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), callback=glue_data_dir,
+              help="GLUE data folder: its dev split checks the teacher first and scores the student "
+                   "('sample': the rows the package ships).")
 @click.option("--student-init", type=click.Choice(["random", "teacher-layers"]), default="random",
               show_default=True, help="For a size: random weights, or the teacher's embeddings and "
                                       "mapped layers (widths must match).")
@@ -248,8 +249,9 @@ def distill_command(teacher: str, student: str, data: Path, task: str, out: Path
 @click.command("evaluate")
 @click.argument("model_dir")
 @task_option()
-@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="GLUE data folder holding <Task>/dev.tsv (MNLI: dev_matched/dev_mismatched).")
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False, path_type=Path), callback=glue_data_dir,
+              help="GLUE data folder holding <Task>/dev.tsv (MNLI: dev_matched/dev_mismatched); 'sample': "
+                   "the rows the package ships.")
 @click.option("--batch-size", default=64, show_default=True, type=POSITIVE)
 @click.option("--max-seq-length", type=SEQ_LENGTH, help="Default: 64 single-sentence tasks, 128 pairs.")
 @click.option("--limit", type=POSITIVE, help="Score the first N dev rows only.")

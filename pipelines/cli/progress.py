@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from typing import IO, Any, Callable
 
@@ -132,3 +133,66 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Heartbeat:
+    """On a terminal, a line that ticks once a second (``loading ... 3s``) from a command's start
+    until it writes anything else to stderr (its first progress bar or line) or ends, so that no
+    command sits silent while libraries import and models load."""
+
+    def __init__(self, message: str, stream: IO[str]) -> None:
+        self.message, self.stream = message, stream
+        self.start = time.monotonic()
+        self.stopped = threading.Event()
+        self.lock = threading.Lock()
+        heartbeat = self
+
+        class _Guard:  # stderr while the line ticks: any other write ends the ticking first
+            def write(self, text: str) -> int:
+                heartbeat.stop()
+                return heartbeat.stream.write(text)
+
+            def __getattr__(self, name: str) -> Any:
+                if name == "buffer":  # no binary side door: every write comes through ``write``
+                    raise AttributeError(name)
+                return getattr(heartbeat.stream, name)
+
+        stream.write(message)
+        stream.flush()
+        sys.stderr = _Guard()  # type: ignore[assignment]
+        self.thread = threading.Thread(target=self._tick, name="tinyaug-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _tick(self) -> None:
+        while not self.stopped.wait(1.0):
+            with self.lock:
+                if not self.stopped.is_set():
+                    self.stream.write(f"\r{self.message} {time.monotonic() - self.start:.0f}s")
+                    self.stream.flush()
+
+    def stop(self) -> None:
+        with self.lock:
+            if self.stopped.is_set():
+                return
+            self.stopped.set()
+            sys.stderr = self.stream
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+_heartbeat: _Heartbeat | None = None
+
+
+def start_heartbeat(message: str) -> None:
+    """Start the ticking line (see ``_Heartbeat``); the caller checked that stderr is a terminal."""
+    global _heartbeat
+    stop_heartbeat()
+    _heartbeat = _Heartbeat(message, sys.stderr)
+
+
+def stop_heartbeat() -> None:
+    """End the ticking line, if one is ticking (a command's end, its first output)."""
+    global _heartbeat
+    if _heartbeat is not None:
+        _heartbeat.stop()
+        _heartbeat = None
