@@ -59,6 +59,7 @@ class TaskSpec:
     tsv_dev_columns: tuple[str, ...] | None = None  # when dev has other columns than train
     hub_config: str = ""  # the config name of the ``nyu-mll/glue`` hub dataset
     metric: str = "accuracy"  # the metric GLUE ranks the task by: accuracy, f1, mcc or pearson
+    metrics: tuple[str, ...] = ("accuracy",)  # every metric GLUE reports for it, the ranking one first
     reference_n: int = 20  # variants per example in the reference augmentation script
     stage1_epochs: int = 20  # TinyBERT's intermediate-layer distillation epochs
     ablation_steps: int = 200  # ``tinyaug experiment ablation``'s steps per distillation stage
@@ -129,7 +130,7 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("cola", "CoLA", header=False, tsv_columns=("source", "label", "author_label", "sentence"),
              tsv_text_columns=("sentence",), tsv_label_column="label", text_columns=("sentence",),
              label_names=("unacceptable", "acceptable"), label_encoding="index", hub_config="cola",
-             metric="mcc", reference_n=30, stage1_epochs=50, ablation_steps=300, in_sample=True),
+             metric="mcc", metrics=("mcc",), reference_n=30, stage1_epochs=50, ablation_steps=300, in_sample=True),
     TaskSpec("sst2", "SST-2", header=True, tsv_columns=("sentence", "label"),
              tsv_text_columns=("sentence",), tsv_label_column="label", text_columns=("sentence",),
              label_names=("negative", "positive"), label_encoding="index", hub_config="sst2",
@@ -137,16 +138,16 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("mrpc", "MRPC", header=True, tsv_columns=("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"),
              tsv_text_columns=("#1 String", "#2 String"), tsv_label_column="Quality", text_columns=_PAIR,
              label_names=("not_equivalent", "equivalent"), label_encoding="index", bom=True, hub_config="mrpc",
-             metric="f1", reference_n=30, ablation_steps=150, in_sample=True),
+             metric="f1", metrics=("f1", "accuracy"), reference_n=30, ablation_steps=150, in_sample=True),
     TaskSpec("stsb", "STS-B", header=True, tsv_columns=_STSB,
              tsv_text_columns=_PAIR, tsv_label_column="score", text_columns=_PAIR,
              label_names=None, label_encoding="float", hub_config="stsb",
-             metric="pearson", reference_n=30, ablation_steps=200, in_sample=True),
+             metric="pearson", metrics=("pearson", "spearman"), reference_n=30, ablation_steps=200, in_sample=True),
     TaskSpec("qqp", "QQP", header=True, tsv_columns=("id", "qid1", "qid2", "question1", "question2", "is_duplicate"),
              tsv_text_columns=("question1", "question2"), tsv_label_column="is_duplicate",
              text_columns=("question1", "question2"),
              label_names=("not_duplicate", "duplicate"), label_encoding="index", hub_config="qqp",
-             metric="f1", reference_n=10, stage1_epochs=10, ablation_steps=200),
+             metric="f1", metrics=("f1", "accuracy"), reference_n=10, stage1_epochs=10, ablation_steps=200),
     TaskSpec("mnli", "MNLI", header=True, tsv_columns=_MNLI_TRAIN, tsv_dev_columns=_MNLI_DEV,
              tsv_text_columns=_PAIR, tsv_label_column="gold_label", text_columns=("premise", "hypothesis"),
              label_names=("entailment", "neutral", "contradiction"), label_encoding="name",

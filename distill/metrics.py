@@ -12,7 +12,7 @@ Not here: running models; predictions and labels come in as arrays in the task's
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -28,33 +28,37 @@ CHANCE_MARGIN = {"mcc": 0.05, "pearson": 0.10, "f1": 0.02, "accuracy": 0.02}
 
 def primary_metric(task: str) -> str:
     """The metric GLUE ranks a task by: ``"mcc"`` for CoLA, ``"accuracy"`` for SST-2, ..."""
-    return PRIMARY_METRIC.get(task, "accuracy")
+    return PRIMARY_METRIC[task]
+
+
+# every metric by name: (predictions, labels) -> value; class ids for the first three, scores for the
+# correlations. A task lists the ones it reports (``tinyaug.tasks``): a new metric is one entry here.
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "accuracy": lambda predicted, gold: float(accuracy_score(gold, predicted)),
+    "f1": lambda predicted, gold: float(f1_score(gold, predicted, pos_label=1, zero_division=0.0)),
+    "mcc": lambda predicted, gold: float(matthews_corrcoef(gold, predicted)),
+    "pearson": lambda scores, gold: _correlation(stats.pearsonr, scores, gold),
+    "spearman": lambda scores, gold: _correlation(stats.spearmanr, scores, gold),
+}
 
 
 def compute_metrics(task: str, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """The task's official metrics.
+    """The task's official metrics (``tinyaug.tasks``' ``metrics``, computed by ``METRICS``).
 
-    ``predictions``: (N,) class ids, or for STS-B (N,) or (N, 1) scores; (N, C) logits are
-    reduced with argmax. ``labels``: (N,) class ids or scores.
+    ``predictions``: (N,) class ids, or for a regression task (N,) or (N, 1) scores; (N, C)
+    logits are reduced with argmax. ``labels``: (N,) class ids or scores.
 
     Example: task "mrpc", predictions [1, 1, 0, 0], labels [1, 0, 1, 0]
     -> {"f1": 0.5, "accuracy": 0.5}.
     """
+    spec = TASKS[task]
     predictions = np.asarray(predictions)
     labels = np.asarray(labels)
-    if task == "stsb":
-        scores = predictions.reshape(-1).astype(np.float64)
-        gold = labels.astype(np.float64)
-        return {"pearson": _correlation(stats.pearsonr, scores, gold),
-                "spearman": _correlation(stats.spearmanr, scores, gold)}
-    if predictions.ndim == 2:
+    if spec.is_regression:
+        predictions, labels = predictions.reshape(-1).astype(np.float64), labels.astype(np.float64)
+    elif predictions.ndim == 2:
         predictions = predictions.argmax(axis=-1)
-    if task == "cola":
-        return {"mcc": float(matthews_corrcoef(labels, predictions))}
-    if task in ("mrpc", "qqp"):
-        return {"f1": float(f1_score(labels, predictions, pos_label=1, zero_division=0.0)),
-                "accuracy": float(accuracy_score(labels, predictions))}
-    return {"accuracy": float(accuracy_score(labels, predictions))}
+    return {name: METRICS[name](predictions, labels) for name in spec.metrics}
 
 
 def _correlation(fn, x: np.ndarray, y: np.ndarray) -> float:

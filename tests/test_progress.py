@@ -78,3 +78,50 @@ def test_finetune_reports_steps_and_scoring_and_q_silences_it(tmp_path):
     quiet = CliRunner().invoke(main, ["-q", *args, "--out", str(tmp_path / "t2")])
     assert quiet.exit_code == 0, quiet.output
     assert quiet.stderr == "" and quiet.stdout.startswith("dev (8 examples)")
+
+
+def _on_a_terminal(argv: list[str], cwd) -> list[tuple[float, bytes]]:
+    """Run ``tinyaug ARGV`` on a pseudo-terminal (120 columns); what it wrote, with the time of each chunk."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import sys
+    import termios
+    import time
+
+    start = time.monotonic()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: tinyaug on the terminal
+        os.chdir(cwd)
+        os.execv(sys.executable, [sys.executable, "-c", "from tinyaug.pipelines.cli import main; main()", *argv])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    chunks = []
+    while time.monotonic() - start < 120:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append((time.monotonic() - start, data))
+    os.waitpid(pid, 0)
+    return chunks
+
+
+def test_on_a_terminal_a_slow_start_is_never_silent(tmp_path, tiny_dir):
+    """From its first moment (before torch is imported) to its first progress bar, a command that
+    loads models says so on a line that ticks every second; nothing sits silent for seconds."""
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("movie 1 0\nfilm 0.9 0.1\n", encoding="utf-8")
+    chunks = _on_a_terminal(["augment", "--task", "sst2", "--limit", "3", "-n", "1", "--mlm", str(tiny_dir),
+                             "--vectors", str(vectors), "--out", "out", "--show", "0"], tmp_path)
+    text = b"".join(data for _, data in chunks).decode("utf-8", "replace")
+    assert text.startswith("tinyaug augment: loading the input and the models ..."), text[:200]
+    assert chunks[0][0] < 3.0  # before the heavy imports (seconds on a busy machine)
+    times = [0.0] + [t for t, _ in chunks]
+    assert max(b - a for a, b in zip(times, times[1:])) < 3.0, times
+    assert "Augmenting" in text and "Wrote " in text and (tmp_path / "out").is_dir()

@@ -35,7 +35,7 @@ from typing import Any, Iterator
 import datasets
 
 from tinyaug.errors import InputError, OutputError
-from tinyaug.pipelines.augmentation.formats import DEFAULT_NAMES, FORMATS, PROVENANCE_BY_DEFAULT, SUFFIXES
+from tinyaug.pipelines.augmentation.formats import DEFAULT_NAMES, EXPORT_FORMATS, FORMATS, PROVENANCE_BY_DEFAULT, SUFFIXES
 from tinyaug.pipelines.io import glue
 from tinyaug.pipelines.io.outputs import check_output, real_path
 from tinyaug.tasks import TASKS
@@ -67,7 +67,7 @@ def export_columns(ds: datasets.Dataset, fmt: str, provenance: bool | None = Non
     """The columns ``fmt`` writes (the TSV's are the file layout's, see ``_tsv_layout``)."""
     provenance = PROVENANCE_BY_DEFAULT[fmt] if provenance is None else provenance
     meta = read_metadata(ds)
-    if fmt in ("csv", "json"):
+    if EXPORT_FORMATS[fmt].columns == "run_glue":
         label = meta.get("label_column")
         columns = [*meta.get("text_columns", []), *([label] if label else [])]
         columns = [c for c in columns if c in ds.column_names] or \
@@ -122,24 +122,27 @@ def export(ds: datasets.Dataset, fmt: str, to: str | Path, *, replace_breaks: bo
 
         check_teacher_columns(ds, str(files[0]) if files else "DATASET")
         ds, _ = with_teacher_labels(ds)
-    if fmt == "tsv":
-        with atomic_file(target) as tmp:
-            return _write_tsv(ds, tmp, target, replace_breaks)
-    columns = export_columns(ds, fmt, provenance)
-    table = ds.select_columns(columns)
+    spec = EXPORT_FORMATS[fmt]
+    table = ds if spec.columns == "layout" else ds.select_columns(export_columns(ds, fmt, provenance))
     with atomic_file(target) as tmp:
-        if fmt == "parquet":
-            table.to_parquet(str(tmp))
-        elif fmt in ("jsonl", "json"):
-            with tmp.open("w", encoding="utf-8") as f:
-                for row in _rows(table):
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            _write_csv(table, tmp)
-    return ExportReport(target, len(ds), columns)
+        columns, replaced, filled = spec.load_writer()(table, tmp, replace_breaks)
+    return ExportReport(target, len(ds), columns, replaced, filled)
 
 
-def _write_csv(ds: datasets.Dataset, tmp: Path) -> None:
+def write_parquet(ds: datasets.Dataset, tmp: Path, replace_breaks: bool = False) -> tuple[list[str], int, list[str]]:
+    ds.to_parquet(str(tmp))
+    return list(ds.column_names), 0, []
+
+
+def write_json_lines(ds: datasets.Dataset, tmp: Path, replace_breaks: bool = False) -> tuple[list[str], int, list[str]]:
+    """One JSON object per line, values exact (floats as Python's shortest round-tripping text)."""
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in _rows(ds):
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return list(ds.column_names), 0, []
+
+
+def write_csv(ds: datasets.Dataset, tmp: Path, replace_breaks: bool = False) -> tuple[list[str], int, list[str]]:
     """RFC 4180 CSV (quoted where needed, so commas, quotes and line breaks survive); nested
     provenance values as JSON text."""
     with tmp.open("w", encoding="utf-8", newline="") as f:
@@ -148,6 +151,7 @@ def _write_csv(ds: datasets.Dataset, tmp: Path) -> None:
         for row in _rows(ds):
             writer.writerow([json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
                              for v in row.values()])
+    return list(ds.column_names), 0, []
 
 
 def _tsv_layout(ds: datasets.Dataset, task: glue.TaskSpec) -> list[str]:
@@ -160,7 +164,8 @@ def _tsv_layout(ds: datasets.Dataset, task: glue.TaskSpec) -> list[str]:
     return list(task.tsv_columns)
 
 
-def _write_tsv(ds: datasets.Dataset, tmp: Path, target: Path, replace_breaks: bool) -> ExportReport:
+def write_tsv(ds: datasets.Dataset, tmp: Path, replace_breaks: bool = False) -> tuple[list[str], int, list[str]]:
+    """The task's GLUE file layout (see the module docstring); every dataset column it needs."""
     meta = read_metadata(ds)
     task = glue.get_task(meta["task"]) if meta.get("task") else None
     if task is not None:
@@ -194,4 +199,4 @@ def _write_tsv(ds: datasets.Dataset, tmp: Path, target: Path, replace_breaks: bo
                     replaced += 1
                 fields.append(text)
             f.write("\t".join(fields) + "\n")
-    return ExportReport(target, len(ds), layout, replaced, filled)
+    return layout, replaced, filled

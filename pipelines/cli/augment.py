@@ -320,12 +320,11 @@ def export_command(dataset, fmt, validation, to, provenance, labels, replace_bre
 
 def _export_hub(dataset: str, fmt: str, validation: str | None, to: str | None, provenance: bool | None,
                 labels: str, overwrite: bool) -> None:
-    from tinyaug.pipelines.augmentation.hub import export_hub_folders
-
-    if fmt != "hub" or labels != "gold":
+    if fmt not in export_formats.FOLDER_FORMATS or labels != "gold":
         raise click.UsageError("--validation goes with --format hub" if fmt != "hub" else
                                "--format hub writes the dataset's own labels: export --labels teacher to a file format")
-    report = export_hub_folders(dataset, to, validation=validation, provenance=provenance, overwrite=overwrite)
+    write = export_formats.EXPORT_FORMATS[fmt].load_writer()  # hub.export_hub_folders
+    report = write(dataset, to, validation=validation, provenance=provenance, overwrite=overwrite)
     click.echo(f"Wrote a Hub dataset folder ({', '.join(f'{k} {v}' for k, v in report.rows.items())} rows; "
                f"{', '.join(report.columns)}) to {report.path}; load it with datasets.load_dataset({str(report.path)!r})")
 
