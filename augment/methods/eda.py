@@ -59,7 +59,8 @@ class Eda(WordMethod):
     def draw(self, state: TextState, rng: np.random.Generator) -> None:
         operations = list(self.alphas)
         operation = operations[int(rng.integers(len(operations)))]
-        words = [i for i in state.live() if state.current(i).isalpha()]
+        words = ([i for i, word in enumerate(state.words) if word.text.isalpha()] if not state.slots
+                 else [i for i in state.live() if state.current(i).isalpha()])
         alpha = self.alphas[operation]
         times = max(1, int(alpha * len(words)))
         getattr(self, f"_{operation}")(state, rng, words, times, alpha)
@@ -93,8 +94,10 @@ class Eda(WordMethod):
     def _swap(self, state: TextState, rng: np.random.Generator, words: list[int], times: int, alpha: float) -> None:
         if len(words) < 2:
             raise Skip("swap needs two words")
-        for _ in range(times):
-            a, b = rng.choice(len(words), size=2, replace=False).tolist()
+        for _ in range(times):  # two distinct words, uniformly
+            a = int(rng.integers(len(words)))
+            b = int(rng.integers(len(words) - 1))
+            b += b >= a
             state.swap(words[a], words[b], source=self.source, step=self.step)
 
     def _delete(self, state: TextState, rng: np.random.Generator, words: list[int], times: int, alpha: float) -> None:
