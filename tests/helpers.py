@@ -8,8 +8,11 @@ seeded word vectors, so that distillation tests run on rows exactly as ``augment
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -62,3 +65,59 @@ class StopAfter(LocalEngine):
             if number == self.shards:
                 raise KeyboardInterrupt
             yield result
+
+
+def write_fault_world(root: Path, train_rows: int) -> Path:
+    """What the fault tests run real commands on, as files: a toy SST-2 GLUE folder
+    (``train_rows`` rows), a 1-layer random masked LM, seeded vectors over its words, a tiny
+    teacher. Returns ``root``."""
+    T.write_glue_task(root / "glue", "sst2", train_rows=train_rows)
+    tokenizer = T.tiny_tokenizer(root / "mlm")
+    torch.manual_seed(0)
+    BertForMaskedLM(T.tiny_config(layers=1, labels=None)).save_pretrained(root / "mlm")
+    tokenizer.save_pretrained(root / "mlm")
+    words = [w for w in T.WORDS if w.isalpha()]
+    vectors = np.random.default_rng(0).standard_normal((len(words), 8))
+    (root / "vectors.txt").write_text("".join(f"{w} " + " ".join(f"{x:.5f}" for x in v) + "\n"
+                                              for w, v in zip(words, vectors)))
+    T.save_tiny_model(root / "teacher", T.tiny_config())
+    return root
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int) -> Iterator[None]:
+    """Fail with ``TimeoutError`` (instead of hanging CI) when the body runs longer than ``seconds``:
+    a blocking read cannot escape it (hypothesis's deadline judges an example only after it returns)."""
+    def expired(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(lock: Path) -> Iterator[None]:
+    """Another process holds ``lock`` (an exclusive ``flock``, its folder made) for the body's time."""
+    import subprocess
+    import sys
+    import textwrap
+
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import fcntl, os, time
+        os.makedirs({str(lock.parent)!r}, exist_ok=True)
+        handle = open({str(lock)!r}, 'w')
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        print('held', flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from tinyaug.pipelines.bench.faults import PROGRAM, digest, leftovers
 from tinyaug.pipelines.cli import main
-from tinyaug.pipelines.experiment import toys as T
+from helpers import write_fault_world
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -33,20 +33,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def world(tmp_path_factory):
     """Toy SST-2 (60 rows), a tiny masked LM and vectors as files, a tiny teacher, and the
     reference outputs of uninterrupted runs."""
-    import torch
-    from transformers import BertForMaskedLM
-
-    root = tmp_path_factory.mktemp("durability")
-    T.write_glue_task(root / "glue", "sst2", train_rows=60)
-    tokenizer = T.tiny_tokenizer(root / "mlm")
-    torch.manual_seed(0)
-    BertForMaskedLM(T.tiny_config(layers=1, labels=None)).save_pretrained(root / "mlm")
-    tokenizer.save_pretrained(root / "mlm")
-    words = [w for w in T.WORDS if w.isalpha()]
-    vectors = np.random.default_rng(0).standard_normal((len(words), 8))
-    (root / "vectors.txt").write_text("".join(f"{w} " + " ".join(f"{x:.5f}" for x in v) + "\n"
-                                              for w, v in zip(words, vectors)))
-    T.save_tiny_model(root / "teacher", T.tiny_config())
+    root = write_fault_world(tmp_path_factory.mktemp("durability"), train_rows=60)
     result = CliRunner().invoke(main, augment_args(root, root / "reference"))
     assert result.exit_code == 0, result.output
     return root

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from tinyaug.pipelines.bench.faults import digest, leftovers, run_killed, work_seconds
 from tinyaug.pipelines.bench.faults import run as timed
 from tinyaug.pipelines.cli import main
-from tinyaug.pipelines.experiment import toys as T
+from helpers import write_fault_world
 
 TRIALS = 2
 MAX_TRIALS = 6  # on a loaded machine a random kill may come after the end: try again until one lands
@@ -36,22 +36,7 @@ def trials(killed: list[int]):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Toy SST-2 (240 rows), a tiny masked LM and vectors as files, a tiny teacher."""
-    import numpy as np
-    import torch
-    from transformers import BertForMaskedLM
-
-    root = tmp_path_factory.mktemp("faults")
-    T.write_glue_task(root / "glue", "sst2", train_rows=240)
-    tokenizer = T.tiny_tokenizer(root / "mlm")
-    torch.manual_seed(0)
-    BertForMaskedLM(T.tiny_config(layers=1, labels=None)).save_pretrained(root / "mlm")
-    tokenizer.save_pretrained(root / "mlm")
-    words = [w for w in T.WORDS if w.isalpha()]
-    vectors = np.random.default_rng(0).standard_normal((len(words), 8))
-    (root / "vectors.txt").write_text("".join(f"{w} " + " ".join(f"{x:.5f}" for x in v) + "\n"
-                                              for w, v in zip(words, vectors)))
-    T.save_tiny_model(root / "teacher", T.tiny_config())
-    return root
+    return write_fault_world(tmp_path_factory.mktemp("faults"), train_rows=240)
 
 
 def augment_args(world: Path, out: Path) -> list[str]:

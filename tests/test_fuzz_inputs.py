@@ -7,13 +7,11 @@ table (unique column names, non-empty text, finite labels, UTF-8), the read must
 ``TINYAUG_FUZZ_EXAMPLES`` raises the number of examples per test (default: a CI-sized few dozen).
 """
 
-import contextlib
 import csv
 import io
 import json
 import math
 import os
-import signal
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +22,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import time_limit
 from tinyaug.errors import TinyaugError
 from tinyaug.pipelines.io import glue
 from tinyaug.pipelines.io.tables import load_input
@@ -38,26 +37,9 @@ TEXT = st.text(alphabet=st.sampled_from(list("ab é,;\t\"'\r\n\x00\ufeff\u2028\x
 LABEL_TEXT = st.sampled_from(["pos", "neg", "0", "1", "", " ", "nan", "NaN", "inf", "-inf", "Infinity", "1e999", "x,y"])
 NAMES = st.sampled_from(["text", "label", "id", "t2", "é x", ""])
 
-
-@contextlib.contextmanager
-def alarm(seconds: int = 20):
-    """A per-example time limit that a blocking read cannot escape (hypothesis's deadline only
-    judges an example after it returns)."""
-    def expired(signum, frame):
-        raise TimeoutError(f"a read ran for more than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def read(path: Path, text: str, label: str | None):
     """``(dataset, None)`` or ``(None, TinyaugError)``; any other exception fails the test."""
-    with alarm():
+    with time_limit(20):
         try:
             return load_input(input_path=path, text_columns=(text,), label_column=label).dataset, None
         except TinyaugError as exc:
@@ -241,7 +223,7 @@ def test_glue_files(sentences, labels, bom, crlf, utf16, noise):
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "SST-2").mkdir()
         (Path(folder) / "SST-2" / "train.tsv").write_bytes(raw)
-        with alarm():
+        with time_limit(20):
             try:
                 ds, _ = glue.read_split(Path(folder), task)
             except TinyaugError as exc:

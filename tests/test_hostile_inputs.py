@@ -1,10 +1,8 @@
 """Hostile inputs to ``tinyaug augment``: each ends in one ``Error:`` line that names the file (and
 line, column or row) and the fix, a non-zero exit, and nothing written; never a traceback or a hang."""
 
-import contextlib
 import csv
 import os
-import signal
 import socket
 
 import datasets
@@ -13,28 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from helpers import time_limit
 from tinyaug.errors import InputError, ModelLoadError
 from tinyaug.pipelines.cli import main
 from tinyaug.pipelines.io.files import MAX_FIELD_CHARS, MAX_LINE_BYTES
 from tinyaug.pipelines.io.models import resolve_device
 from tinyaug.pipelines.io.tables import load_input
 from tinyaug.pipelines.io.vectors import load_vectors
-
-
-@contextlib.contextmanager
-def time_limit(seconds: int):
-    """Fail (instead of hanging CI) when the body takes longer than ``seconds``."""
-    def expired(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
 
 def augment(tmp_path, tiny_dir, *args, seconds: int = 60):
     out = tmp_path / "out"

@@ -5,9 +5,6 @@ write (without advising --overwrite, which would refuse it too), and an existing
 
 import importlib
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 from click.testing import CliRunner
@@ -18,7 +15,7 @@ from tinyaug.pipelines.cli import main
 from tinyaug.pipelines.experiment import toys as T
 from tinyaug.pipelines.io.outputs import check_output, path_identity
 
-from helpers import write_augmented
+from helpers import lock_held_elsewhere, write_augmented
 
 STUDENT = "layers=1,hidden=32,heads=2,intermediate=64"
 
@@ -253,20 +250,8 @@ def test_a_failed_augment_leaves_no_work_folder(glue, tmp_path, monkeypatch):
 
 def test_augment_stops_at_a_held_lock_before_loading(glue, tmp_path, no_loading):
     out = tmp_path / "busy"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import fcntl, os, time
-        os.makedirs({str(out) + '.partial'!r}, exist_ok=True)
-        handle = open({str(out) + '.partial/run.lock'!r}, 'w')
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        print('held', flush=True)
-        time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(tmp_path / "busy.partial" / "run.lock"):
         refused(invoke(*augment_args(glue, out)), "another tinyaug run is writing")
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_augment_already_complete_and_changed_arguments_are_told_before_loading(glue, tiny_dir, tmp_path,

@@ -4,7 +4,6 @@ out-of-range options, unsafe model files."""
 import errno
 import os
 import stat
-import sys
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ from tinyaug.pipelines.cli.common import describe_os_error
 from tinyaug.pipelines.experiment import toys as T
 from tinyaug.pipelines.io.storage import atomic_file, clear_stale
 
-from helpers import write_augmented
+from helpers import lock_held_elsewhere, write_augmented
 
 needs_unprivileged = pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes whatever the modes say")
 
@@ -93,21 +92,10 @@ def test_a_second_augment_on_the_same_out_stops_at_once(tmp_path):
     target = tmp_path / "busy"
     args = ["augment", "--task", "sst2", "--data-dir", tmp_path / "glue", "-n", "1", "--device", "cpu",
             "--show", "0", "--limit", "1", "--mlm", "starter"]
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import fcntl, os, time
-        os.makedirs({str(target) + '.partial/shards'!r}, exist_ok=True)
-        handle = open({str(target) + '.partial/run.lock'!r}, 'w')
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        print('held', flush=True)
-        time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    (tmp_path / "busy.partial" / "shards").mkdir(parents=True)
+    with lock_held_elsewhere(tmp_path / "busy.partial" / "run.lock"):
         one_line_error(invoke(*args, "--out", target), "another tinyaug run is writing", str(target))
         assert invoke(*args, "--out", tmp_path / "other").exit_code == 0
-    finally:
-        holder.kill()
-        holder.wait()
     assert invoke(*args, "--out", target).exit_code == 0  # the lock died with its process
 
 

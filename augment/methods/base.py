@@ -107,17 +107,24 @@ class WordMethod:
         for columns in groups:
             for _ in range(recipe.variants_per_example):
                 states = {c: TextState(c, example.texts[c], words[c], flags[c]) for c in columns}
-                try:
-                    for state in states.values():
-                        self.draw(state, rng)
-                except Skip as reason:
-                    stats.skipped[str(reason)] += 1
-                    continue
-                variant = record(variants, seen, example.texts, states)
-                if variant is not None:
-                    count(stats, variant, sum(eligible[c] for c in columns))
+                draw_variant(variants, seen, example.texts, states, lambda: [self.draw(s, rng) for s in states.values()],
+                             stats, sum(eligible[c] for c in columns))
         stats.rows_out += len(variants)
         return variants
+
+
+def draw_variant(variants: list[Variant], seen: set, texts: tuple[str, ...], states: dict[int, TextState],
+                 draw: Any, stats: Stats, eligible: int) -> None:
+    """Run ``draw()`` (it edits ``states``), then keep and count the variant they describe (unless
+    it repeats one); a draw that raises ``Skip`` is counted and leaves no variant."""
+    try:
+        draw()
+    except Skip as reason:
+        stats.skipped[str(reason)] += 1
+        return
+    variant = record(variants, seen, texts, states)
+    if variant is not None:
+        count(stats, variant, eligible)
 
 
 def record(variants: list[Variant], seen: set, texts: tuple[str, ...],

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from tinyaug.augment.edits import TextState
 from tinyaug.augment.engine import Example, Stats, Variant
-from tinyaug.augment.methods.base import Method, Skip, WordMethod, count, record, step_rng, without_cycle_collection
+from tinyaug.augment.methods.base import Method, WordMethod, draw_variant, step_rng, without_cycle_collection
 from tinyaug.augment.words import is_eligible
 
 
@@ -60,17 +60,14 @@ class Compose:
         for v, variant in enumerate(variants[1:], start=1):
             columns = sorted({change.column for change in variant.changes})
             states = {c: TextState.from_changes(c, example.texts[c], words[c], variant.changes) for c in columns}
-            try:
+
+            def steps(v: int = v, states: dict = states) -> None:
                 for s, method in enumerate(self.later, start=1):
                     rng = step_rng(self.seed, example.id, s, v)
                     for state in states.values():
                         method.draw(state, rng)
-            except Skip as reason:
-                stats.skipped[str(reason)] += 1
-                continue
-            new = record(kept, seen, example.texts, states)
-            if new is not None:
-                count(stats, new, sum(eligible[c] for c in columns))
+
+            draw_variant(kept, seen, example.texts, states, steps, stats, sum(eligible[c] for c in columns))
         return kept
 
 
