@@ -4,6 +4,8 @@ scale, run from the project's own command functions, resumable.
 - ``plan``: ``AblationPlan`` (every knob of one task's experiment) and the per-task budgets.
 - ``ablation``: ``Experiment``, which runs (or resumes) every step and writes the summary.
 - ``summary``: means, spreads, comparisons, the Markdown table, the plot, ``report``.
+- ``statistics``: paired comparisons of two arms on the same dev examples (a bootstrap interval
+  over examples and seeds, McNemar's exact test).
 - ``quick``: ``--quick``, the same pipeline on the tiny models and data of ``toys``.
 - ``toys``: a tiny WordPiece vocabulary, tiny BERT models and GLUE-layout folders, built
   offline (``--quick`` uses them at run time; the tests use them too).
