@@ -100,7 +100,7 @@ def quick_run(tmp_path_factory):
 
 def test_quick_runs_every_step_of_every_condition(quick_run):
     out, summary = quick_run
-    assert set(summary["conditions"]) == {"a", "b", "c", "d"}
+    assert set(summary["conditions"]) == {"a", "b", "c", "d", "r"}
     for condition in summary["conditions"].values():
         assert condition["seeds"] == [1, 2, 3]
     # the tiny teacher really learned its task, so the students were taught something
@@ -134,6 +134,15 @@ def test_quick_conditions_use_the_right_rows_and_the_same_student(quick_run):
     assert summary["rows"] == {"original": len(orig), "augmented": len(aug), "agreeing": len(agreeing)}
     distill_d = json.loads((out / "runs" / "d-seed1" / "distill_results.json").read_text())
     assert distill_d["data_rows"] == len(agreeing) and distill_d["recipe"] == distill_c["recipe"]
+    # (r), the control: the same rows and recipe, random words where augment replaces words
+    random_rows = datasets.load_from_disk(str(out / "random"))
+    assert random_rows["aug_example_id"][:1] == [0] and set(random_rows["aug_example_id"]) == set(aug["aug_example_id"])
+    assert {c["source"] for row in random_rows for c in row["aug_changes"]} == {"random"}
+    assert [r for r in random_rows if r["aug_variant"] == 0] == [
+        {k: v for k, v in r.items() if k in random_rows.column_names} for r in aug if r["aug_variant"] == 0]
+    distill_r = json.loads((out / "runs" / "r-seed1" / "distill_results.json").read_text())
+    assert distill_r["data_rows"] == len(random_rows) and distill_r["recipe"] == distill_c["recipe"]
+    assert "c-r" in summary["comparisons"] and "r-b" in summary["comparisons"]
     assert summary["flips"]["overall"]["variants"] == len(aug) - len(orig)
     finetune_a = json.loads((out / "runs" / "a-seed1" / "finetune_results.json").read_text())
     assert finetune_a["train"]["steps"] == 2 * 6  # (a) gets both stages' step budget
@@ -228,9 +237,9 @@ def test_every_step_is_one_command_line_that_the_cli_parses(tmp_path):
     plan = AblationPlan.for_task("mrpc", data_dir="glue", seeds=(1, 2), train_limit=100, max_seq_length=64)
     table = Experiment(plan, tmp_path, lambda argv: None, echo=lambda line: None).table()
     (tmp_path / "aug").mkdir()  # filter's DATASET must exist for click to parse the line
-    assert [s.name for s in table][:6] == ["teacher", "augment", "teacher-logits", "original-rows", "agreeing-rows",
-                                          "student-init"]
-    assert [s.name for s in table][6:] == [f"{c}-seed{s}" for s in (1, 2) for c in "abcd"]
+    assert [s.name for s in table][:8] == ["teacher", "augment", "teacher-logits", "original-rows", "agreeing-rows",
+                                          "random", "random-logits", "student-init"]
+    assert [s.name for s in table][8:] == [f"{c}-seed{s}" for s in (1, 2) for c in "abcdr"]
     for step in table:
         if step.argv is None:
             assert step.command_line.startswith("# ")

@@ -102,6 +102,10 @@ class Experiment:
         return self.out / "aug"
 
     @property
+    def random_dir(self) -> Path:  # the control: as many variants, random words where augment replaces
+        return self.out / "random"
+
+    @property
     def orig_dir(self) -> Path:
         return self.out / "orig"
 
@@ -185,7 +189,11 @@ class Experiment:
         limit = [plan.train_limit] if plan.train_limit else []  # the teacher's rows
         rows = [plan.student_limit] if plan.student_limit else []  # the students' rows
         device = ["--device", self.device]
-        shared = ("teacher", "augment", "teacher-logits", "original-rows", "agreeing-rows", "student-init")
+        shared = ("teacher", "augment", "teacher-logits", "original-rows", "agreeing-rows", "random", "random-logits",
+                  "student-init")
+        augment = ["--task", task, "--data-dir", plan.data_dir, "--split", "train", "--skip-bad-rows",
+                   *(["--limit", *rows] if rows else []), "-n", plan.variants, "--seed", plan.augment_seed,
+                   "--vectors", plan.vectors, "--show", 0, *device]
         steps = [
             Step.command("teacher", self.teacher_dir / commands.FINETUNE_RESULTS_FILE, [
                 "finetune", resolve_teacher_model(plan.teacher_model), "--task", task, "--data-dir", plan.data_dir,
@@ -196,9 +204,7 @@ class Experiment:
             # bad rows are skipped as `finetune` skips them, so every condition sees the same rows;
             # a dataset folder appears only once complete (the builder and teacher-logits swap it in)
             Step.command("augment", self.aug_dir / "dataset_info.json", [
-                "augment", "--task", task, "--data-dir", plan.data_dir, "--split", "train", "--skip-bad-rows",
-                *(["--limit", *rows] if rows else []), "-n", plan.variants, "--seed", plan.augment_seed,
-                "--mlm", plan.mlm, "--vectors", plan.vectors, "--out", self.aug_dir, "--show", 0, *device]),
+                "augment", *augment, "--mlm", plan.mlm, "--out", self.aug_dir]),
             Step.command("teacher-logits", self.aug_dir / TEACHER_LOGITS_INFO, [
                 "teacher-logits", "--teacher", self.teacher_dir, "--data", self.aug_dir, "--task", task, *seq,
                 *device], after=("teacher", "augment")),
@@ -209,6 +215,12 @@ class Experiment:
             Step.command("agreeing-rows", self.agreeing_dir / "state.json", [
                 "filter", self.aug_dir, "--keep", "agreeing", "--out", self.agreeing_dir, "--overwrite"],
                 after=("teacher-logits",)),
+            # (r): the same rows, recipe and seed, random vocabulary words at TinyBERT's positions and rate
+            Step.command("random", self.random_dir / "dataset_info.json", [
+                "augment", *augment, "--method", "random", "--out", self.random_dir]),
+            Step.command("random-logits", self.random_dir / TEACHER_LOGITS_INFO, [
+                "teacher-logits", "--teacher", self.teacher_dir, "--data", self.random_dir, "--task", task, *seq,
+                *device], after=("teacher", "random")),
             Step.command("student-init", self.init_dir / commands.STUDENT_INFO_FILE, [
                 "make-student", "--teacher", self.teacher_dir, "--student", plan.student, "--task", task,
                 "--student-init", plan.student_init, "--seed", plan.teacher_seed, "--out", self.init_dir,
@@ -232,7 +244,7 @@ class Experiment:
                                               ("stage2", plan.stage2_steps, plan.stage2_lr)):
                         stages += [f"--{stage}-epochs", epochs, f"--{stage}-max-steps", budget, f"--{stage}-lr", lr,
                                    f"--{stage}-batch-size", plan.batch_size, f"--{stage}-warmup", plan.warmup_ratio]
-                    data = {"b": self.orig_dir, "c": self.aug_dir, "d": self.agreeing_dir}[condition]
+                    data = {"b": self.orig_dir, "c": self.aug_dir, "d": self.agreeing_dir, "r": self.random_dir}[condition]
                     argv = ["distill", "--teacher", self.teacher_dir, "--student", self.init_dir, "--data", data,
                             "--task", task, "--out", out, "--data-dir", plan.data_dir, *stages, *seq,
                             "--seed", seed, *device, "--overwrite"]

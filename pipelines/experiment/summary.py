@@ -42,7 +42,7 @@ def summarize(task: str, metric: str, teacher: dict[str, float],
                                  "per_seed": {str(s): by_seed[s] for s in sorted(by_seed)},
                                  "metrics": stats, "teacher_fraction": kept}
     comparisons = {}
-    for better, worse in (("c", "b"), ("d", "b"), ("d", "c"), ("b", "a"), ("d", "a")):
+    for better, worse in (("c", "b"), ("d", "b"), ("d", "c"), ("b", "a"), ("d", "a"), ("c", "r"), ("r", "b")):
         if better in conditions and worse in conditions:
             comparisons[f"{better}-{worse}"] = compare(runs[better], runs[worse], metric)
     return {"task": task, "metric": metric, "teacher": teacher, "conditions": conditions,
@@ -139,7 +139,7 @@ def write_plot(summaries: list[dict[str, Any]], path: Path) -> str | None:
         logger.warning("matplotlib is not installed, so no plot was drawn: pip install 'tinyaug[plot]'")
         return None
     fig, axes = plt.subplots(1, len(summaries), figsize=(4.2 * len(summaries), 3.6), squeeze=False)
-    colours = {"a": "#9e9e9e", "b": "#5b8def", "c": "#e8793a", "d": "#3aa655"}
+    colours = {"a": "#9e9e9e", "b": "#5b8def", "c": "#e8793a", "d": "#3aa655", "r": "#b07cc6"}
     for ax, summary in zip(axes[0], summaries):
         metric = summary["metric"]
         for x, (condition, row) in enumerate(summary["conditions"].items()):
