@@ -119,15 +119,23 @@ class TextState:
         for i in sorted(self.slots):
             slot = self.slots[i]
             word = slot.word
-            for new, source, step in slot.inserted:
-                out.append(Change(self.column, i, word.start, word.start, "", new + " ", source, -1, "insert", step))
+            deleted = not slot.text
+            attached = word.start > 0 and not self.text[word.start - 1].isspace()  # "twice|." : no space to use
+            for n, (new, source, step) in enumerate(slot.inserted):
+                # a space on the side that has none; words inserted before a deleted word take its place
+                last = n == len(slot.inserted) - 1
+                spaced = " " + new if attached and n == 0 else new
+                spaced += "" if (attached and last) or (deleted and last) else " "
+                out.append(Change(self.column, i, word.start, word.start, "", spaced, source, -1, "insert", step))
             if slot.text == word.text and slot.kind in ("", "replace", "swap"):
                 continue
-            if not slot.text:  # a deletion takes the spaces before it (else those after it), once
+            if deleted:  # a deletion takes the spaces before it (else those after it), once
                 start, end = word.start, word.end
                 preceding = len(self.text[:start]) - len(self.text[:start].rstrip())
                 following = len(self.text[end:]) - len(self.text[end:].lstrip())
-                if preceding and start - preceding >= claimed:
+                if slot.inserted:  # its insertions stand where it stood, between the same spaces
+                    pass
+                elif preceding and start - preceding >= claimed:
                     start -= preceding
                 elif following and end + following < len(self.text):
                     end += following

@@ -181,3 +181,28 @@ def test_method_names_parse_with_options_and_every_mistake_is_one_line():
                           ("random+tinybert", "tinybert can only be the first step")]:
         with pytest.raises(MethodError, match=message.replace("(", r"\(").replace(")", r"\)")):
             parse_method(spec)
+
+
+@pytest.mark.parametrize("spec", ["eda:delete=0.5+eda:insert=0.5", "eda:insert=0.5+eda:delete=0.5", "random+eda",
+                                  "eda+eda:swap", "synonyms+eda:delete=0.3", "eda:delete=0.6"])
+def test_edits_never_garble_the_text(spec):
+    """Checked without ``render`` (which builds the variants): spans in order and apart, each
+    edit's ``original`` what the original holds there, no doubled or edge spaces, and every word
+    of a variant a word of the original, the vocabulary or a synonym (no two words glued)."""
+    method = build_method(parse_method(spec), Recipe(variants_per_example=15, replace_prob=0.5),
+                          {"vocabulary": VOCAB, "wordnet": SYNONYMS.get})
+    allowed_extra = set(VOCAB) | {w for words in SYNONYMS.values() for w in words}
+    variants, _ = method.augment(examples())
+    checked = 0
+    for example, per_example in zip(examples(), variants):
+        original = example.texts[0]
+        allowed = {w.text.lower() for w in split_words(original)} | allowed_extra
+        for variant in per_example[1:]:
+            text = variant.texts[0]
+            spans = [(c.start, c.end) for c in variant.changes]
+            assert spans == sorted(spans) and all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), variant
+            assert all(original[c.start:c.end] == c.original for c in variant.changes)
+            assert "  " not in text and text == text.strip(), (original, text)
+            assert {w.text.lower() for w in split_words(text)} <= allowed, (original, text)
+            checked += 1
+    assert checked >= 5

@@ -159,3 +159,21 @@ def test_bench_methods_reports_a_line_per_method_with_the_same_rows_twice(vector
     lines = [line for line in result.output.splitlines() if line.startswith("| `")]
     assert [line.split("`")[1] for line in lines] == ["random", "eda:swap"]
     assert all(float(line.split("|")[4].replace(",", "")) > 0 for line in lines)
+
+
+def test_a_method_object_draws_with_its_own_recipe_and_names_it_in_the_run(tmp_path):
+    import tinyaug
+    from tinyaug.augment.methods.eda import Eda
+    from tinyaug.errors import InputError
+
+    rows = datasets.Dataset.from_dict({"text": ["the movie was a charming surprise and a good story"], "label": [1]})
+    swap = Eda(tinyaug.Recipe(variants_per_example=2, seed=1), {"swap": 0.1}, None)
+    first = tinyaug.augment_dataset(rows, text_columns=["text"], label_column="label", method=swap, out=tmp_path / "o")
+    assert read_metadata(first)["recipe"]["variants_per_example"] == 2 and len(first) == 3
+    more = Eda(tinyaug.Recipe(variants_per_example=5, seed=7), {"swap": 0.1}, None)
+    again = tinyaug.augment_dataset(rows, text_columns=["text"], label_column="label", method=more,
+                                    out=tmp_path / "o", overwrite=True)  # another recipe: built anew, not "complete"
+    assert read_metadata(again)["recipe"]["variants_per_example"] == 5 and len(again) == 6
+    with pytest.raises(InputError, match="another recipe"):
+        tinyaug.augment_dataset(rows, text_columns=["text"], label_column="label", method=more,
+                                recipe=tinyaug.Recipe(variants_per_example=3))

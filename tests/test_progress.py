@@ -86,6 +86,7 @@ def _on_a_terminal(argv: list[str], cwd) -> list[tuple[float, bytes]]:
     import os
     import pty
     import select
+    import signal
     import struct
     import sys
     import termios
@@ -96,19 +97,24 @@ def _on_a_terminal(argv: list[str], cwd) -> list[tuple[float, bytes]]:
     if pid == 0:  # the child: tinyaug on the terminal
         os.chdir(cwd)
         os.execv(sys.executable, [sys.executable, "-c", "from tinyaug.pipelines.cli import main; main()", *argv])
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     chunks = []
-    while time.monotonic() - start < 120:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append((time.monotonic() - start, data))
-    os.waitpid(pid, 0)
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        while time.monotonic() - start < 120:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                chunks.append((time.monotonic() - start, data))
+    finally:
+        if os.waitpid(pid, os.WNOHANG) == (0, 0):  # still running at the deadline: never hang the suite
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
     return chunks
 
 
@@ -121,7 +127,9 @@ def test_on_a_terminal_a_slow_start_is_never_silent(tmp_path, tiny_dir):
                              "--vectors", str(vectors), "--out", "out", "--show", "0"], tmp_path)
     text = b"".join(data for _, data in chunks).decode("utf-8", "replace")
     assert text.startswith("tinyaug augment: loading the input and the models ..."), text[:200]
-    assert chunks[0][0] < 3.0  # before the heavy imports (seconds on a busy machine)
+    # the first line comes before the heavy imports, then a tick every second: the gaps stay far
+    # below the seconds that importing torch and loading take (the limit leaves room for a busy machine)
+    assert chunks[0][0] < 5.0
     times = [0.0] + [t for t, _ in chunks]
-    assert max(b - a for a, b in zip(times, times[1:])) < 3.0, times
+    assert max(b - a for a, b in zip(times, times[1:])) < 5.0, times
     assert "Augmenting" in text and "Wrote " in text and (tmp_path / "out").is_dir()

@@ -46,6 +46,7 @@ class MethodInfo:
     needs: Callable[[Options], set[str]]  # the resources it needs, given its options
     build: Callable[[Recipe, Options, Resources, int], Method]  # (recipe, options, resources, step)
     options: tuple[str, ...] = ()  # the option names it takes (values: a float, or none)
+    default: float | None = None  # an option's value when given without one
 
 
 def _tinybert(recipe: Recipe, options: Options, resources: Resources, step: int) -> Method:
@@ -62,7 +63,7 @@ METHODS: dict[str, MethodInfo] = {
     "synonyms": MethodInfo(lambda o: {"wordnet"}, lambda r, o, res, s: Synonyms(r, res["wordnet"], s, res.get("filter"))),
     "eda": MethodInfo(lambda o: {"wordnet"} if NEEDS_SYNONYMS & set(_eda_alphas(o)) else set(),
                       lambda r, o, res, s: Eda(r, _eda_alphas(o), res.get("wordnet"), s, res.get("filter")),
-                      OPERATIONS),
+                      OPERATIONS, DEFAULT_ALPHA),
     "random": MethodInfo(lambda o: {"vocabulary"},
                          lambda r, o, res, s: RandomWords(r, res["vocabulary"], s, res.get("filter"))),
 }
@@ -114,11 +115,20 @@ def build_method(steps: list[tuple[str, Options]], recipe: Recipe, resources: Re
 
 
 def method_name(steps: list[tuple[str, Options]]) -> str:
-    """The canonical spelling of a parsed method (recorded in the recipe and the card)."""
+    """The canonical spelling of a parsed method (recorded in the recipe, the run key and the
+    card): options in the method's own order, exact values, defaults left out, so that spellings
+    that draw the same rows are one name.
+
+    >>> method_name(parse_method("eda:delete,swap=0.1")), method_name(parse_method("EDA:synonym,insert,swap,delete"))
+    ('eda:swap,delete', 'eda')
+    """
     def one(name: str, options: Options) -> str:
-        if not options:
+        order = METHODS[name].options
+        default = METHODS[name].default
+        chosen = {k: (None if v == default else v) for k, v in sorted(options.items(), key=lambda kv: order.index(kv[0]))}
+        if not chosen or (set(chosen) == set(order) and all(v is None for v in chosen.values())):
             return name
-        return name + ":" + ",".join(k if v is None else f"{k}={v:g}" for k, v in options.items())
+        return name + ":" + ",".join(k if v is None else f"{k}={v!r}" for k, v in chosen.items())
     return "+".join(one(*step) for step in steps)
 
 

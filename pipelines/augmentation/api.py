@@ -84,8 +84,12 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
         dataset = _in_task_schema(dataset, spec)
     table = table_from_dataset(dataset, columns, label, task=spec,
                                source=f"{task or 'a'} datasets.Dataset ({len(dataset)} rows)")
-    recipe = recipe or Recipe()
     custom = method if method is not None and not isinstance(method, str) else None
+    own = getattr(custom, "recipe", None)  # a method built with its own recipe draws by that one
+    if own is not None and recipe is not None and dataclasses.replace(recipe, method=own.method) != own:
+        raise InputError("augment_dataset got recipe= and a method built with another recipe; pass one of them "
+                         "(the method's recipe is the one its variants are drawn with)")
+    recipe = own or recipe or Recipe()
     if custom is not None:
         recipe = dataclasses.replace(recipe, method=custom.name)
     elif method is not None:
