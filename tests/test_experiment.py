@@ -267,3 +267,25 @@ def test_the_small_data_regime_gives_the_students_fewer_rows_than_the_teacher(tm
     assert option("augment", "--limit") == "500" and option("a-seed1", "--train-limit") == "500"
     assert option("d-seed1", "--data") == str(tmp_path / "agreeing")
     assert steps["agreeing-rows"][:4] == ("filter", str(tmp_path / "aug"), "--keep", "agreeing")
+
+
+def test_quick_summary_has_paired_intervals_from_the_stored_dev_predictions(quick_run):
+    """Every comparison of two conditions comes with a paired bootstrap interval computed from
+    the per-example dev predictions each run stores (recomputed here from the files)."""
+    from tinyaug.pipelines.experiment.statistics import paired_bootstrap
+
+    out, summary = quick_run
+    paired = {(row["better"], row["worse"]): row for row in summary["paired"]}
+    assert {("c", "b"), ("c", "r"), ("b", "a")} <= set(paired)
+    row = paired[("c", "r")]
+    seeds = row["seeds"]
+    load = lambda c, s: json.loads((out / "runs" / f"{c}-seed{s}" / "distill_results.json").read_text())  # noqa: E731
+    dev = {c: [load(c, s)["dev_predictions"]["dev"] for s in seeds] for c in ("c", "r")}
+    gold = dev["c"][0]["gold"]
+    again = paired_bootstrap(summary["metric"], np.asarray(gold), np.asarray([d["predicted"] for d in dev["c"]]),
+                             np.asarray([d["predicted"] for d in dev["r"]]))
+    assert row["diff"] == pytest.approx(again["diff"]) and row["ci95"] == pytest.approx(again["ci95"])
+    assert row["ci95"][0] <= row["diff"] <= row["ci95"][1]
+    metric = summary["metric"]
+    assert row["diff"] == pytest.approx(np.mean([load("c", s)["dev_metrics"]["dev"][metric]
+                                                 - load("r", s)["dev_metrics"]["dev"][metric] for s in seeds]))

@@ -181,9 +181,10 @@ def distill(teacher: str | Path, student: str | Path, data: str | Path, task: st
         return result
     save_model(model, tokenizer, out)
     if dev is not None:
+        result["dev_predictions"] = {}
         result["dev_metrics"] = score_splits(model, tokenizer, spec, dev, permutation=None,
                                              max_length=recipe.max_seq_length, batch_size=eval_batch_size,
-                                             device=target, progress=progress)
+                                             device=target, progress=progress, predictions=result["dev_predictions"])
         metric = primary_metric(spec.name)
         for name, scores in result["dev_metrics"].items():
             logger.info("student %s on %s: %.4f", metric, name, scores[metric])

@@ -43,18 +43,26 @@ FINETUNE_RESULTS_FILE = "finetune_results.json"
 
 def score_splits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: TaskSpec,
            splits: dict[str, datasets.Dataset], *, permutation: list[int] | None, max_length: int,
-           batch_size: int, device: torch.device, progress: ProgressCallback | None = None
-           ) -> dict[str, dict[str, float]]:
+           batch_size: int, device: torch.device, progress: ProgressCallback | None = None,
+           predictions: dict[str, dict[str, list]] | None = None) -> dict[str, dict[str, float]]:
     """The task's metrics on each split: ``{"dev": {"accuracy": 0.91, "examples": 872}}``;
-    ``progress(f"scoring {split}", rows done, rows)`` hears each batch."""
+    ``progress(f"scoring {split}", rows done, rows)`` hears each batch. ``predictions``, when
+    given, receives each split's per-example predictions and gold labels (class ids, or scores
+    for a regression task): ``{"dev": {"predicted": [...], "gold": [...]}}``, what paired
+    comparisons of two models on the same examples need."""
     collator = TextCollator(tokenizer, task.text_columns, max_length)
     scores = {}
     for name, ds in splits.items():
         logits = predict_logits(model, collator, ds.select_columns(list(task.text_columns)),
                                 batch_size=batch_size, device=device, permutation=permutation,
                                 progress=_rows_progress(progress, f"scoring {name}"))
-        metrics = compute_metrics(task.name, logits, np.asarray(ds[task.label_column]))
+        gold = np.asarray(ds[task.label_column])
+        metrics = compute_metrics(task.name, logits, gold)
         scores[name] = {**metrics, "examples": len(ds)}
+        if predictions is not None:
+            predicted = np.asarray(logits).reshape(len(ds), -1)
+            predicted = predicted[:, 0] if task.is_regression else predicted.argmax(axis=1)
+            predictions[name] = {"predicted": predicted.tolist(), "gold": gold.tolist()}
     return scores
 
 
@@ -132,8 +140,10 @@ def finetune(model: str | Path, task: str, data_dir: str | Path, out: str | Path
         return result
     save_model(net, tokenizer, out)
     splits = read_dev_splits(data_dir, spec)
+    result["dev_predictions"] = {}
     result["dev_metrics"] = score_splits(net, tokenizer, spec, splits, permutation=None, max_length=max_length,
-                                   batch_size=eval_batch_size, device=target, progress=progress)
+                                   batch_size=eval_batch_size, device=target, progress=progress,
+                                   predictions=result["dev_predictions"])
     first = next(iter(splits))
     result["chance"] = chance_report(spec.name, result["dev_metrics"][first], splits[first][spec.label_column])
     write_json(Path(out) / FINETUNE_RESULTS_FILE, result)

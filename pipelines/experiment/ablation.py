@@ -260,13 +260,16 @@ class Experiment:
         teacher = teacher_result["dev_metrics"]
         dev = next(iter(teacher))
         runs: dict[str, dict[int, dict[str, float]]] = {c: {} for c in CONDITIONS}
+        predictions: dict[str, dict[int, dict[str, list]]] = {c: {} for c in CONDITIONS}
         for condition in CONDITIONS:
             name = commands.FINETUNE_RESULTS_FILE if condition == "a" else commands.RESULTS_FILE
             for seed in self.plan.seeds:
                 result = read_json(self.run_dir(condition, seed) / name)
                 if result and result.get("dev_metrics"):
                     runs[condition][seed] = result["dev_metrics"][dev]
-        summary = summarize(self.spec.name, primary_metric(self.spec.name), teacher[dev], runs)
+                    if (result.get("dev_predictions") or {}).get(dev):
+                        predictions[condition][seed] = result["dev_predictions"][dev]
+        summary = summarize(self.spec.name, primary_metric(self.spec.name), teacher[dev], runs, predictions)
         summary["plan"] = self.plan.to_dict()
         # the best constant guess on dev (majority class; all-positive for F1): the floor to beat
         summary["chance_level"] = (teacher_result.get("chance") or {}).get("chance")

@@ -12,6 +12,8 @@ import textwrap
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+
 from tinyaug.errors import InputError
 from tinyaug.pipelines.experiment.plan import CONDITIONS, SUMMARY_JSON, TEACHER_MODEL
 from tinyaug.pipelines.io.storage import read_json
@@ -25,9 +27,12 @@ def mean_and_spread(values: list[float]) -> tuple[float, float]:
 
 
 def summarize(task: str, metric: str, teacher: dict[str, float],
-              runs: dict[str, dict[int, dict[str, float]]]) -> dict[str, Any]:
+              runs: dict[str, dict[int, dict[str, float]]],
+              predictions: dict[str, dict[int, dict[str, list]]] | None = None) -> dict[str, Any]:
     """Per condition: the per-seed dev metrics, mean and spread of each, and the share of the
-    teacher's primary metric kept. ``runs``: ``{"a": {seed: {"accuracy": .8, ...}}, ...}``."""
+    teacher's primary metric kept. ``runs``: ``{"a": {seed: {"accuracy": .8, ...}}, ...}``.
+    ``predictions`` (``{"a": {seed: {"predicted": [...], "gold": [...]}}}``): per-example dev
+    predictions, from which each comparison gets a paired bootstrap interval (``statistics``)."""
     conditions: dict[str, Any] = {}
     for condition, by_seed in runs.items():
         if not by_seed:
@@ -46,7 +51,34 @@ def summarize(task: str, metric: str, teacher: dict[str, float],
         if better in conditions and worse in conditions:
             comparisons[f"{better}-{worse}"] = compare(runs[better], runs[worse], metric)
     return {"task": task, "metric": metric, "teacher": teacher, "conditions": conditions,
-            "comparisons": comparisons}
+            "comparisons": comparisons, "paired": paired_comparisons(metric, predictions or {})}
+
+
+PAIRS = (("c", "b"), ("c", "r"), ("d", "b"), ("d", "c"), ("r", "b"), ("b", "a"), ("d", "a"))
+
+
+def paired_comparisons(metric: str, predictions: dict[str, dict[int, dict[str, list]]]) -> list[dict[str, Any]]:
+    """For each pair of conditions run with the same seeds on the same dev examples: ``{"better",
+    "worse", "metric", "diff", "ci95", "p_above_zero", "seeds"}``, ``better`` minus ``worse`` with
+    a 95% paired bootstrap interval over the dev examples and the seeds (``statistics``); for
+    accuracy, McNemar's exact test on the first common seed too."""
+    from tinyaug.pipelines.experiment.statistics import mcnemar, paired_bootstrap
+
+    out = []
+    for better, worse in PAIRS:
+        seeds = sorted(set(predictions.get(better, {})) & set(predictions.get(worse, {})))
+        if not seeds:
+            continue
+        gold = np.asarray(predictions[better][seeds[0]]["gold"])
+        a = np.asarray([predictions[better][s]["predicted"] for s in seeds])
+        b = np.asarray([predictions[worse][s]["predicted"] for s in seeds])
+        found = paired_bootstrap(metric, gold, a, b)
+        row = {"better": better, "worse": worse, "metric": metric, "diff": found["diff"], "ci95": found["ci95"],
+               "p_above_zero": found["p_above_zero"], "seeds": seeds}
+        if metric == "accuracy":
+            row["mcnemar_first_seed"] = mcnemar(gold, a[0], b[0])
+        out.append(row)
+    return out
 
 
 def compare(first: dict[int, dict[str, float]], second: dict[int, dict[str, float]], metric: str
@@ -92,6 +124,11 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
                              f"{100 * comparison['same_seed_std']:.1f}")
             notes.append(f"- {task} {summary['metric']}: ({first}) - ({second}) = "
                          f"{100 * comparison['difference']:+.1f} points, {verdict}{same_seed}")
+        for row in summary.get("paired") or []:
+            low, high = row["ci95"]
+            notes.append(f"- {task} {row['metric']}: ({row['better']}) - ({row['worse']}) = {100 * row['diff']:+.1f} "
+                         f"points, 95% paired bootstrap interval [{100 * low:+.1f}, {100 * high:+.1f}] over dev "
+                         f"examples and {len(row['seeds'])} seed(s)")
         if summary.get("chance_level") is not None:
             notes.append(f"- {task}: a constant guess (the best single label) scores {summary['metric']} "
                          f"{100 * summary['chance_level']:.1f} on dev")
