@@ -133,3 +133,35 @@ def test_on_a_terminal_a_slow_start_is_never_silent(tmp_path, tiny_dir):
     times = [0.0] + [t for t, _ in chunks]
     assert max(b - a for a, b in zip(times, times[1:])) < 5.0, times
     assert "Augmenting" in text and "Wrote " in text and (tmp_path / "out").is_dir()
+
+
+def test_the_heartbeat_ends_its_line_for_other_output_and_resumes_after_a_silence():
+    import sys
+    import time
+
+    from tinyaug.pipelines.cli import progress as P
+
+    stream = io.StringIO()
+    before = sys.stderr
+    beat = P._Heartbeat("tinyaug x: loading ...", stream)
+    try:
+        time.sleep(1.3)
+        sys.stderr.write("Input: 3 rows\n")  # other output: the ticking line ends first
+        time.sleep(3.4)  # two silent seconds: a new ticking line below it
+    finally:
+        beat.stop()
+    assert sys.stderr is before  # put back
+    lines = [line.split("\r")[-1] for line in stream.getvalue().split("\n")]  # what a terminal shows
+    assert lines[0] == "tinyaug x: loading ... 1s"
+    assert lines[1] == "Input: 3 rows"
+    assert re.fullmatch(r"tinyaug x: loading \.\.\. [3-5]s", lines[2]), lines
+    assert lines[3:] == [""]
+
+
+def test_work_of_unknown_size_counts_in_a_log():
+    stream = io.StringIO()
+    with Progress(unit="rows", stream=stream, every=100) as shown:
+        for _ in range(5):
+            shown.advance("bench: rows augmented", 60, None)
+    counts = [int(re.match(r"bench: rows augmented: (\d+) rows", line).group(1)) for line in stream.getvalue().splitlines()]
+    assert counts == [60, 120, 240, 300]  # the first report, each hundred crossed, the end

@@ -61,7 +61,10 @@ def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, pr
     config = BenchConfig(sst2_rows=sst2_rows, mrpc_rows=mrpc_rows, naive_fraction=naive_fraction, variants=variants,
                          batch_size=batch_size, seed=seed, data_dir=data_dir, mlm=mlm, precisions=chosen,
                          device=device)
-    result = run_bench(config)
+    from tinyaug.pipelines.cli.progress import Progress
+
+    with Progress(unit="rows") as shown:  # rows augmented over the bench's runs (fp32, then each reduced precision)
+        result = run_bench(config, progress=lambda rows: shown.advance("bench: rows augmented", rows, None))
     click.echo(to_json(result) if as_json else format_table(result))
 
 

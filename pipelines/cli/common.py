@@ -87,8 +87,10 @@ def describe_os_error(exc: OSError) -> str:
 SLOW_STARTS = {"augment": "the input and the models", "finetune": "the model and the data",
                "teacher-logits": "the teacher and the data", "distill": "the teacher, the student and the data",
                "evaluate": "the model and the dev set", "make-student": "the teacher",
-               "experiment": "the libraries", "bench": "the models", "bench-methods": "the models and the data",
-               "bench-engines": "the models", "browse": "the app"}
+               "experiment": "the libraries", "browse": "the app", "build-mlm": "the base model and the corpus",
+               "eval-mlm": "the model and the held-out text"}
+# the benchmarks measure for minutes and print their table at the end: their line says so, and ticks
+MEASURING = ("bench", "bench-methods", "bench-engines")
 
 
 def announce_start() -> None:
@@ -99,8 +101,11 @@ def announce_start() -> None:
 
     ctx = click.get_current_context(silent=True)
     name = ctx.info_name if ctx is not None else None
-    if name in SLOW_STARTS and not quiet() and sys.stderr.isatty():
-        start_heartbeat(f"tinyaug {name}: loading {SLOW_STARTS[name]} ...")
+    if not quiet() and sys.stderr.isatty():
+        if name in SLOW_STARTS:
+            start_heartbeat(f"tinyaug {name}: loading {SLOW_STARTS[name]} ...")
+        elif name in MEASURING:
+            start_heartbeat(f"tinyaug {name}: measuring (the table comes at the end) ...")
 
 
 def friendly_errors(func: Callable) -> Callable:

@@ -12,6 +12,7 @@ Not here: logging (``common.setup_logging``), what is being measured.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import threading
@@ -22,6 +23,7 @@ import click
 
 QUIET_KEY = "tinyaug.quiet"  # in the click context's meta, set by ``tinyaug -q``
 LOG_LINE_SECONDS = 60.0  # in a log, a line at least this often, even between units
+UNKNOWN_TOTAL_EVERY = 1000  # in a log, a line per this many units when the total is not known
 ROW_WORK = ("scoring", "teacher logits", "Augmenting")  # work counted in rows; the rest in training steps
 
 
@@ -47,7 +49,7 @@ def _duration(seconds: float) -> str:
 class _LogLines:
     """The non-terminal display of one piece of work: a line per ``every`` units and at the end."""
 
-    def __init__(self, what: str, total: int, unit: str, every: int, stream: IO[str]) -> None:
+    def __init__(self, what: str, total: int | None, unit: str, every: int, stream: IO[str]) -> None:
         self.what, self.total, self.unit, self.every, self.stream = what, total, unit, max(1, every), stream
         self.start = self.last_time = time.monotonic()
         self.first: int | None = None  # the position of the first report (a resumed run starts part-way)
@@ -58,17 +60,18 @@ class _LogLines:
         if self.first is None:
             self.first = done
         crossed = self.shown < 0 or done // self.every > self.shown // self.every  # the first report, or a unit done
-        if done == self.shown or not (crossed or done >= self.total or now - self.last_time >= LOG_LINE_SECONDS):
+        finished = self.total is not None and done >= self.total
+        if done == self.shown or not (crossed or finished or now - self.last_time >= LOG_LINE_SECONDS):
             return
         self.shown, self.last_time = done, now
-        line = f"{self.what}: {done}/{self.total} {self.unit}"
+        line = f"{self.what}: {done}" + (f"/{self.total}" if self.total is not None else "") + f" {self.unit}"
         if self.total:
             line += f" ({100 * done / self.total:.0f}%)"
         elapsed, gained = now - self.start, done - self.first
         if elapsed > 0 and gained > 0:
             rate = gained / elapsed
             line += f", {rate:.0f} {self.unit}/s" if rate >= 100 else f", {rate:.2g} {self.unit}/s"
-            if done < self.total:
+            if self.total is not None and done < self.total:
                 line += f", about {_duration((self.total - done) / rate)} left"
         self.stream.write(line + "\n")
         self.stream.flush()
@@ -94,8 +97,9 @@ class Progress:
         self._display: Any = None
         self._done = 0
 
-    def _open(self, what: str, total: int) -> None:
+    def _open(self, what: str, total: int | None) -> None:
         self.close()
+        stop_heartbeat()  # from here on the bar (or the log lines) say that work goes on
         self._what, self._done = what, 0
         unit = self.unit or ("rows" if what.startswith(ROW_WORK) else "steps")
         if getattr(self.stream, "isatty", lambda: False)():
@@ -104,10 +108,10 @@ class Progress:
             self._display = tqdm(total=total, desc=what, unit=f" {unit}", file=self.stream,
                                  dynamic_ncols=True, leave=True)
         else:
-            every = self.every(total) if callable(self.every) else self.every
+            every = (self.every(total) if total is not None else UNKNOWN_TOTAL_EVERY) if callable(self.every) else self.every
             self._display = _LogLines(what, total, unit, every, self.stream)
 
-    def __call__(self, what: str, done: int, total: int) -> None:
+    def __call__(self, what: str, done: int, total: int | None) -> None:
         """``done`` of ``total`` units of ``what`` are done."""
         if not self.enabled:
             return
@@ -119,7 +123,7 @@ class Progress:
         else:
             self._display.update(done - self._display.n)
 
-    def advance(self, what: str, count: int, total: int) -> None:
+    def advance(self, what: str, count: int, total: int | None) -> None:
         """``count`` more units of ``what`` are done (``augment_table``'s progress)."""
         self(what, (self._done if what == self._what else 0) + count, total)
 
@@ -137,20 +141,24 @@ class Progress:
 
 class _Heartbeat:
     """On a terminal, a line that ticks once a second (``loading ... 3s``) from a command's start
-    until it writes anything else to stderr (its first progress bar or line) or ends, so that no
-    command sits silent while libraries import and models load."""
+    until its first progress bar: any other output ends the ticking line, and after two silent
+    seconds a new one starts below it. So no command sits silent while libraries import, models
+    load or a corpus is read, and nothing is written into the middle of another line."""
+
+    SILENCE = 2.0  # seconds without output before the ticking resumes
 
     def __init__(self, message: str, stream: IO[str]) -> None:
         self.message, self.stream = message, stream
-        self.start = time.monotonic()
+        self.start = self.last_write = time.monotonic()
         self.stopped = threading.Event()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
+        self.ticking = True  # our line is the terminal's current line
+        self.at_line_start = True  # the last other output ended its line
         heartbeat = self
 
-        class _Guard:  # stderr while the line ticks: any other write ends the ticking first
+        class _Guard:  # stderr while the heartbeat runs: other output ends the ticking line first
             def write(self, text: str) -> int:
-                heartbeat.stop()
-                return heartbeat.stream.write(text)
+                return heartbeat.write(text)
 
             def __getattr__(self, name: str) -> Any:
                 if name == "buffer":  # no binary side door: every write comes through ``write``
@@ -159,15 +167,38 @@ class _Heartbeat:
 
         stream.write(message)
         stream.flush()
-        sys.stderr = _Guard()  # type: ignore[assignment]
+        guard = _Guard()
+        self.previous = sys.stderr  # put back when the heartbeat stops
+        sys.stderr = guard  # type: ignore[assignment]
+        # log lines (build-mlm's steps, a warning) go through the guard too
+        self.handlers = [h for h in logging.getLogger().handlers
+                         if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) is stream]
+        for handler in self.handlers:
+            handler.stream = guard  # type: ignore[assignment]
         self.thread = threading.Thread(target=self._tick, name="tinyaug-heartbeat", daemon=True)
         self.thread.start()
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            if self.ticking:
+                self.stream.write("\n")
+                self.ticking = False
+            if text:
+                self.last_write = time.monotonic()
+                self.at_line_start = text.endswith("\n")
+            return self.stream.write(text)
 
     def _tick(self) -> None:
         while not self.stopped.wait(1.0):
             with self.lock:
-                if not self.stopped.is_set():
-                    self.stream.write(f"\r{self.message} {time.monotonic() - self.start:.0f}s")
+                if self.stopped.is_set():
+                    return
+                now = time.monotonic()
+                if not self.ticking and self.at_line_start and now - self.last_write >= self.SILENCE:
+                    self.ticking = True  # a new ticking line below the last output
+                    self.stream.write(self.message)
+                if self.ticking:
+                    self.stream.write(f"\r{self.message} {now - self.start:.0f}s")
                     self.stream.flush()
 
     def stop(self) -> None:
@@ -175,8 +206,11 @@ class _Heartbeat:
             if self.stopped.is_set():
                 return
             self.stopped.set()
-            sys.stderr = self.stream
-            self.stream.write("\n")
+            sys.stderr = self.previous
+            for handler in self.handlers:
+                handler.stream = self.stream
+            if self.ticking:
+                self.stream.write("\n")
             self.stream.flush()
 
 

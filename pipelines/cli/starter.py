@@ -70,8 +70,11 @@ def build_mlm_command(data_dir: Path, wordnet_dir: Path, no_wordnet: bool, out: 
     if no_wordnet:
         changes["wordnet"] = False
     recipe = dataclasses.replace(recipe, **changes)
-    manifest = build_starter(data_dir, None if no_wordnet else wordnet_dir,
-                                         out or RESOURCE_DIR, recipe, evaluate=not no_eval)
+    from tinyaug.pipelines.cli.progress import Progress
+
+    with Progress(enabled=not quiet) as progress:  # a bar on a terminal, a line per tenth of the steps in a log
+        manifest = build_starter(data_dir, None if no_wordnet else wordnet_dir,
+                                 out or RESOURCE_DIR, recipe, evaluate=not no_eval, progress=progress)
     folder = out or RESOURCE_DIR
     click.echo(f"wrote {folder}: {manifest['tensors']['bytes'] / 1e6:.1f} MB of tensors, "
                f"{manifest['training']['steps']} steps in {manifest['training']['minutes']:.1f} min")

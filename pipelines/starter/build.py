@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 from tinyaug.errors import InputError
@@ -21,17 +21,17 @@ logger = logging.getLogger(__name__)
 
 def build_starter(glue_dir: Path, wordnet_dir: Path | None = DEFAULT_WORDNET_DIR,
                   out_dir: Path = RESOURCE_DIR, recipe: StarterRecipe = StarterRecipe(),
-                  evaluate: bool = True) -> dict[str, Any]:
+                  evaluate: bool = True, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """The whole recipe: train, write the artifact to ``out_dir``, evaluate it, record the figures.
 
-    Returns the manifest.
+    Returns the manifest; ``progress(what, done, total)`` hears each training step.
     """
     if not recipe.wordnet:
         wordnet_dir = None
     elif wordnet_dir is None or not (Path(wordnet_dir) / "data.noun").is_file():
         raise InputError(f"WordNet data files not found in {wordnet_dir}; install them with "
                          "`apt-get install wordnet-base` or pass --no-wordnet (a different recipe)")
-    model, report = train_starter(recipe, glue_dir, wordnet_dir)
+    model, report = train_starter(recipe, glue_dir, wordnet_dir, progress=progress)
     manifest = write_artifact(model, recipe, report, out_dir)
     if evaluate:
         from tinyaug.pipelines.starter import evaluate as mlm_eval

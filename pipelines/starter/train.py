@@ -64,7 +64,8 @@ class TrainReport:
 
 def train_starter(recipe: StarterRecipe, glue_dir: Path, wordnet_dir: Path | None = DEFAULT_WORDNET_DIR,
                   *, log_every: int = 50, max_minutes: float | None = None,
-                  on_log: Callable[[dict[str, float]], None] | None = None):
+                  on_log: Callable[[dict[str, float]], None] | None = None,
+                  progress: Callable[[str, int, int], None] | None = None):
     """Train the starter masked LM from the installed encoder. Returns ``(model, TrainReport)``.
 
     Seeded: the same recipe and thread count give the same weights. ``max_minutes`` is only a
@@ -121,6 +122,8 @@ def train_starter(recipe: StarterRecipe, glue_dir: Path, wordnet_dir: Path | Non
             acc["top15"] += (top == labels[:, None]).any(-1).float().mean().item()
             acc["n"] += 1
         minutes = (time.perf_counter() - start) / 60
+        if progress is not None:  # ("training the starter", steps done, steps): the command's bar
+            progress("training the starter", step + 1, recipe.steps)
         if (step + 1) % log_every == 0 or step + 1 == recipe.steps:
             point = {"step": step + 1, "minutes": round(minutes, 2),
                      **{k: round(acc[k] / acc["n"], 4) for k in ("loss", "top1", "top15")}}
