@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import datasets
 import numpy as np
@@ -43,7 +44,7 @@ def test_summarize_compares_conditions_against_the_seed_spread():
     assert b["metrics"]["mcc"]["std"] == pytest.approx(math.sqrt(2) * 0.01)
     assert b["teacher_fraction"] == pytest.approx(0.21 / 0.40)
     assert "examples" not in b["metrics"]
-    b_minus_a, c_minus_b = summary["comparisons"]["b-a"], summary["comparisons"]["c-b"]
+    b_minus_a, c_minus_b = summary["spread_comparisons"]["b-a"], summary["spread_comparisons"]["c-b"]
     assert b_minus_a["difference"] == pytest.approx(0.09) and b_minus_a["verdict"] == "beyond"
     assert c_minus_b["difference"] == pytest.approx(0.01) and c_minus_b["verdict"] == "within"
     assert c_minus_b["same_seed_differences"] == pytest.approx([0.01, 0.01])
@@ -142,7 +143,7 @@ def test_quick_conditions_use_the_right_rows_and_the_same_student(quick_run):
         {k: v for k, v in r.items() if k in random_rows.column_names} for r in aug if r["aug_variant"] == 0]
     distill_r = json.loads((out / "runs" / "r-seed1" / "distill_results.json").read_text())
     assert distill_r["data_rows"] == len(random_rows) and distill_r["recipe"] == distill_c["recipe"]
-    assert "c-r" in summary["comparisons"] and "r-b" in summary["comparisons"]
+    assert "c-r" in summary["spread_comparisons"] and "r-b" in summary["spread_comparisons"]
     assert summary["flips"]["overall"]["variants"] == len(aug) - len(orig)
     finetune_a = json.loads((out / "runs" / "a-seed1" / "finetune_results.json").read_text())
     assert finetune_a["train"]["steps"] == 2 * 6  # (a) gets both stages' step budget
@@ -275,7 +276,7 @@ def test_quick_summary_has_paired_intervals_from_the_stored_dev_predictions(quic
     from tinyaug.pipelines.experiment.statistics import paired_bootstrap
 
     out, summary = quick_run
-    paired = {(row["better"], row["worse"]): row for row in summary["paired"]}
+    paired = {(row["better"], row["worse"]): row for row in summary["comparisons"]}
     assert {("c", "b"), ("c", "r"), ("b", "a")} <= set(paired)
     row = paired[("c", "r")]
     seeds = row["seeds"]
@@ -289,3 +290,33 @@ def test_quick_summary_has_paired_intervals_from_the_stored_dev_predictions(quic
     metric = summary["metric"]
     assert row["diff"] == pytest.approx(np.mean([load("c", s)["dev_metrics"]["dev"][metric]
                                                  - load("r", s)["dev_metrics"]["dev"][metric] for s in seeds]))
+
+
+def test_the_plan_is_hashed_before_any_result_and_cannot_change_after(quick_run, tmp_path):
+    """``plan.sha256.json`` holds the sha256 of ``plan.json`` and when it was written; every step and
+    the summary carry it; a plan with results refuses new seeds or an edited plan.json."""
+    import hashlib
+
+    from tinyaug.errors import InputError
+    from tinyaug.pipelines.experiment.ablation import Experiment
+
+    out, summary = quick_run
+    record = json.loads((out / "plan.sha256.json").read_text())
+    assert record["sha256"] == hashlib.sha256((out / "plan.json").read_bytes()).hexdigest()
+    assert summary["plan_sha256"] == record["sha256"] and summary["plan_written"] == record["written"]
+    assert summary["task"] and {row["better"] for row in summary["comparisons"]} <= set("abcdru")
+    assert all({"better", "worse", "metric", "diff", "ci95"} <= set(row) for row in summary["comparisons"])
+    steps = json.loads((out / "steps.json").read_text())
+    assert steps and all(step["plan_sha256"] == record["sha256"] for step in steps.values())
+    # another folder with the same plan's files: more seeds after results are refused
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    stored = json.loads((copy / "plan.json").read_text())
+    plan = AblationPlan(**{**stored, "seeds": (*stored["seeds"], 99)})
+    with pytest.raises(InputError, match="a new plan is a new --out"):
+        Experiment(plan, copy, lambda argv: None, echo=lambda line: None)._open()
+    # an edited plan.json (the same settings, other bytes) is found out by its hash
+    (copy / "plan.json").write_text((copy / "plan.json").read_text() + "\n")
+    same = AblationPlan(**json.loads((copy / "plan.json").read_text()))
+    with pytest.raises(InputError, match="does not match the sha256"):
+        Experiment(same, copy, lambda argv: None, echo=lambda line: None)._open()

