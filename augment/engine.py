@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from tinyaug.augment.constraints import FETCH_FACTOR, CandidateFilter
 from tinyaug.augment.recipe import Recipe
-from tinyaug.augment.sampler import draw_replacements, example_rng
+from tinyaug.augment.sampler import column_groups, draw_replacements, example_rng
 from tinyaug.augment.sources import Candidate, CandidateSource, Query, route
 from tinyaug.augment.words import Word, bert_normalizer, is_eligible, match_case, rewrite, split_words
 
@@ -290,7 +290,7 @@ class Augmenter:
             stats.routed.update(r for r in plan.routes if r is not None)
             stats.no_candidates.update(plan.missing.values())
             stats.no_candidate_words.update(plan.words[w].norm for w in plan.missing)
-        groups = [[c] for c in range(len(plans))] if recipe.pair_mode == "each" else [list(range(len(plans)))]
+        groups = column_groups(len(plans), recipe.pair_mode)
         variants = [Variant(example.texts, ())]
         seen = {example.texts}
         for columns in groups:

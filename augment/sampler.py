@@ -28,6 +28,15 @@ def example_rng(seed: int, example_id: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, example_id]))
 
 
+def column_groups(columns: int, pair_mode: str) -> list[list[int]]:
+    """The text columns each draw varies: one at a time (pair mode ``each``) or all at once.
+
+    >>> column_groups(2, "each"), column_groups(2, "all")
+    ([[0], [1]], [[0, 1]])
+    """
+    return [[c] for c in range(columns)] if pair_mode == "each" else [list(range(columns))]
+
+
 def draw_replacements(candidates: Sequence[Sequence[Candidate]], n: int, p: float,
                       rng: np.random.Generator) -> list[dict[int, Candidate]]:
     """``n`` draws; in each, every word with candidates is replaced with probability ``p`` by a

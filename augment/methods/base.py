@@ -23,7 +23,7 @@ import numpy as np
 from tinyaug.augment.edits import TextState, render
 from tinyaug.augment.engine import Change, Example, Stats, Variant
 from tinyaug.augment.recipe import Recipe
-from tinyaug.augment.sampler import example_rng
+from tinyaug.augment.sampler import column_groups, example_rng
 from tinyaug.augment.words import Word, bert_normalizer, is_eligible, match_case, split_words
 
 
@@ -86,6 +86,12 @@ class WordMethod:
         """TinyBERT's positions: live words that are alphabetic, Latin and not stopwords."""
         return [i for i, ok in enumerate(state.eligible) if ok]
 
+    def count_example(self, stats: Stats, eligible: int) -> None:
+        """One example more, with its eligible words (all routed to this method's source)."""
+        stats.examples += 1
+        stats.eligible_words += eligible
+        stats.routed[self.source] += eligible
+
     def augment(self, examples: Sequence[Example]) -> tuple[list[list[Variant]], Stats]:
         stats = Stats()
         with without_cycle_collection():
@@ -97,11 +103,8 @@ class WordMethod:
         words = [self.words(text) for text in example.texts]
         flags = [[is_eligible(w) for w in column] for column in words]
         eligible = [sum(column) for column in flags]
-        stats.examples += 1
-        stats.eligible_words += sum(eligible)
-        stats.routed[self.source] += sum(eligible)
-        groups = [[c] for c in range(len(example.texts))] if recipe.pair_mode == "each" \
-            else [list(range(len(example.texts)))]
+        self.count_example(stats, sum(eligible))
+        groups = column_groups(len(example.texts), recipe.pair_mode)
         variants = [Variant(example.texts, ())]
         seen = {example.texts}
         for columns in groups:
@@ -137,11 +140,16 @@ def record(variants: list[Variant], seen: set, texts: tuple[str, ...],
         column_changes = state.changes()
         changes += column_changes
         new[c] = render(state.text, column_changes)
-    key = tuple(new)
-    if key in seen:
+    return keep(variants, seen, tuple(new), changes)
+
+
+def keep(variants: list[Variant], seen: set, texts: tuple[str, ...], changes: list[Change]) -> Variant | None:
+    """Append the variant (``texts`` with its ``changes``) unless its texts were drawn already (or
+    are the original's); return it, or None."""
+    if texts in seen:
         return None
-    seen.add(key)
-    variants.append(Variant(key, tuple(changes)))
+    seen.add(texts)
+    variants.append(Variant(texts, tuple(changes)))
     return variants[-1]
 
 
@@ -174,11 +182,8 @@ class Substitution(WordMethod):
         rng = example_rng(recipe.seed, example.id)
         words = [self.words(text) for text in example.texts]
         positions = [[i for i, w in enumerate(column) if is_eligible(w)] for column in words]
-        stats.examples += 1
-        stats.eligible_words += sum(map(len, positions))
-        stats.routed[self.source] += sum(map(len, positions))
-        groups = [[c] for c in range(len(example.texts))] if recipe.pair_mode == "each" \
-            else [list(range(len(example.texts)))]
+        self.count_example(stats, sum(map(len, positions)))
+        groups = column_groups(len(example.texts), recipe.pair_mode)
         variants = [Variant(example.texts, ())]
         seen = {example.texts}
         n = recipe.variants_per_example
@@ -193,11 +198,8 @@ class Substitution(WordMethod):
                               for i, (w, rank) in sorted((positions[c][j], pair) for j, pair in draws[c][d].items())]
                     texts[c] = render(example.texts[c], column)
                     changes += column
-                key = tuple(texts)
-                if key in seen:
-                    continue
-                seen.add(key)
-                variants.append(Variant(key, tuple(changes)))
-                count(stats, variants[-1], sum(len(positions[c]) for c in columns))
+                variant = keep(variants, seen, tuple(texts), changes)
+                if variant is not None:
+                    count(stats, variant, sum(len(positions[c]) for c in columns))
         stats.rows_out += len(variants)
         return variants
