@@ -246,8 +246,8 @@ def test_the_vectors_cache_hashes_the_file_only_when_it_changed(tmp_path, monkey
     path = tmp_path / "vectors.txt"
     path.write_text("good 1.0 0.0\nbad 0.0 1.0\n")
     hashed = []
-    real = vectors._content_hash
-    monkeypatch.setattr(vectors, "_content_hash", lambda p: hashed.append(p) or real(p))
+    real = vectors.sha256_file
+    monkeypatch.setattr(vectors, "sha256_file", lambda p: hashed.append(p) or real(p))
     vectors.load_vectors(str(path))
     vectors.load_vectors(str(path))
     assert len(hashed) == 1

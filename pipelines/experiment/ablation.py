@@ -40,7 +40,7 @@ from tinyaug.pipelines.experiment.summary import summarize, summary_markdown, wr
 from tinyaug.pipelines.io.glue import get_task
 from tinyaug.pipelines.io.schema import TEACHER_LOGITS_INFO
 from tinyaug.pipelines.io.outputs import check_output, real_path, task_folder
-from tinyaug.pipelines.io.storage import read_json, remove_tree, write_json
+from tinyaug.pipelines.io.storage import read_json, remove_tree, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +141,10 @@ class Experiment:
             (self.out / name).unlink(missing_ok=True)
         if stored != self.plan.to_dict() or not (self.out / PLAN_HASH_FILE).is_file():
             write_json(self.out / PLAN_FILE, self.plan.to_dict())
-            write_json(self.out / PLAN_HASH_FILE, {"file": PLAN_FILE, "sha256": _sha256(self.out / PLAN_FILE),
+            write_json(self.out / PLAN_HASH_FILE, {"file": PLAN_FILE, "sha256": sha256_file(self.out / PLAN_FILE),
                                                    "written": datetime.datetime.now().isoformat(timespec="seconds")})
         self.plan_record = read_json(self.out / PLAN_HASH_FILE)
-        if self.plan_record.get("sha256") != _sha256(self.out / PLAN_FILE):
+        if self.plan_record.get("sha256") != sha256_file(self.out / PLAN_FILE):
             raise InputError(f"{self.out / PLAN_FILE} does not match the sha256 recorded in {PLAN_HASH_FILE} when it "
                              "was written: the plan was edited; a new plan is a new --out")
 
@@ -355,12 +355,6 @@ def _teacher_on_variants(aug: Path, task: str) -> dict[str, Any]:
     found = teacher_on_variants(table.column("aug_example_id").to_numpy(), table.column("aug_variant").to_numpy(),
                                 logits, regression=spec.is_regression)
     return {**found, "label_names": list(spec.label_names or ())}
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def check_experiment_out(out: str | Path, data_dir: str | Path | None = None, task: str | None = None) -> Path:

@@ -29,7 +29,7 @@ import numpy as np
 
 from tinyaug.errors import ModelLoadError
 from tinyaug.pipelines.io.files import refuse_special
-from tinyaug.pipelines.io.storage import atomic_directory, atomic_file
+from tinyaug.pipelines.io.storage import atomic_directory, atomic_file, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -125,14 +125,6 @@ def _fast_key(path: Path, fmt: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-def _content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _cache_key(path: Path, fmt: str) -> str:
     """The cache folder's name: a hash of the file's bytes and ``fmt``, recomputed only when the
     fast key changes (see the module docstring)."""
@@ -143,7 +135,7 @@ def _cache_key(path: Path, fmt: str) -> str:
             return known
     except (OSError, UnicodeDecodeError):
         pass
-    key = hashlib.sha256(f"{_content_hash(path)}|{fmt}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{sha256_file(path)}|{fmt}".encode()).hexdigest()[:24]
     try:
         with atomic_file(index) as tmp:
             tmp.write_text(key, encoding="ascii")

@@ -9,7 +9,6 @@ through safetensors.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -19,19 +18,12 @@ from typing import Any
 import torch
 
 from tinyaug.errors import InputError, ModelLoadError
+from tinyaug.pipelines.io.storage import sha256_file
 from tinyaug.pipelines.starter.recipe import (STARTER_MLM_ID, BASE_PACKAGE, BASE_MODEL, RESOURCE_DIR, TENSORS_FILE, MANIFEST_FILE, HEAD_TENSORS, PROBE_TEXT, _REBUILD_HINT, StarterRecipe)
 from tinyaug.pipelines.starter.base import base_model_dir, base_package_version, build_base_mlm, load_tokenizer
 from tinyaug.pipelines.starter.train import TrainReport
 
 logger = logging.getLogger(__name__)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def trained_tensors(model, recipe: StarterRecipe, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
