@@ -41,7 +41,7 @@ from tinyaug.pipelines.augmentation.shards import (ShardJob, augment_shard, read
                                                    write_shard)
 from tinyaug.pipelines.io.interrupts import check_interrupted
 from tinyaug.pipelines.io.models import LoadedMLM
-from tinyaug.pipelines.io.outputs import check_inputs, check_output, is_tinyaug_dataset, output_lock
+from tinyaug.pipelines.io.outputs import TINYAUG_DATASET, check_inputs, check_output, is_tinyaug_dataset, output_lock
 from tinyaug.pipelines.io.schema import augmented_features, read_metadata
 from tinyaug.pipelines.io.storage import arrow_stream_rows, clear_stale, data_files_problem, remove_tree, write_json
 from tinyaug.pipelines.io.tables import InputTable
@@ -49,7 +49,6 @@ from tinyaug.pipelines.io.vectors import LoadedVectors
 
 logger = logging.getLogger(__name__)
 
-TINYAUG_DATASET = "a dataset written by tinyaug (augment, filter or teacher-logits)"  # what --overwrite replaces
 
 @dataclasses.dataclass
 class BuildOptions:

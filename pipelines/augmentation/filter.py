@@ -19,11 +19,11 @@ import numpy as np
 
 from tinyaug.distill.variants import LabelPolicy
 from tinyaug.errors import InputError
-from tinyaug.pipelines.augmentation.build import TINYAUG_DATASET, load_augmented
+from tinyaug.pipelines.augmentation.build import load_augmented
 from tinyaug.pipelines.augmentation.card import render_card
 from tinyaug.pipelines.io.schema import (CARD_FILE, TEACHER_CONFIDENCE, TEACHER_FLIP, TEACHER_LABEL,
                                          TEACHER_LOGITS_INFO, VARIANT, check_columns, read_metadata, with_metadata)
-from tinyaug.pipelines.io.outputs import check_output, is_tinyaug_dataset
+from tinyaug.pipelines.io.outputs import TINYAUG_DATASET, check_output, is_tinyaug_dataset
 from tinyaug.pipelines.io.storage import save_dataset
 
 NEEDED = (TEACHER_LABEL, TEACHER_CONFIDENCE, TEACHER_FLIP, VARIANT)

@@ -24,8 +24,8 @@ from typing import Any, Iterator
 from tinyaug import __version__
 from tinyaug.augment.recipe import Recipe
 from tinyaug.errors import TinyaugError
-from tinyaug.pipelines.io.outputs import (Inputs, check_inputs, check_output, is_tinyaug_dataset, path_identity,
-                                         task_folder)
+from tinyaug.pipelines.io.outputs import (TINYAUG_DATASET, Inputs, check_inputs, check_output, is_tinyaug_dataset,
+                                         path_identity, task_folder)
 
 
 def _model_file(name: str, embedded: dict[str, str]) -> Path | None:
@@ -115,7 +115,7 @@ def claim_out(out: str | Path, *, inputs: Inputs, overwrite: bool, request: dict
     ``BuildReport`` (``already_complete``): then there is nothing to do. Refusals (an input, a
     folder of the user's, a dataset made with other arguments, another run holding the lock) are
     raised here."""
-    from tinyaug.pipelines.augmentation.build import TINYAUG_DATASET, _finished_report, _run_lock
+    from tinyaug.pipelines.augmentation.build import _finished_report, _run_lock
 
     resolved = check_inputs(out, inputs)
     work = resolved.with_name(resolved.name + ".partial")

@@ -37,7 +37,6 @@ from tinyaug.distill.variants import (
     teacher_predictions,
 )
 from tinyaug.errors import InputError
-from tinyaug.pipelines.augmentation.build import TINYAUG_DATASET
 from tinyaug.pipelines.augmentation.card import render_card
 from tinyaug.pipelines.augmentation.shards import shard_jobs
 from tinyaug.pipelines.distillation.loading import (
@@ -62,7 +61,7 @@ from tinyaug.pipelines.io.schema import (
     teacher_logits_feature,
     with_metadata,
 )
-from tinyaug.pipelines.io.outputs import check_output, is_tinyaug_dataset, output_lock, real_path
+from tinyaug.pipelines.io.outputs import TINYAUG_DATASET, check_output, is_tinyaug_dataset, output_lock, real_path
 from tinyaug.pipelines.io.interrupts import check_interrupted
 from tinyaug.pipelines.io.storage import atomic_file, read_json, remove_tree, save_dataset, write_json
 

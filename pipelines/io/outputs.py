@@ -97,6 +97,9 @@ def check_output(target: str | Path, *, command: str, what: str, option: str = "
                       f"remove it yourself, or choose another {option}")
 
 
+TINYAUG_DATASET = "a dataset written by tinyaug (augment, filter or teacher-logits)"  # what is_tinyaug_dataset accepts
+
+
 def is_tinyaug_dataset(path: Path) -> bool:
     """A ``save_to_disk`` folder whose metadata is tinyaug's (what ``augment``, ``filter`` and
     ``teacher-logits`` write); read from ``dataset_info.json`` without loading the dataset."""
