@@ -70,10 +70,6 @@ class WordMethod:
         self.step = step
         self.normalizer = bert_normalizer(True)
 
-    def describe(self) -> dict[str, Any]:
-        """What the run key, the metadata and the card record of this method."""
-        return {"name": self.name}
-
     def words(self, text: str) -> list[Word]:
         return split_words(text, self.normalizer)
 

@@ -14,7 +14,7 @@ Not here: the methods themselves.
 from __future__ import annotations
 
 import collections
-from typing import Any, Sequence
+from typing import Sequence
 
 from tinyaug.augment.edits import TextState
 from tinyaug.augment.engine import Example, Stats, Variant
@@ -32,9 +32,6 @@ class Compose:
         self.later = list(later)
         self.seed = seed
         self.name = "+".join([first.name, *(step.name for step in later)])
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "steps": [_describe(m) for m in (self.first, *self.later)]}
 
     def augment(self, examples: Sequence[Example]) -> tuple[list[list[Variant]], Stats]:
         with without_cycle_collection():
@@ -70,7 +67,3 @@ class Compose:
             draw_variant(kept, seen, example.texts, states, steps, stats, sum(eligible[c] for c in columns))
         return kept
 
-
-def _describe(method: Any) -> dict[str, Any]:
-    describe = getattr(method, "describe", None)
-    return describe() if describe is not None else {"name": method.name}

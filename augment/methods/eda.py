@@ -53,9 +53,6 @@ class Eda(WordMethod):
         self.alphas = {op: float(alphas[op]) for op in OPERATIONS if op in alphas}
         self.synonyms = Synonyms(recipe, lookup or (lambda word: None), step, candidate_filter)
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "alpha": self.alphas}
-
     def draw(self, state: TextState, rng: np.random.Generator) -> None:
         operations = list(self.alphas)
         operation = operations[int(rng.integers(len(operations)))]

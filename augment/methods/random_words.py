@@ -21,7 +21,7 @@ Not here: where the vocabulary comes from (``tinyaug.pipelines``).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -42,9 +42,6 @@ class RandomWords(Substitution):
             raise ValueError("the random method needs a vocabulary of at least one word")
         self.vocabulary = list(vocabulary)
         self.candidate_filter = candidate_filter if candidate_filter is not None and candidate_filter.active else None
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "vocabulary_size": len(self.vocabulary)}
 
     def pick(self, words: list[str], rng: np.random.Generator, n: int) -> list[dict[int, tuple[str, int]]]:
         replace = rng.random((n, len(words))) < self.recipe.replace_prob  # (draw, word)
