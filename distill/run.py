@@ -28,6 +28,7 @@ from tinyaug.distill.layer_map import LayerMap
 from tinyaug.distill.recipe import DistillRecipe
 from tinyaug.distill.stages import IntermediateDistiller, PredictionDistiller, frozen
 from tinyaug.distill.training import train_stage, training_arguments
+from tinyaug.distill.validation import KeepBest
 from tinyaug.errors import InputError
 
 STAGES = ("1", "2", "both")
@@ -55,13 +56,18 @@ def distill_student(student: nn.Module, teacher: nn.Module, tokenizer: PreTraine
                     task: TaskRows, recipe: DistillRecipe, *, layer_map: LayerMap | None,
                     teacher_permutation: Sequence[int], stage: str = "both", work_dir: str,
                     use_cpu: bool = False, after_stage1: Callable[[], None] | None = None,
-                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                    progress: Callable[[str, int, int], None] | None = None,
+                    early_stopping: KeepBest | None = None) -> dict[str, Any]:
     """Train ``student`` (in place) from ``teacher`` on ``task.rows`` with ``recipe``.
 
     ``layer_map``: which teacher layer each student layer learns (needed for stage 1).
     ``teacher_permutation``: puts the live teacher's outputs in the task's label order.
     ``after_stage1``: called on the main process between the stages (the caller saves the
     stage-1 student there). ``progress(stage, step, total_steps)`` hears each training step.
+    ``early_stopping`` (``validation.KeepBest`` on the student: held-out rows and a rule): stage 2
+    is scored on them as it trains, stopped early by the rule, and ends with its best-scoring
+    weights (stage 1, whose student has no trained classifier yet, runs its whole budget); its
+    record is in ``train["stage2"]["validation"]``.
     Returns ``{"train": {"stage1": stats, "stage2": stats},
     "main_process": bool}`` with ``train_stage``'s statistics.
     """
@@ -100,8 +106,10 @@ def distill_student(student: nn.Module, teacher: nn.Module, tokenizer: PreTraine
                                   seed=recipe.seed, precision=recipe.precision, use_cpu=use_cpu)
         collator = TextCollator(tokenizer, columns, recipe.max_seq_length, teacher_column=stored)
         stats = train_stage(module, task.rows.select_columns(columns + ([stored] if stored else [])),
-                            collator, args, "stage 2", progress)
+                            collator, args, "stage 2", progress, callbacks=[early_stopping] if early_stopping else [])
         main = stats.pop("is_main_process")
+        if early_stopping is not None:
+            stats["validation"] = early_stopping.record()
         train["stage2"] = stats
 
     return {"train": train, "main_process": main}

@@ -9,7 +9,7 @@ import logging
 import math
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -72,16 +72,18 @@ def training_arguments(stage: StageSettings, *, output_dir: str, num_examples: i
 
 
 def train_stage(module: nn.Module, dataset: Any, collator: TextCollator, args: TrainingArguments,
-                name: str, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                name: str, progress: Callable[[str, int, int], None] | None = None,
+                callbacks: Sequence[TrainerCallback] = ()) -> dict[str, Any]:
     """Train ``module`` (a distiller, or a task model taking ``labels``) with the stock Trainer.
-    ``progress(name, step, total_steps)`` hears each step (for a progress display).
+    ``progress(name, step, total_steps)`` hears each step (for a progress display); ``callbacks``
+    join the Trainer's (early stopping on validation: ``validation.KeepBest``).
 
     Returns ``{"steps", "epochs", "first_loss", "last_loss", "mean_loss", "seconds", "losses"}``;
     ``losses`` are the logged ``(step, loss)`` pairs.
     """
     history = LossHistory(name)
     trainer = Trainer(model=module, args=args, train_dataset=dataset, data_collator=collator,
-                      callbacks=[history, *([StepProgress(name, progress)] if progress else [])])
+                      callbacks=[history, *([StepProgress(name, progress)] if progress else []), *callbacks])
     trainer.remove_callback(PrinterCallback)
     start = time.perf_counter()
     output = trainer.train()

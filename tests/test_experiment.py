@@ -94,60 +94,90 @@ def test_plan_checks_and_differences():
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("experiment") / "cola"
-    result = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out), "--json")
+    result = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out), "--json",
+                    "--seeds", "1,2", "--augment-seeds", "0,1", "--student-rows", "32", "--unseen-rows", "8",
+                    "--validation-rows", "8", "--eval-every", "10", "--patience", "3")
     assert result.exit_code == 0, result.output
     return out, json.loads(result.stdout)
 
 
 def test_quick_runs_every_step_of_every_condition(quick_run):
     out, summary = quick_run
-    assert set(summary["conditions"]) == {"a", "b", "c", "d", "r"}
-    for condition in summary["conditions"].values():
-        assert condition["seeds"] == [1, 2, 3]
+    assert set(summary["conditions"]) == {"a", "b", "c", "d", "r", "u"}
+    for name, condition in summary["conditions"].items():  # every augmentation seed with every training seed
+        assert condition["seeds"] == (["aug0-seed1", "aug0-seed2", "aug1-seed1", "aug1-seed2"] if name in "cdr"
+                                      else ["seed1", "seed2"])
     # the tiny teacher really learned its task, so the students were taught something
     assert summary["teacher"]["mcc"] > 0.5
     steps = json.loads((out / "steps.json").read_text())
-    assert {"teacher", "augment", "teacher-logits", "original-rows", "agreeing-rows", "student-init"} <= set(steps)
-    assert {f"{c}-seed{s}" for c in "abcd" for s in (1, 2, 3)} <= set(steps)
+    assert {"teacher", "original-rows", "unseen", "unseen-logits", "student-init"} <= set(steps)
+    assert {f"{name}{k}" for name in ("augment", "teacher-logits", "agreeing-rows", "random", "random-logits")
+            for k in (0, 1)} <= set(steps)
+    assert {f"{c}-seed{s}" for c in "abu" for s in (1, 2)} | {f"{c}-aug{k}-seed{s}" for c in "cdr" for k in (0, 1)
+                                                             for s in (1, 2)} <= set(steps)
+    attempts = json.loads((out / "attempts.json").read_text())  # every step that started, and how it ended
+    assert len(attempts) == len(steps) and {a["outcome"] for a in attempts} == {"done"}
+    assert summary["attempts"] == {"started": len(steps), "done": len(steps), "not_done": []}
     commands = (out / "commands.sh").read_text()
     for command in ("tinyaug finetune", "tinyaug augment", "tinyaug teacher-logits",
                     "tinyaug filter", "tinyaug make-student", "tinyaug distill"):
         assert command in commands
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "(c) distilled, augmented rows | 3 |" in (out / "summary.md").read_text()
+    assert "(c) distilled, augmented rows | 4 |" in (out / "summary.md").read_text()
 
 
 def test_quick_conditions_use_the_right_rows_and_the_same_student(quick_run):
     out, summary = quick_run
-    aug, orig = datasets.load_from_disk(str(out / "aug")), datasets.load_from_disk(str(out / "orig"))
+    aug, orig = datasets.load_from_disk(str(out / "aug0")), datasets.load_from_disk(str(out / "orig"))
     assert max(aug["aug_variant"]) == 2 and set(orig["aug_variant"]) == {0}
-    assert len(orig) == 48 and len(aug) > len(orig)
+    assert len(orig) == 32 and len(aug) > len(orig)
     assert orig["teacher_logits"] == [row["teacher_logits"] for row in aug if row["aug_variant"] == 0]
+    other = datasets.load_from_disk(str(out / "aug1"))  # the second augmentation seed: same rows, other variants
+    assert set(other["aug_example_id"]) == set(aug["aug_example_id"]) and other["sentence"] != aug["sentence"]
     distill_b = json.loads((out / "runs" / "b-seed1" / "distill_results.json").read_text())
-    distill_c = json.loads((out / "runs" / "c-seed1" / "distill_results.json").read_text())
+    distill_c = json.loads((out / "runs" / "c-aug0-seed1" / "distill_results.json").read_text())
     assert distill_b["data_rows"] == len(orig) and distill_c["data_rows"] == len(aug)
     assert distill_b["student"] == distill_c["student"] == {"directory": str(out / "student-init"), "init": "directory"}
     assert distill_b["recipe"] == distill_c["recipe"]  # only the data differs between (b) and (c)
     orig_info = json.loads((out / "orig" / "teacher_logits.json").read_text())
-    agreeing = datasets.load_from_disk(str(out / "agreeing"))
+    agreeing = datasets.load_from_disk(str(out / "agreeing0"))
     assert len(agreeing) == len(orig) + sum(not r["teacher_flip"] for r in aug if r["aug_variant"] > 0)
     assert orig_info["rows"] == len(orig)
-    assert summary["rows"] == {"original": len(orig), "augmented": len(aug), "agreeing": len(agreeing)}
-    distill_d = json.loads((out / "runs" / "d-seed1" / "distill_results.json").read_text())
+    assert summary["rows"] == {"original": len(orig), "augmented": len(aug), "agreeing": len(agreeing), "unseen": 40}
+    assert summary["rows_per_augment_seed"]["1"] == {"augmented": len(other), "random": len(other),
+                                                     "agreeing": len(datasets.load_from_disk(str(out / "agreeing1")))}
+    distill_d = json.loads((out / "runs" / "d-aug0-seed1" / "distill_results.json").read_text())
     assert distill_d["data_rows"] == len(agreeing) and distill_d["recipe"] == distill_c["recipe"]
     # (r), the control: the same rows and recipe, random words where augment replaces words
-    random_rows = datasets.load_from_disk(str(out / "random"))
+    random_rows = datasets.load_from_disk(str(out / "random0"))
     assert random_rows["aug_example_id"][:1] == [0] and set(random_rows["aug_example_id"]) == set(aug["aug_example_id"])
     assert {c["source"] for row in random_rows for c in row["aug_changes"]} == {"random"}
     assert [r for r in random_rows if r["aug_variant"] == 0] == [
         {k: v for k, v in r.items() if k in random_rows.column_names} for r in aug if r["aug_variant"] == 0]
-    distill_r = json.loads((out / "runs" / "r-seed1" / "distill_results.json").read_text())
+    distill_r = json.loads((out / "runs" / "r-aug0-seed1" / "distill_results.json").read_text())
     assert distill_r["data_rows"] == len(random_rows) and distill_r["recipe"] == distill_c["recipe"]
+    # (u): the students' 32 rows and the next 8 real rows, labelled by the same teacher
+    unseen = datasets.load_from_disk(str(out / "unseen"))
+    assert unseen["idx"] == list(range(40)) and set(unseen["aug_variant"]) == {0}
+    assert unseen["teacher_logits"][:32] == orig["teacher_logits"]
+    distill_u = json.loads((out / "runs" / "u-seed1" / "distill_results.json").read_text())
+    assert distill_u["data_rows"] == 40 and distill_u["recipe"] == distill_c["recipe"]
     assert "c-r" in summary["spread_comparisons"] and "r-b" in summary["spread_comparisons"]
     assert summary["flips"]["overall"]["variants"] == len(aug) - len(orig)
     finetune_a = json.loads((out / "runs" / "a-seed1" / "finetune_results.json").read_text())
-    assert finetune_a["train"]["steps"] == 2 * 6  # (a) gets both stages' step budget
-    assert [distill_c["train"][s]["steps"] for s in ("stage1", "stage2")] == [6, 6]
+    assert finetune_a["settings"]["max_steps"] == 2 * 6  # (a) gets both stages' step budget
+    assert distill_c["train"]["stage1"]["steps"] == 6 and distill_c["train"]["stage2"]["steps"] <= 6
+    # held-out validation rows (the last 8 of train, idx 40-47) chose every checkpoint, the teacher's too
+    teacher = json.loads((out / "teacher" / "finetune_results.json").read_text())
+    for result in (teacher, finetune_a, distill_b, distill_c, distill_d, distill_r, distill_u):
+        assert result["validation"]["rows"] == 8 and result["validation"]["first_idx"] == 40
+        history = result["validation"]["history"]  # scored every 10 steps and at the last one
+        assert all(step % 10 == 0 or step == result["validation"]["last_step"] for step, _ in history)
+        assert result["validation"]["best"] == max(v for _, v in history)
+    assert [step for step, _ in finetune_a["validation"]["history"]] == [10, 12]
+    assert teacher["train_rows"] == 40 and max(unseen["idx"]) < 40
+    assert set(summary["validation_choices"]) == {f"{c}-{r}" for c, row in summary["conditions"].items()
+                                                  for r in row["seeds"]}
     # weights are dropped after scoring unless --keep-models
     assert not list((out / "runs").glob("*/*.safetensors"))
     # what the teacher makes of the variants, counted from the stored rows
@@ -176,17 +206,22 @@ def test_student_init_copies_the_teachers_mapped_layers(quick_run):
 def test_rerun_resumes_and_changed_settings_are_refused(quick_run):
     out, summary = quick_run
     steps_before = (out / "steps.json").read_text()
-    again = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out))
+    again = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out), "--seeds", "1,2",
+                   "--augment-seeds", "0,1", "--student-rows", "32", "--unseen-rows", "8", "--validation-rows", "8",
+                   "--eval-every", "10", "--patience", "3")
     assert again.exit_code == 0
     assert "[run ]" not in again.stderr and (out / "steps.json").read_text() == steps_before
 
     # an interruption during one run: its result file was never written
-    (out / "runs" / "c-seed2" / "distill_results.json").unlink()
-    resumed = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out))
-    assert [line.split(":")[0] for line in resumed.stderr.splitlines() if line.startswith("[run ]")] == ["[run ] c-seed2"]
+    (out / "runs" / "c-aug1-seed2" / "distill_results.json").unlink()
+    options = ["--seeds", "1,2", "--augment-seeds", "0,1", "--student-rows", "32", "--unseen-rows", "8",
+               "--validation-rows", "8", "--eval-every", "10", "--patience", "3"]
+    resumed = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out), *options)
+    assert [line.split(":")[0] for line in resumed.stderr.splitlines() if line.startswith("[run ]")] == [
+        "[run ] c-aug1-seed2"]
     assert json.loads((out / "summary.json").read_text())["conditions"]["c"]["per_seed"] == summary["conditions"]["c"]["per_seed"]
 
-    changed = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out), "--variants", "3")
+    changed = invoke("experiment", "ablation", "--task", "cola", "--quick", "--out", str(out), *options, "--variants", "3")
     assert changed.exit_code == 1
     assert "holds an experiment with other settings (variants: 2 there, 3 now)" in changed.output
     assert "Traceback" not in changed.output
@@ -209,7 +244,8 @@ def test_ablation_needs_data_dir_without_quick(tmp_path):
 
 
 def test_a_step_is_redone_when_a_step_it_depends_on_ran_again(tmp_path):
-    from tinyaug.pipelines.experiment.ablation import Experiment, Step
+    from tinyaug.pipelines.experiment.ablation import Experiment
+    from tinyaug.pipelines.experiment.steps import Step
 
     ran = []
     experiment = Experiment(AblationPlan.for_task("cola", data_dir="glue"), tmp_path, ran.append,
@@ -237,10 +273,11 @@ def test_every_step_is_one_command_line_that_the_cli_parses(tmp_path):
 
     plan = AblationPlan.for_task("mrpc", data_dir="glue", seeds=(1, 2), train_limit=100, max_seq_length=64)
     table = Experiment(plan, tmp_path, lambda argv: None, echo=lambda line: None).table()
-    (tmp_path / "aug").mkdir()  # filter's DATASET must exist for click to parse the line
-    assert [s.name for s in table][:8] == ["teacher", "augment", "teacher-logits", "original-rows", "agreeing-rows",
-                                          "random", "random-logits", "student-init"]
-    assert [s.name for s in table][8:] == [f"{c}-seed{s}" for s in (1, 2) for c in "abcdr"]
+    (tmp_path / "aug0").mkdir()  # filter's DATASET must exist for click to parse the line
+    assert [s.name for s in table][:8] == ["teacher", "augment0", "teacher-logits0", "agreeing-rows0", "random0",
+                                          "random-logits0", "original-rows", "student-init"]
+    assert [s.name for s in table][8:] == [f"{c}-{'aug0-' if c in 'cdr' else ''}seed{s}" for s in (1, 2)
+                                           for c in "abcdr"]
     for step in table:
         if step.argv is None:
             assert step.command_line.startswith("# ")
@@ -249,10 +286,11 @@ def test_every_step_is_one_command_line_that_the_cli_parses(tmp_path):
         command = main.get_command(None, step.argv[0])
         context = command.make_context(step.argv[0], list(step.argv[1:]))  # raises on an unknown option
         assert context.params.get("device", "auto") == "auto"  # make-student has no --device
-    distill = next(s for s in table if s.name == "c-seed2")
+    distill = next(s for s in table if s.name == "c-aug0-seed2")
     params = main.get_command(None, "distill").make_context("distill", list(distill.argv[1:])).params
     assert params["stage1_max_steps"] == plan.stage1_steps and params["seed"] == 2
-    assert params["data"].name == "aug" and params["max_seq_length"] == 64
+    assert params["data"].name == "aug0" and params["max_seq_length"] == 64
+    assert params["validation_rows"] is None  # no held-out rows unless the plan has them
 
 
 def test_the_small_data_regime_gives_the_students_fewer_rows_than_the_teacher(tmp_path):
@@ -265,9 +303,43 @@ def test_the_small_data_regime_gives_the_students_fewer_rows_than_the_teacher(tm
         return steps[name][steps[name].index(flag) + 1]
 
     assert option("teacher", "--train-limit") == "6000"
-    assert option("augment", "--limit") == "500" and option("a-seed1", "--train-limit") == "500"
-    assert option("d-seed1", "--data") == str(tmp_path / "agreeing")
-    assert steps["agreeing-rows"][:4] == ("filter", str(tmp_path / "aug"), "--keep", "agreeing")
+    assert option("augment0", "--limit") == "500" and option("a-seed1", "--train-limit") == "500"
+    assert option("d-aug0-seed1", "--data") == str(tmp_path / "agreeing0")
+    assert steps["agreeing-rows0"][:4] == ("filter", str(tmp_path / "aug0"), "--keep", "agreeing")
+
+
+def test_the_plan_holds_out_validation_rows_and_adds_unseen_rows_and_augmentation_seeds(tmp_path):
+    """With validation rows every training run (teacher, (a), every distillation) carries the same
+    stopping rule; (u) augments nothing (-n 0) over the students' rows plus the unseen ones; (c),
+    (d) and (r) run per augmentation seed, each from its own augmented folder."""
+    from tinyaug.pipelines.experiment.ablation import Experiment
+
+    plan = AblationPlan.for_task("sst2", data_dir="glue", seeds=(1, 2), augment_seeds=(0, 5), train_limit=6000,
+                                 student_rows=500, unseen_rows=5500, validation_rows=500, eval_every=25, patience=4)
+    table = Experiment(plan, tmp_path, lambda argv: None, echo=lambda line: None).table()
+    steps = {s.name: s.argv for s in table}
+    rule = ("--validation-rows", "500", "--eval-every", "25", "--patience", "4")
+    trained = [name for name, argv in steps.items() if argv and argv[0] in ("finetune", "distill")]
+    assert len(trained) == 1 + 3 * 2 + 3 * 2 * 2  # the teacher, (a)(b)(u) per seed, (c)(d)(r) per seed pair
+    for name in trained:
+        argv = " ".join(steps[name])
+        assert " ".join(rule) in argv, name
+    unseen = steps["unseen"]
+    assert unseen[unseen.index("-n") + 1] == "0" and unseen[unseen.index("--limit") + 1] == "6000"
+    assert steps["augment5"][steps["augment5"].index("--seed") + 1] == "5"
+    assert steps["random5"][steps["random5"].index("--method") + 1] == "random"
+    data = {name: argv[argv.index("--data") + 1] for name, argv in steps.items() if argv and argv[0] == "distill"}
+    assert data["c-aug5-seed2"] == str(tmp_path / "aug5") and data["r-aug5-seed1"] == str(tmp_path / "random5")
+    assert data["u-seed2"] == str(tmp_path / "unseen") and data["b-seed1"] == str(tmp_path / "orig")
+    with pytest.raises(InputError, match="exceed the teacher's train_limit"):
+        AblationPlan.for_task("sst2", data_dir="glue", train_limit=1000, student_rows=500, unseen_rows=501)
+    with pytest.raises(InputError, match="unseen_rows needs student_rows"):
+        AblationPlan.for_task("sst2", data_dir="glue", unseen_rows=10)
+    with pytest.raises(InputError, match="augment_seeds must be distinct"):
+        AblationPlan.for_task("sst2", data_dir="glue", augment_seeds=(1, 1))
+    # a plan.json from before augmentation seeds (augment_seed: 0) is the same plan as augment_seeds (0,)
+    old = {k: v for k, v in AblationPlan.for_task("sst2", data_dir="glue").to_dict().items() if k != "augment_seeds"}
+    assert AblationPlan.for_task("sst2", data_dir="glue").differences({**old, "augment_seed": 0}) == []
 
 
 def test_quick_summary_has_paired_intervals_from_the_stored_dev_predictions(quick_run):
@@ -280,7 +352,8 @@ def test_quick_summary_has_paired_intervals_from_the_stored_dev_predictions(quic
     assert {("c", "b"), ("c", "r"), ("b", "a")} <= set(paired)
     row = paired[("c", "r")]
     seeds = row["seeds"]
-    load = lambda c, s: json.loads((out / "runs" / f"{c}-seed{s}" / "distill_results.json").read_text())  # noqa: E731
+    assert seeds == ["aug0-seed1", "aug0-seed2", "aug1-seed1", "aug1-seed2"]  # (c) and (r) pair up per seed pair
+    load = lambda c, s: json.loads((out / "runs" / f"{c}-{s}" / "distill_results.json").read_text())  # noqa: E731
     dev = {c: [load(c, s)["dev_predictions"]["dev"] for s in seeds] for c in ("c", "r")}
     gold = dev["c"][0]["gold"]
     again = paired_bootstrap(summary["metric"], np.asarray(gold), np.asarray([d["predicted"] for d in dev["c"]]),

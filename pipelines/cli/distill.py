@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -28,6 +28,11 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
         return
+    chosen = result.get("validation")
+    if chosen and chosen.get("best_step") is not None:
+        click.echo(f"validation ({chosen['rows']} held-out train rows): best {chosen['metric']} {chosen['best']:.4f} "
+                   f"at step {chosen['best_step']} of {chosen['last_step']}"
+                   f"{', stopped early' if chosen['stopped_early'] else ''}; those weights are kept and scored")
     for name, scores in (result.get("dev_metrics") or {}).items():
         shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "examples")
         click.echo(f"{name} ({scores.get('examples', '?')} examples): {shown}")
@@ -36,6 +41,18 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
 def _loss(value: float | None) -> str:
     """A loss as people read it: 4 significant digits (``0.6931471805599453`` -> ``0.6931``)."""
     return "n/a" if value is None else f"{value:.4g}"
+
+
+
+def _validation_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--validation-rows``, ``--eval-every``, ``--patience``: early stopping on held-out train rows."""
+    fn = click.option("--patience", default=3, show_default=True, type=POSITIVE,
+                      help="With --validation-rows: stop after this many scores without improvement.")(fn)
+    fn = click.option("--eval-every", default=50, show_default=True, type=POSITIVE,
+                      help="With --validation-rows: score on them every N steps.")(fn)
+    return click.option("--validation-rows", type=POSITIVE,
+                        help="Hold out the last N rows of the train file, score on them as training goes, stop "
+                             "early and keep the best weights (dev then scores them once).")(fn)
 
 
 @_register
@@ -57,24 +74,28 @@ def _loss(value: float | None) -> str:
 @click.option("--train-limit", type=POSITIVE, help="Train on the first N rows only.")
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
+@_validation_options
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @device_option()
 @friendly_errors
 def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: float,
                      learning_rate: float, batch_size: int, warmup_ratio: float, max_steps: int | None,
                      max_seq_length: int | None, train_limit: int | None, seed: int, precision: str,
+                     validation_rows: int | None, eval_every: int, patience: int,
                      as_json: bool, device: str, overwrite: bool) -> None:
     """Fine-tune MODEL (a directory or hub name) on a GLUE task to make a teacher.
 
     Example: tinyaug finetune ./bert-base-uncased --task sst2 --data-dir glue --out teachers/sst2
     """
+    from tinyaug.distill.validation import EarlyStopping
     from tinyaug.pipelines.distillation import finetune
 
     with Progress() as progress:
         result = finetune(model, task, data_dir, out, epochs=epochs, learning_rate=learning_rate,
                           batch_size=batch_size, warmup_ratio=warmup_ratio, max_steps=max_steps,
                           max_seq_length=max_seq_length, train_limit=train_limit, seed=seed, device=device,
-                          precision=precision, progress=progress, overwrite=overwrite)
+                          precision=precision, progress=progress, overwrite=overwrite,
+                          validation_rows=validation_rows, early_stopping=EarlyStopping(eval_every, patience))
     if not result["main_process"]:
         return
     _show(result, as_json)
@@ -200,6 +221,7 @@ def make_student_command(teacher: str, student: str, task: str, out: Path, overw
               help="Rows used to check the teacher is better than chance before training.")
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
+@_validation_options
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @device_option()
 @friendly_errors
@@ -207,13 +229,14 @@ def distill_command(teacher: str, student: str, data: Path, task: str, out: Path
                     data_dir: Path | None, student_init: str, layer_map: str | None,
                     embedding_projection: str, attention_weight: float, hidden_weight: float,
                     temperature: float, max_seq_length: int | None, train_limit: int | None,
-                    teacher_check_rows: int, seed: int, precision: str, as_json: bool, device: str,
-                    **stage_options: Any) -> None:
+                    teacher_check_rows: int, seed: int, precision: str, validation_rows: int | None,
+                    eval_every: int, patience: int, as_json: bool, device: str, **stage_options: Any) -> None:
     """TinyBERT task-specific distillation of a teacher into a student on augmented data.
 
     Example: tinyaug distill --teacher teachers/sst2 --student layers=4,hidden=312,heads=12,intermediate=1200 --data aug/sst2 --task sst2 --data-dir glue --out students/sst2
     """
     from tinyaug.distill.layer_map import LayerMap
+    from tinyaug.distill.validation import EarlyStopping
     from tinyaug.pipelines.distillation import distill
 
     stages: dict[str, dict[str, Any]] = {"stage1": {}, "stage2": {}}
@@ -229,8 +252,9 @@ def distill_command(teacher: str, student: str, data: Path, task: str, out: Path
                          teacher_check_rows=teacher_check_rows, seed=seed, precision=precision,
                          embedding_projection=embedding_projection, attention_weight=attention_weight,
                          hidden_weight=hidden_weight, temperature=temperature,
-                         max_seq_length=max_seq_length, progress=progress, overwrite=overwrite, **stages,
-                         **overrides)
+                         max_seq_length=max_seq_length, progress=progress, overwrite=overwrite,
+                         validation_rows=validation_rows, early_stopping=EarlyStopping(eval_every, patience),
+                         **stages, **overrides)
     if not result["main_process"]:  # another rank of a torchrun / accelerate launch run
         return
     if as_json:

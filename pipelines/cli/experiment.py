@@ -34,7 +34,21 @@ COMMANDS.append(experiment_group)
 @click.option("--seeds", default="1,2,3", show_default=True, help="Seeds per condition.")
 @click.option("--variants", "-n", type=click.IntRange(min=1), help="Augmented variants per row [default: 4].")
 @click.option("--steps", type=click.IntRange(min=1),
-              help="Steps per distillation stage ((a) gets twice as many) [default: per task].")
+              help="Steps per distillation stage ((a) gets twice as many) [default: per task]; with "
+                   "--validation-rows, stage 2's (and (a)'s) most.")
+@click.option("--stage1-steps", type=click.IntRange(min=1), help="Stage 1's steps, when not --steps.")
+@click.option("--augment-seeds", default="0", show_default=True,
+              help="Augmentation seeds: (c), (d) and (r) run once per augmentation seed and training seed.")
+@click.option("--unseen-rows", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Add arm (u): the students' rows plus the next N training rows (the teacher's), "
+                   "teacher-labelled (needs --student-rows).")
+@click.option("--validation-rows", type=click.IntRange(min=1),
+              help="Hold out the last N train rows: every training run (the teacher's too) is scored on "
+                   "them, stopped early and kept at its best; dev reports once.")
+@click.option("--eval-every", type=click.IntRange(min=1), default=50, show_default=True,
+              help="With --validation-rows: score every N steps.")
+@click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True,
+              help="With --validation-rows: stop after N scores without improvement.")
 @click.option("--train-limit", type=click.IntRange(min=1), help="Train the teacher on the first N training rows.")
 @click.option("--student-rows", type=click.IntRange(min=1),
               help="Augment and train the students on the first N training rows only (the small-data "
@@ -49,12 +63,14 @@ COMMANDS.append(experiment_group)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @friendly_errors
 def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, seeds: str, variants: int | None,
-                     steps: int | None, train_limit: int | None, student_rows: int | None, student: str | None,
+                     steps: int | None, stage1_steps: int | None, augment_seeds: str, unseen_rows: int,
+                     validation_rows: int | None, eval_every: int, patience: int, train_limit: int | None, student_rows: int | None, student: str | None,
                      teacher_epochs: float | None, max_seq_length: int | None, threads: int | None,
                      keep_models: bool, device: str, as_json: bool) -> None:
     """Conditions (a) fine-tune, (b) distill, (c) distill on augmented rows, (d) distill on the
-    augmented rows the teacher agrees with: same student, same step budget, several seeds; dev
-    metrics, flip rates, a table and a plot in --out.
+    augmented rows the teacher agrees with, (r) on random-word variants, (u) on real unseen rows:
+    same student, same step budget or stopping rule, several seeds; dev metrics with paired
+    intervals, flip rates, a table and a plot in --out.
 
     Example: tinyaug experiment ablation --task mrpc --data-dir ../shared/glue --out experiments/mrpc
     """
@@ -70,7 +86,9 @@ def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, s
     overrides = {"seeds": comma_ints(seeds, "--seeds"), "variants": variants, "train_limit": train_limit,
                  "student_rows": student_rows, "student": student,
                  "teacher_epochs": teacher_epochs, "max_seq_length": max_seq_length,
-                 "stage1_steps": steps, "stage2_steps": steps}
+                 "stage1_steps": stage1_steps or steps, "stage2_steps": steps,
+                 "augment_seeds": comma_ints(augment_seeds, "--augment-seeds"), "unseen_rows": unseen_rows,
+                 "validation_rows": validation_rows, "eval_every": eval_every, "patience": patience}
     if quick:
         if data_dir is not None:
             raise click.UsageError("--quick builds its own tiny data; leave out --data-dir")

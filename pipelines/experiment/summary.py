@@ -7,6 +7,7 @@ Not here: running the steps (``ablation``).
 from __future__ import annotations
 
 import logging
+import re
 import statistics
 import textwrap
 from pathlib import Path
@@ -26,12 +27,41 @@ def mean_and_spread(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+RunKey = int | str  # a training seed (1), or a run label: "seed1", "aug0-seed1"
+
+
+def run_seeds(key: RunKey) -> tuple[int | None, int]:
+    """``(augmentation seed or None, training seed)`` of a run key: ``1`` and ``"seed1"`` ->
+    ``(None, 1)``; ``"aug0-seed1"`` -> ``(0, 1)``."""
+    if isinstance(key, int):
+        return None, key
+    found = re.fullmatch(r"(?:aug(\d+)-)?seed(\d+)", key)
+    if found is None:
+        raise ValueError(f"run key {key!r}: expected seedN or augK-seedN")
+    return (None if found[1] is None else int(found[1])), int(found[2])
+
+
+def run_pairs(first: Iterable[RunKey], second: Iterable[RunKey]) -> list[tuple[RunKey, RunKey]]:
+    """The runs of two conditions that pair up: the same training seed, and the same augmentation
+    seed where both have one (a run of (b) pairs with each augmentation seed's run of (c))."""
+    seconds = list(second)
+    pairs = []
+    for a in sorted(first, key=run_seeds):
+        aug_a, seed_a = run_seeds(a)
+        for b in sorted(seconds, key=run_seeds):
+            aug_b, seed_b = run_seeds(b)
+            if seed_a == seed_b and (aug_a is None or aug_b is None or aug_a == aug_b):
+                pairs.append((a, b))
+    return pairs
+
+
 def summarize(task: str, metric: str, teacher: dict[str, float],
-              runs: dict[str, dict[int, dict[str, float]]],
-              predictions: dict[str, dict[int, dict[str, list]]] | None = None) -> dict[str, Any]:
-    """Per condition: the per-seed dev metrics, mean and spread of each, and the share of the
-    teacher's primary metric kept. ``runs``: ``{"a": {seed: {"accuracy": .8, ...}}, ...}``.
-    ``predictions`` (``{"a": {seed: {"predicted": [...], "gold": [...]}}}``): per-example dev
+              runs: dict[str, dict[RunKey, dict[str, float]]],
+              predictions: dict[str, dict[RunKey, dict[str, list]]] | None = None) -> dict[str, Any]:
+    """Per condition: the per-run dev metrics, mean and spread of each, and the share of the
+    teacher's primary metric kept. ``runs``: ``{"a": {"seed1": {"accuracy": .8, ...}}, "c":
+    {"aug0-seed1": {...}}, ...}`` (a bare training seed as key works too).
+    ``predictions`` (``{"a": {"seed1": {"predicted": [...], "gold": [...]}}}``): per-example dev
     predictions, from which each comparison gets a paired bootstrap interval (``statistics``)."""
     conditions: dict[str, Any] = {}
     for condition, by_seed in runs.items():
@@ -43,18 +73,19 @@ def summarize(task: str, metric: str, teacher: dict[str, float],
             mean, spread = mean_and_spread([scores[name] for scores in by_seed.values()])
             stats[name] = {"mean": mean, "std": spread}
         kept = stats[metric]["mean"] / teacher[metric] if teacher.get(metric) else None
-        conditions[condition] = {"label": CONDITIONS[condition], "seeds": sorted(by_seed),
-                                 "per_seed": {str(s): by_seed[s] for s in sorted(by_seed)},
+        keys = sorted(by_seed, key=run_seeds)
+        conditions[condition] = {"label": CONDITIONS[condition], "seeds": keys,
+                                 "per_seed": {str(s): by_seed[s] for s in keys},
                                  "metrics": stats, "teacher_fraction": kept}
     comparisons = {}
-    for better, worse in (("c", "b"), ("d", "b"), ("d", "c"), ("b", "a"), ("d", "a"), ("c", "r"), ("r", "b")):
+    for better, worse in PAIRS:
         if better in conditions and worse in conditions:
             comparisons[f"{better}-{worse}"] = compare(runs[better], runs[worse], metric)
     return {"task": task, "metric": metric, "teacher": teacher, "conditions": conditions,
             "spread_comparisons": comparisons, "comparisons": paired_comparisons(metric, predictions or {})}
 
 
-PAIRS = (("c", "b"), ("c", "r"), ("d", "b"), ("d", "c"), ("r", "b"), ("b", "a"), ("d", "a"))
+PAIRS = (("c", "b"), ("c", "r"), ("c", "u"), ("d", "b"), ("d", "c"), ("r", "b"), ("u", "b"), ("b", "a"), ("d", "a"))
 
 
 def paired_comparisons(metric: str, predictions: dict[str, dict[int, dict[str, list]]]) -> list[dict[str, Any]]:
@@ -66,13 +97,14 @@ def paired_comparisons(metric: str, predictions: dict[str, dict[int, dict[str, l
 
     out = []
     for better, worse in PAIRS:
-        seeds = sorted(set(predictions.get(better, {})) & set(predictions.get(worse, {})))
-        if not seeds:
+        pairs = run_pairs(predictions.get(better, {}), predictions.get(worse, {}))
+        if not pairs:
             continue
-        gold = np.asarray(predictions[better][seeds[0]]["gold"])
-        a = np.asarray([predictions[better][s]["predicted"] for s in seeds])
-        b = np.asarray([predictions[worse][s]["predicted"] for s in seeds])
+        gold = np.asarray(predictions[better][pairs[0][0]]["gold"])
+        a = np.asarray([predictions[better][x]["predicted"] for x, _ in pairs])
+        b = np.asarray([predictions[worse][y]["predicted"] for _, y in pairs])
         found = paired_bootstrap(metric, gold, a, b)
+        seeds = [x if x == y else f"{x}/{y}" for x, y in pairs]
         row = {"better": better, "worse": worse, "metric": metric, "diff": found["diff"], "ci95": found["ci95"],
                "p_above_zero": found["p_above_zero"], "seeds": seeds}
         if metric == "accuracy":
@@ -81,7 +113,7 @@ def paired_comparisons(metric: str, predictions: dict[str, dict[int, dict[str, l
     return out
 
 
-def compare(first: dict[int, dict[str, float]], second: dict[int, dict[str, float]], metric: str
+def compare(first: dict[RunKey, dict[str, float]], second: dict[RunKey, dict[str, float]], metric: str
             ) -> dict[str, Any]:
     """``first`` minus ``second`` on ``metric``: the difference of the means, whether it exceeds
     the sum of the two seed spreads (``verdict`` "beyond" or "within"; None with fewer than two
@@ -89,7 +121,7 @@ def compare(first: dict[int, dict[str, float]], second: dict[int, dict[str, floa
     hi, lo = (mean_and_spread([scores[metric] for scores in runs.values()]) for runs in (first, second))
     gap, spread = hi[0] - lo[0], hi[1] + lo[1]
     enough = min(len(first), len(second)) >= 2
-    paired = [first[s][metric] - second[s][metric] for s in sorted(set(first) & set(second))]
+    paired = [first[x][metric] - second[y][metric] for x, y in run_pairs(first, second)]
     paired_mean, paired_std = mean_and_spread(paired) if paired else (None, None)
     return {"difference": gap, "combined_std": spread,
             "verdict": ("beyond" if abs(gap) > spread else "within") if enough else None,
@@ -114,7 +146,8 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
                               for k, s in row["metrics"].items())
             kept = "n/a" if row["teacher_fraction"] is None else f"{100 * row['teacher_fraction']:.0f}%"
             lines.append(f"| {task} | ({condition}) {row['label']} | {len(row['seeds'])} | {shown} | {kept} |")
-        spread = summary.get("spread_comparisons")
+        paired = summary.get("comparisons") if isinstance(summary.get("comparisons"), list) else []
+        spread = None if paired else summary.get("spread_comparisons")  # the seed-spread ones: older summaries
         if spread is None and isinstance(summary.get("comparisons"), dict):  # a summary from before the paired ones
             spread = summary["comparisons"]
         for pair, comparison in (spread or {}).items():
@@ -127,11 +160,11 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
                              f"{100 * comparison['same_seed_std']:.1f}")
             notes.append(f"- {task} {summary['metric']}: ({first}) - ({second}) = "
                          f"{100 * comparison['difference']:+.1f} points, {verdict}{same_seed}")
-        for row in summary["comparisons"] if isinstance(summary.get("comparisons"), list) else []:
+        for row in paired:
             low, high = row["ci95"]
             notes.append(f"- {task} {row['metric']}: ({row['better']}) - ({row['worse']}) = {100 * row['diff']:+.1f} "
                          f"points, 95% paired bootstrap interval [{100 * low:+.1f}, {100 * high:+.1f}] over dev "
-                         f"examples and {len(row['seeds'])} seed(s)")
+                         f"examples and {len(row['seeds'])} run pair(s)")
         if summary.get("chance_level") is not None:
             notes.append(f"- {task}: a constant guess (the best single label) scores {summary['metric']} "
                          f"{100 * summary['chance_level']:.1f} on dev")
@@ -179,7 +212,7 @@ def write_plot(summaries: list[dict[str, Any]], path: Path) -> str | None:
         logger.warning("matplotlib is not installed, so no plot was drawn: pip install 'tinyaug[plot]'")
         return None
     fig, axes = plt.subplots(1, len(summaries), figsize=(4.2 * len(summaries), 3.6), squeeze=False)
-    colours = {"a": "#9e9e9e", "b": "#5b8def", "c": "#e8793a", "d": "#3aa655", "r": "#b07cc6"}
+    colours = {"a": "#9e9e9e", "b": "#5b8def", "c": "#e8793a", "d": "#3aa655", "r": "#b07cc6", "u": "#c9b037"}
     for ax, summary in zip(axes[0], summaries):
         metric = summary["metric"]
         for x, (condition, row) in enumerate(summary["conditions"].items()):
