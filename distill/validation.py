@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class EarlyStopping:
     """Score on validation every ``every`` optimiser steps (and at the last step); stop once
-    ``patience`` scores in a row have not beaten the best one; keep the best weights."""
+    ``patience`` scores in a row have not beaten the best one (0: never stop early, only keep
+    the best); keep the best weights."""
 
     every: int = 50
     patience: int = 3
@@ -43,8 +44,8 @@ class EarlyStopping:
         found = []
         if self.every < 1:
             found.append(f"--eval-every must be >= 1, got {self.every}")
-        if self.patience < 1:
-            found.append(f"--patience must be >= 1, got {self.patience}")
+        if self.patience < 0:
+            found.append(f"--patience must be >= 0 (0: never stop early), got {self.patience}")
         return found
 
 
@@ -98,7 +99,7 @@ class KeepBest(TrainerCallback):
         step = state.global_step
         if step % self.rule.every == 0 or step >= state.max_steps:
             self._evaluate(step)
-            if self.stale >= self.rule.patience and step < state.max_steps:
+            if self.rule.patience and self.stale >= self.rule.patience and step < state.max_steps:
                 self.stopped_early = True
                 control.should_training_stop = True
         return control

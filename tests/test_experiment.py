@@ -331,6 +331,11 @@ def test_the_plan_holds_out_validation_rows_and_adds_unseen_rows_and_augmentatio
     data = {name: argv[argv.index("--data") + 1] for name, argv in steps.items() if argv and argv[0] == "distill"}
     assert data["c-aug5-seed2"] == str(tmp_path / "aug5") and data["r-aug5-seed1"] == str(tmp_path / "random5")
     assert data["u-seed2"] == str(tmp_path / "unseen") and data["b-seed1"] == str(tmp_path / "orig")
+    # the teacher's own patience (0: all its epochs, the best checkpoint kept), the students' unchanged
+    own = AblationPlan.for_task("sst2", data_dir="glue", seeds=(1,), validation_rows=500, teacher_patience=0)
+    table = {s.name: " ".join(s.argv or ()) for s in Experiment(own, tmp_path, lambda argv: None,
+                                                                echo=lambda line: None).table()}
+    assert "--patience 0" in table["teacher"] and "--patience 3" in table["b-seed1"]
     with pytest.raises(InputError, match="exceed the teacher's train_limit"):
         AblationPlan.for_task("sst2", data_dir="glue", train_limit=1000, student_rows=500, unseen_rows=501)
     with pytest.raises(InputError, match="unseen_rows needs student_rows"):
@@ -393,3 +398,26 @@ def test_the_plan_is_hashed_before_any_result_and_cannot_change_after(quick_run,
     same = AblationPlan(**json.loads((copy / "plan.json").read_text()))
     with pytest.raises(InputError, match="does not match the sha256"):
         Experiment(same, copy, lambda argv: None, echo=lambda line: None)._open()
+
+
+def test_every_attempt_is_recorded_with_how_it_ended(tmp_path):
+    """attempts.json keeps every step that started: done, interrupted, failed, or cut off (no end)."""
+    from tinyaug.pipelines.experiment.ablation import Experiment
+    from tinyaug.pipelines.experiment.steps import Step
+
+    def run(argv):
+        if argv[0] == "stop":
+            raise KeyboardInterrupt
+        if argv[0] == "fail":
+            raise InputError("no such file")
+
+    experiment = Experiment(AblationPlan.for_task("cola", data_dir="glue"), tmp_path, run, echo=lambda line: None)
+    experiment._open()
+    experiment._run_step(Step.command("teacher", tmp_path / "t.json", ["finetune"]))
+    for name in ("stop", "fail"):
+        with pytest.raises((KeyboardInterrupt, InputError)):
+            experiment._run_step(Step.command(name, tmp_path / f"{name}.json", [name]))
+    attempts = json.loads((tmp_path / "attempts.json").read_text())
+    assert [(a["step"], a["outcome"]) for a in attempts] == [
+        ("teacher", "done"), ("stop", "stopped: interrupted (Ctrl-C or SIGINT)"), ("fail", "failed: InputError: no such file")]
+    assert all(a["plan_sha256"] == experiment.plan_record["sha256"] and a["ended"] >= a["started"] for a in attempts)

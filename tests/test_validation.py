@@ -53,8 +53,8 @@ def test_the_rule_stops_after_patience_and_puts_the_best_weights_back():
     assert record["history"] == [[10, 0.5], [20, 0.7], [30, 0.6], [40, 0.7], [50, 0.65]]
     assert record["best_step"] == 20 and record["best"] == 0.7 and record["last_step"] == 50
     assert torch.equal(model.weight, weights[1])  # the weights scored at step 20
-    assert EarlyStopping(every=0, patience=0).problems() == ["--eval-every must be >= 1, got 0",
-                                                             "--patience must be >= 1, got 0"]
+    assert EarlyStopping(every=0, patience=-1).problems() == [
+        "--eval-every must be >= 1, got 0", "--patience must be >= 0 (0: never stop early), got -1"]
 
 
 def test_the_last_step_is_scored_and_a_run_without_a_stop_is_not_called_early():
@@ -65,6 +65,18 @@ def test_the_last_step_is_scored_and_a_run_without_a_stop_is_not_called_early():
         keep.on_step_end(None, _State(step, 25), control)
     keep.on_train_end(None, _State(25, 25), control)
     assert [s for s, _ in keep.record()["history"]] == [10, 20, 25] and not keep.stopped_early
+
+
+def test_patience_zero_never_stops_and_still_keeps_the_best():
+    model = nn.Linear(2, 1)
+    scores = iter([0.0, 0.0, 0.0, 0.0, 0.2, 0.1])  # a teacher stuck at a constant guess, then learning
+    keep = KeepBest(model, lambda m: next(scores), EarlyStopping(every=10, patience=0), "mcc")
+    control = _Control()
+    for step in range(1, 61):
+        keep.on_step_end(None, _State(step, 60), control)
+        assert not control.should_training_stop
+    keep.on_train_end(None, _State(60, 60), control)
+    assert keep.record()["best_step"] == 50 and keep.record()["last_step"] == 60
 
 
 @pytest.fixture(scope="module")

@@ -46,8 +46,9 @@ def _loss(value: float | None) -> str:
 
 def _validation_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--validation-rows``, ``--eval-every``, ``--patience``: early stopping on held-out train rows."""
-    fn = click.option("--patience", default=3, show_default=True, type=POSITIVE,
-                      help="With --validation-rows: stop after this many scores without improvement.")(fn)
+    fn = click.option("--patience", default=3, show_default=True, type=click.IntRange(min=0),
+                      help="With --validation-rows: stop after this many scores without improvement (0: never "
+                           "stop early, only keep the best).")(fn)
     fn = click.option("--eval-every", default=50, show_default=True, type=POSITIVE,
                       help="With --validation-rows: score on them every N steps.")(fn)
     return click.option("--validation-rows", type=POSITIVE,
@@ -130,17 +131,14 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
 
     Example: tinyaug teacher-logits --teacher teachers/sst2 --data aug/sst2 --task sst2
     """
-    from tinyaug.pipelines.distillation import teacher_logits
-
     settings = ray_settings(engine, ray_address, actors, cpus_per_actor, gpus_per_actor)
-    runner = None
-    if settings is not None:
-        from tinyaug.pipelines.scale.ray_engine import RayEngine
+    from tinyaug.pipelines.distillation.teacher import TeacherLogitsJob, run
+    from tinyaug.pipelines.scale.ray_executor import executor_for
 
-        runner = RayEngine(settings)
+    executor = executor_for(settings)
+    job = TeacherLogitsJob(teacher, data, task, out, batch_size, max_seq_length, device, overwrite)
     with Progress(every=1) as progress:  # a line per shard of logits
-        result = teacher_logits(teacher, data, task, out=out, batch_size=batch_size, max_seq_length=max_seq_length,
-                                device=device, overwrite=overwrite, engine=runner, progress=progress)
+        result = run(job, executor, progress)
     if as_json:
         click.echo(json.dumps(result, indent=2, default=str))
     else:

@@ -47,8 +47,12 @@ COMMANDS.append(experiment_group)
                    "them, stopped early and kept at its best; dev reports once.")
 @click.option("--eval-every", type=click.IntRange(min=1), default=50, show_default=True,
               help="With --validation-rows: score every N steps.")
-@click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True,
-              help="With --validation-rows: stop after N scores without improvement.")
+@click.option("--patience", type=click.IntRange(min=0), default=3, show_default=True,
+              help="With --validation-rows: stop after N scores without improvement (0: never stop early, "
+                   "only keep the best).")
+@click.option("--teacher-patience", type=click.IntRange(min=0),
+              help="The teacher's --patience, when not the students' (0: it trains all its epochs and keeps "
+                   "its best checkpoint).")
 @click.option("--train-limit", type=click.IntRange(min=1), help="Train the teacher on the first N training rows.")
 @click.option("--student-rows", type=click.IntRange(min=1),
               help="Augment and train the students on the first N training rows only (the small-data "
@@ -64,7 +68,8 @@ COMMANDS.append(experiment_group)
 @friendly_errors
 def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, seeds: str, variants: int | None,
                      steps: int | None, stage1_steps: int | None, augment_seeds: str, unseen_rows: int,
-                     validation_rows: int | None, eval_every: int, patience: int, train_limit: int | None, student_rows: int | None, student: str | None,
+                     validation_rows: int | None, eval_every: int, patience: int, teacher_patience: int | None,
+                     train_limit: int | None, student_rows: int | None, student: str | None,
                      teacher_epochs: float | None, max_seq_length: int | None, threads: int | None,
                      keep_models: bool, device: str, as_json: bool) -> None:
     """Conditions (a) fine-tune, (b) distill, (c) distill on augmented rows, (d) distill on the
@@ -88,7 +93,8 @@ def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, s
                  "teacher_epochs": teacher_epochs, "max_seq_length": max_seq_length,
                  "stage1_steps": stage1_steps or steps, "stage2_steps": steps,
                  "augment_seeds": comma_ints(augment_seeds, "--augment-seeds"), "unseen_rows": unseen_rows,
-                 "validation_rows": validation_rows, "eval_every": eval_every, "patience": patience}
+                 "validation_rows": validation_rows, "eval_every": eval_every, "patience": patience,
+                 "teacher_patience": teacher_patience}
     if quick:
         if data_dir is not None:
             raise click.UsageError("--quick builds its own tiny data; leave out --data-dir")

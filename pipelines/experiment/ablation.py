@@ -43,7 +43,7 @@ from typing import Any, Callable
 from tinyaug.errors import InputError
 from tinyaug.pipelines.experiment.plan import (ATTEMPTS_FILE, AUGMENTED, COMMANDS_FILE, PLAN_FILE, PLAN_HASH_FILE, STEPS_FILE,
                                                SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG, TEACHER_MODEL, AblationPlan)
-from tinyaug.pipelines.experiment.steps import Step, now, record_attempt
+from tinyaug.pipelines.experiment.steps import Step, now, outcome, record_attempt
 from tinyaug.pipelines.experiment.rows import drop_weights, label_policy, original_rows, teacher_on_variants_of
 from tinyaug.pipelines.experiment.summary import summarize, summary_markdown, write_plot
 from tinyaug.pipelines.io.glue import get_task
@@ -149,7 +149,8 @@ class Experiment:
         if step.out is not None and step.out.exists() and not step.result_file.is_file():
             remove_tree(step.out)  # the experiment's own folder, without its result: an interrupted attempt's
         started = time.perf_counter()
-        attempt = record_attempt(self.out / ATTEMPTS_FILE, {"step": step.name, "started": now(), "plan_sha256": self.plan_record["sha256"]})
+        attempts = self.out / ATTEMPTS_FILE
+        attempt = record_attempt(attempts, {"step": step.name, "started": now(), "plan_sha256": self.plan_record["sha256"]})
         try:
             if step.argv is not None:
                 self.run_command(list(step.argv))
@@ -159,10 +160,10 @@ class Experiment:
             if step.tidy is not None:
                 step.tidy()
         except BaseException as exc:  # recorded, then passed on: every attempt that starts is reported
-            record_attempt(self.out / ATTEMPTS_FILE, {**attempt, "ended": now(), "outcome": f"stopped: {type(exc).__name__}: {exc}"[:300]})
+            record_attempt(attempts, {**attempt, "ended": now(), "outcome": outcome(exc)})
             raise
         seconds = time.perf_counter() - started
-        record_attempt(self.out / ATTEMPTS_FILE, {**attempt, "ended": now(), "outcome": "done", "seconds": round(seconds, 1)})
+        record_attempt(attempts, {**attempt, "ended": now(), "outcome": "done", "seconds": round(seconds, 1)})
         self.ran.add(step.name)
         self.steps[step.name] = {"seconds": round(seconds, 1),
                                  "finished": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -203,6 +204,8 @@ class Experiment:
                       "--patience", plan.patience] if plan.validation_rows else []
         return {"seq": ["--max-seq-length", plan.max_seq_length] if plan.max_seq_length else [],
                 "device": ["--device", self.device], "validation": validation,
+                "teacher_validation": validation[:-1] + [plan.teacher_patience] if validation and
+                plan.teacher_patience is not None else validation,
                 "rows": [plan.student_limit] if plan.student_limit else []}
 
     def _data_steps(self) -> list[Step]:
@@ -228,7 +231,7 @@ class Experiment:
                 "finetune", resolve_teacher_model(plan.teacher_model), "--task", task, "--data-dir", plan.data_dir,
                 "--out", self.teacher_dir, "--epochs", plan.teacher_epochs, "--lr", plan.teacher_lr,
                 "--batch-size", plan.batch_size, "--warmup", plan.warmup_ratio, *seq,
-                *(["--train-limit", *limit] if limit else []), *common["validation"], "--seed", plan.teacher_seed,
+                *(["--train-limit", *limit] if limit else []), *common["teacher_validation"], "--seed", plan.teacher_seed,
                 *device], out=self.teacher_dir)]
         for k in plan.augment_seeds:
             # bad rows are skipped as `finetune` skips them, so every condition sees the same rows;

@@ -53,6 +53,7 @@ class AblationPlan:
     validation_rows: int | None = None  # the last N train rows, held out: early stopping for every training run
     eval_every: int = 50  # with validation_rows: score every N steps ...
     patience: int = 3  # ... and stop after this many scores without improvement, keeping the best weights
+    teacher_patience: int | None = None  # the teacher's, when not ``patience`` (0: all its epochs, best kept)
     mlm: str = "starter"
     vectors: str = "glove-6b-50d"
     student: str = "layers=2,heads=12"  # width and feed-forward from the teacher
@@ -88,9 +89,11 @@ class AblationPlan:
             seeds = getattr(self, name)
             if not seeds or len(set(seeds)) != len(seeds):
                 problems.append(f"{name} must be distinct and at least one, got {list(seeds)}")
-        for name in ("eval_every", "patience"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_every < 1:
+            problems.append(f"eval_every must be >= 1, got {self.eval_every}")
+        for name in ("patience", "teacher_patience"):
+            if (getattr(self, name) or 0) < 0:
+                problems.append(f"{name} must be >= 0 (0: never stop early), got {getattr(self, name)}")
         if self.validation_rows is not None and self.validation_rows < 1:
             problems.append(f"validation_rows must be >= 1 (or unset), got {self.validation_rows}")
         if self.unseen_rows < 0:

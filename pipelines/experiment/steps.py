@@ -48,6 +48,18 @@ def now() -> str:
     return datetime.datetime.now().isoformat(timespec="seconds")
 
 
+def outcome(exc: BaseException) -> str:
+    """How an attempt that raised ended, in a few words, for ``attempts.json``."""
+    import click
+
+    if isinstance(exc, (KeyboardInterrupt, click.exceptions.Abort)):
+        return "stopped: interrupted (Ctrl-C or SIGINT)"
+    if isinstance(exc, SystemExit):
+        return f"stopped: exit status {exc.code}"
+    message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+    return f"failed: {type(exc).__name__}: {message}"[:300]
+
+
 def record_attempt(path: Path, record: dict[str, Any]) -> dict[str, Any]:
     """Add (or update, by step and start time) one attempt in ``path`` (``attempts.json``): every
     step that starts is in it, and one with no ``ended`` was cut off (killed, or the machine

@@ -105,8 +105,10 @@ def paired_comparisons(metric: str, predictions: dict[str, dict[int, dict[str, l
         b = np.asarray([predictions[worse][y]["predicted"] for _, y in pairs])
         found = paired_bootstrap(metric, gold, a, b)
         seeds = [x if x == y else f"{x}/{y}" for x, y in pairs]
+        low, high = found["ci95"]
+        verdict = "better" if low > 0 else "worse" if high < 0 else "not shown"  # the pre-registered rule
         row = {"better": better, "worse": worse, "metric": metric, "diff": found["diff"], "ci95": found["ci95"],
-               "p_above_zero": found["p_above_zero"], "seeds": seeds}
+               "verdict": verdict, "p_above_zero": found["p_above_zero"], "seeds": seeds}
         if metric == "accuracy":
             row["mcnemar_first_seed"] = mcnemar(gold, a[0], b[0])
         out.append(row)
@@ -162,9 +164,21 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
                          f"{100 * comparison['difference']:+.1f} points, {verdict}{same_seed}")
         for row in paired:
             low, high = row["ci95"]
+            verdict = {"better": f"({row['better']}) better", "worse": f"({row['better']}) worse"}.get(
+                row.get("verdict"), "no difference shown")
             notes.append(f"- {task} {row['metric']}: ({row['better']}) - ({row['worse']}) = {100 * row['diff']:+.1f} "
                          f"points, 95% paired bootstrap interval [{100 * low:+.1f}, {100 * high:+.1f}] over dev "
-                         f"examples and {len(row['seeds'])} run pair(s)")
+                         f"examples and {len(row['seeds'])} run pair(s): {verdict}")
+        chosen = summary.get("validation_choices") or {}
+        if chosen:
+            by_condition: dict[str, list[dict[str, Any]]] = {}
+            for run, found in chosen.items():
+                by_condition.setdefault(run.split("-")[0], []).append(found)
+            shown = "; ".join(f"({c}) step {statistics.fmean(f['best_step'] for f in found):.0f} of "
+                              f"{statistics.fmean(f['last_step'] for f in found):.0f}"
+                              for c, found in sorted(by_condition.items()))
+            notes.append(f"- {task}: checkpoints chosen on {summary['plan'].get('validation_rows')} held-out train "
+                         f"rows, mean over runs (kept step of last step scored): {shown}")
         if summary.get("chance_level") is not None:
             notes.append(f"- {task}: a constant guess (the best single label) scores {summary['metric']} "
                          f"{100 * summary['chance_level']:.1f} on dev")
@@ -181,7 +195,10 @@ def _task_label(summary: dict[str, Any], upper: bool = False) -> str:
     """``"mrpc (150+150 steps)"``: the task and its step budget per distillation stage."""
     plan = summary.get("plan", {})
     task = summary["task"].upper() if upper else summary["task"]
-    return f"{task} ({plan['stage1_steps']}+{plan['stage2_steps']} steps)" if "stage1_steps" in plan else task
+    if "stage1_steps" not in plan:
+        return task
+    most = "at most " if plan.get("validation_rows") else ""  # early stopping chose the step
+    return f"{task} ({plan['stage1_steps']}+{most}{plan['stage2_steps']} steps)"
 
 
 def variants_note(task: str, found: dict[str, Any]) -> str:
