@@ -19,11 +19,12 @@ import torch
 from transformers import BertForMaskedLM
 
 from tinyaug.augment.recipe import Recipe
-from tinyaug.pipelines.augmentation.build import BuildOptions, LocalEngine, augment_table
+from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table
 from tinyaug.pipelines.experiment import toys as T
 from tinyaug.pipelines.io.models import LoadedMLM
 from tinyaug.pipelines.io.tables import load_input
 from tinyaug.pipelines.io.vectors import LoadedVectors
+from tinyaug.pipelines.scale.executor import LocalExecutor
 
 
 def tiny_mlm(directory: str | Path, seed: int = 0) -> LoadedMLM:
@@ -53,15 +54,15 @@ def write_augmented(data_dir: str | Path, task: str, out: str | Path, variants: 
     return out
 
 
-class StopAfter(LocalEngine):
-    """The local engine, interrupted (KeyboardInterrupt) once it has handed over ``shards`` shards."""
+class StopAfter(LocalExecutor):
+    """The local executor, interrupted (KeyboardInterrupt) once it has handed over ``shards`` shards."""
 
     def __init__(self, shards: int) -> None:
         super().__init__()
         self.shards = shards
 
-    def augment(self, work, jobs, source, progress):
-        for number, result in enumerate(super().augment(work, jobs, source, progress)):
+    def map(self, factory, jobs, source, **options):
+        for number, result in enumerate(super().map(factory, jobs, source, **options)):
             if number == self.shards:
                 raise KeyboardInterrupt
             yield result

@@ -7,10 +7,11 @@ import pytest
 
 from tinyaug.augment.recipe import Recipe, RecipeError
 from tinyaug.errors import TinyaugError
-from tinyaug.pipelines.augmentation.build import BuildOptions, LocalEngine, augment_table, load_augmented, read_metadata
+from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, load_augmented, read_metadata
 from tinyaug.pipelines.io.tables import load_input
 from tinyaug.pipelines.io.models import LoadedMLM
 from tinyaug.pipelines.io.vectors import LoadedVectors
+from tinyaug.pipelines.scale.executor import LocalExecutor
 
 SENTENCES = ["the movie was great", "a charming surprise , quite funny", "the cat sat and the dog barked loudly",
              "he said the plot was boring", "the movie was great", "Unbelievable actors , awful story !",
@@ -31,9 +32,9 @@ def table(tmp_path):
     return load_input(input_path=path, text_columns=("text",), label_column="label")
 
 
-def run(table, out, loaded, recipe=Recipe(variants_per_example=6), **options):
+def run(table, out, loaded, recipe=Recipe(variants_per_example=6), executor=None, **options):
     mlm, vectors = loaded
-    return augment_table(table, out, recipe, mlm, vectors, BuildOptions(**options))
+    return augment_table(table, out, recipe, mlm, vectors, BuildOptions(**options), executor=executor)
 
 
 def rows(path):
@@ -51,15 +52,15 @@ def test_same_rows_whatever_the_shards_and_their_order(table, loaded, tmp_path):
     run(table, tmp_path / "one", loaded, shard_size=100)
     run(table, tmp_path / "three", loaded, shard_size=4)  # 4 + 4 + 2 examples
     assert rows(tmp_path / "one") == rows(tmp_path / "three")
-    run(table, tmp_path / "reversed", loaded, shard_size=4, engine=Reversed())
+    run(table, tmp_path / "reversed", loaded, shard_size=4, executor=Reversed())
     assert rows(tmp_path / "reversed") == rows(tmp_path / "one")
 
 
-class Reversed(LocalEngine):
-    """An engine whose shards complete last first, as a cluster's may."""
+class Reversed(LocalExecutor):
+    """An executor whose shards complete last first, as a cluster's may."""
 
-    def augment(self, work, jobs, source, progress):
-        yield from super().augment(work, list(reversed(jobs)), source, progress)
+    def map(self, factory, jobs, source, **options):
+        yield from super().map(factory, list(reversed(jobs)), source, **options)
 
 
 def test_assembly_joins_shards_into_few_files_with_the_same_rows(table, loaded, tmp_path, monkeypatch):
@@ -204,14 +205,14 @@ def test_recipe_reports_every_problem_at_once():
 
 
 def test_kill_after_assembly_before_cleanup_is_finished_by_a_rerun(table, loaded, tmp_path, monkeypatch):
-    from tinyaug.pipelines.augmentation import build
+    from tinyaug.pipelines.io import shard_runner
 
-    real_remove = build.remove_tree
-    monkeypatch.setattr(build, "remove_tree", lambda path: (_ for _ in ()).throw(KeyboardInterrupt))
+    real_remove = shard_runner.remove_tree
+    monkeypatch.setattr(shard_runner, "remove_tree", lambda path: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         run(table, tmp_path / "o", loaded, shard_size=4)
     assert (tmp_path / "o").exists() and (tmp_path / "o.partial").exists()
-    monkeypatch.setattr(build, "remove_tree", real_remove)
+    monkeypatch.setattr(shard_runner, "remove_tree", real_remove)
     report = run(table, tmp_path / "o", loaded, shard_size=4)
     assert report.already_complete and not (tmp_path / "o.partial").exists()
     run(table, tmp_path / "ref", loaded, shard_size=4)

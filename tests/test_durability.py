@@ -290,7 +290,7 @@ def test_an_interrupt_swallowed_by_a_library_del_still_ends_with_130():
 
 
 def test_a_swallowed_interrupt_stops_the_shard_loop(world, tmp_path, monkeypatch):
-    from tinyaug.pipelines.augmentation import build, shards
+    from tinyaug.pipelines.augmentation import shards
 
     real = shards.write_shard
 
@@ -304,7 +304,7 @@ def test_a_swallowed_interrupt_stops_the_shard_loop(world, tmp_path, monkeypatch
             pass  # a library that eats it
         return written
 
-    monkeypatch.setattr(build, "write_shard", write_then_swallow)
+    monkeypatch.setattr(shards, "write_shard", write_then_swallow)
     out = tmp_path / "out"
     result = CliRunner().invoke(main, augment_args(world, out))
     assert result.exit_code == 130, result.output

@@ -180,7 +180,7 @@ def test_rays_token_notice_is_silenced_and_its_other_warnings_pass(monkeypatch):
 
     from ray._private.authentication import authentication_token_setup as token_setup
 
-    from tinyaug.pipelines.scale import ray_engine
+    from tinyaug.pipelines.scale import ray_executor
 
     heard: list[str] = []
 
@@ -188,13 +188,13 @@ def test_rays_token_notice_is_silenced_and_its_other_warnings_pass(monkeypatch):
         def emit(self, record: logging.LogRecord) -> None:
             heard.append(record.getMessage())
 
-    logger = logging.getLogger(ray_engine.RAY_TOKEN_LOGGER)
+    logger = logging.getLogger(ray_executor.RAY_TOKEN_LOGGER)
     keep = Keep()
     logger.addHandler(keep)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: token_setup._warn_token_auth_enabled())  # what ray.init does
     try:
-        assert ray_engine.connect(ray_engine.RaySettings()) is True
+        assert ray_executor.connect(ray_executor.RaySettings()) is True
         token_setup._warn_token_auth_disabled()
     finally:
         logger.removeHandler(keep)

@@ -56,7 +56,7 @@ def no_loading(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("loaded something before refusing")
 
-    names = ("tinyaug.pipelines.cli.augment._load_models", "tinyaug.pipelines.io.tables.load_input",
+    names = ("tinyaug.pipelines.augmentation.build.load_models", "tinyaug.pipelines.io.tables.load_input",
              "tinyaug.pipelines.augmentation.build.load_augmented",
              "tinyaug.pipelines.distillation.finetune.load_student_dir",
              "tinyaug.pipelines.distillation.finetune.read_split",
@@ -242,7 +242,7 @@ def test_a_failed_augment_leaves_no_work_folder(glue, tmp_path, monkeypatch):
     def missing(*args, **kwargs):
         raise ModelLoadError("no such model")
 
-    monkeypatch.setattr("tinyaug.pipelines.cli.augment._load_models", missing)
+    monkeypatch.setattr("tinyaug.pipelines.augmentation.build.load_models", missing)
     monkeypatch.chdir(tmp_path)
     refused(invoke("augment", "--task", "sst2", "--data-dir", glue), "no such model")
     assert not (tmp_path / "tinyaug-out").exists()  # neither the default folder nor sst2-aug.partial
@@ -266,7 +266,7 @@ def test_augment_already_complete_and_changed_arguments_are_told_before_loading(
         def boom(*a, **k):
             raise AssertionError("loaded a model or the input")
 
-        patch.setattr("tinyaug.pipelines.cli.augment._load_models", boom)
+        patch.setattr("tinyaug.pipelines.augmentation.build.load_models", boom)
         patch.setattr("tinyaug.pipelines.io.tables.load_input", boom)
         again = invoke(*args)
         assert again.exit_code == 0 and "already complete with these arguments" in again.output

@@ -86,7 +86,8 @@ def test_reduced_precision_resumes_only_with_the_same_batching(fresh, tiny_vecto
     low, vectors = at_precision(fresh, "bf16"), LoadedVectors(*tiny_vectors, "tiny-vectors", "test")
     recipe = Recipe(variants_per_example=4)
     with pytest.raises(KeyboardInterrupt):
-        augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3, engine=StopAfter(1)))
+        augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3),
+                      executor=StopAfter(1))
     with pytest.raises(TinyaugError, match="other arguments.*batch_size"):
         augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3, batch_size=8))
     done = augment_table(table, tmp_path / "o", recipe, low, vectors, BuildOptions(shard_size=3))

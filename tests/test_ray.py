@@ -1,6 +1,7 @@
-"""The Ray engine on a local Ray instance (2 CPUs, no dashboard): the same rows as the local
-engine with 1, 2 and 3 actors, a killed actor retried, an actor out of retries (then the run resumed
-on the local engine), actors with other models refused, a killed driver resumed, teacher logits."""
+"""The Ray executor on a local Ray instance (2 CPUs, no dashboard): the same rows as the local
+executor with 1, 2 and 3 actors, a killed actor retried, an actor out of retries (then the run
+resumed on the local executor), actors with other models refused, a killed driver resumed, teacher
+logits, and the executor interface with a trivial picklable worker."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, lo
 from tinyaug.pipelines.io.models import load_masked_lm  # noqa: E402
 from tinyaug.pipelines.io.tables import load_input  # noqa: E402
 from tinyaug.pipelines.io.vectors import load_vectors  # noqa: E402
-from tinyaug.pipelines.scale.ray_engine import ModelSpec, RayEngine, RaySettings  # noqa: E402
+from tinyaug.pipelines.augmentation.methods import ModelSpec  # noqa: E402
+from tinyaug.pipelines.scale.ray_executor import RayExecutor, RaySettings  # noqa: E402
 from conftest import glue_folder  # noqa: E402
 
 GLUE = glue_folder()  # the full GLUE files, or the package's sample of their rows
@@ -70,9 +72,10 @@ def glue_table(task: str, rows: int):
     return load_input(task=task, data_dir=GLUE, limit=rows)
 
 
-def build(table, out, models, engine=None, shard_size=4, recipe=RECIPE):
-    spec, mlm, vectors = models
-    return augment_table(table, out, recipe, mlm, vectors, BuildOptions(shard_size=shard_size, engine=engine))
+def build(table, out, models, executor=None, shard_size=4, recipe=RECIPE, spec=None):
+    named, mlm, vectors = models
+    return augment_table(table, out, recipe, mlm, vectors, BuildOptions(shard_size=shard_size), executor=executor,
+                         spec=spec or named)
 
 
 def arrow(path):
@@ -80,14 +83,14 @@ def arrow(path):
 
 
 @pytest.mark.parametrize("task,rows", [("sst2", 14), ("mrpc", 6)])
-def test_same_rows_as_the_local_engine_whatever_the_number_of_actors(cluster, models, tmp_path, task, rows):
+def test_same_rows_as_the_local_executor_whatever_the_number_of_actors(cluster, models, tmp_path, task, rows):
     table = glue_table(task, rows)
     build(table, tmp_path / "local", models)
     local = arrow(tmp_path / "local")
     assert local.num_rows > rows
     for actors in (1, 2, 3):
-        engine = RayEngine(RaySettings(actors=actors, cpus_per_actor=0.5), models[0])
-        report = build(table, tmp_path / f"ray{actors}", models, engine, shard_size=2 if task == "mrpc" else 4)
+        executor = RayExecutor(RaySettings(actors=actors, cpus_per_actor=0.5))
+        report = build(table, tmp_path / f"ray{actors}", models, executor, shard_size=2 if task == "mrpc" else 4)
         assert report.shards_total >= actors
         assert arrow(tmp_path / f"ray{actors}").equals(local), f"{actors} actors"
         assert report.metadata["stats"] == build(table, tmp_path / "local", models).metadata["stats"]
@@ -99,8 +102,8 @@ def test_every_method_builds_the_same_rows_on_ray_as_locally(cluster, models, tm
     recipe = dataclasses.replace(RECIPE, method=method)
     table = glue_table("sst2", 10)
     local = build(table, tmp_path / "local", models, recipe=recipe)
-    engine = RayEngine(RaySettings(actors=2, cpus_per_actor=0.5), models[0])
-    remote = build(table, tmp_path / "ray", models, engine, shard_size=3, recipe=recipe)
+    executor = RayExecutor(RaySettings(actors=2, cpus_per_actor=0.5))
+    remote = build(table, tmp_path / "ray", models, executor, shard_size=3, recipe=recipe)
     assert arrow(tmp_path / "ray").equals(arrow(tmp_path / "local"))
     assert remote.metadata["method"] == method and "mlm" not in remote.metadata["run_key"]
     assert {c["source"] for row in load_augmented(tmp_path / "ray") for c in row["aug_changes"]} \
@@ -117,12 +120,12 @@ def test_a_killed_actor_is_restarted_and_its_shard_retried(cluster, models, tmp_
             killed.append(info["pid"])
             os.kill(info["pid"], signal.SIGKILL)
 
-    engine = RayEngine(RaySettings(actors=2, cpus_per_actor=0.5), models[0], on_submit=kill_first)
-    build(table, tmp_path / "ray", models, engine)
+    executor = RayExecutor(RaySettings(actors=2, cpus_per_actor=0.5), on_submit=kill_first)
+    build(table, tmp_path / "ray", models, executor)
     assert killed and arrow(tmp_path / "ray").equals(arrow(tmp_path / "local"))
 
 
-def test_an_actor_out_of_retries_stops_with_one_line_and_the_run_resumes_on_the_local_engine(cluster, models, tmp_path):
+def test_an_actor_out_of_retries_stops_with_one_line_and_the_run_resumes_on_the_local_executor(cluster, models, tmp_path):
     table = glue_table("sst2", 12)
 
     def kill_all(info, job):
@@ -132,13 +135,13 @@ def test_an_actor_out_of_retries_stops_with_one_line_and_the_run_resumes_on_the_
                     os.kill(pid, signal.SIGKILL)
 
     pids: list[int] = []
-    engine = RayEngine(RaySettings(actors=1, cpus_per_actor=0.5, max_retries=0), models[0],
-                       on_start=lambda infos: pids.extend(i["pid"] for i in infos), on_submit=kill_all)
+    executor = RayExecutor(RaySettings(actors=1, cpus_per_actor=0.5, max_retries=0),
+                           on_start=lambda infos: pids.extend(i["pid"] for i in infos), on_submit=kill_all)
     with pytest.raises(TinyaugError, match="died more often than it may be restarted.*rerun the same command"):
-        build(table, tmp_path / "ray", models, engine)
+        build(table, tmp_path / "ray", models, executor)
     assert not (tmp_path / "ray").exists()
     assert [p.name for p in (tmp_path / "ray.partial" / "shards").iterdir()] == ["00000"]
-    report = build(table, tmp_path / "ray", models)  # resumed on the other engine
+    report = build(table, tmp_path / "ray", models)  # resumed on the other executor
     assert report.shards_resumed == 1
     build(table, tmp_path / "local", models)
     assert arrow(tmp_path / "ray").equals(arrow(tmp_path / "local"))
@@ -150,12 +153,13 @@ def test_actors_with_other_models_are_refused(cluster, models, tmp_path):
     (tmp_path / "other.txt").write_text("\n".join(lines[1:] + lines[:1]) + "\n")  # the same words, in another order
     other = ModelSpec(spec.mlm, str(tmp_path / "other.txt"))
     with pytest.raises(TinyaugError, match="loaded vectors .* give every node the same model files"):
-        build(glue_table("sst2", 4), tmp_path / "o", models, RayEngine(RaySettings(actors=1, cpus_per_actor=0.5), other))
+        build(glue_table("sst2", 4), tmp_path / "o", models, RayExecutor(RaySettings(actors=1, cpus_per_actor=0.5)),
+              spec=other)
 
 
 def test_a_killed_driver_resumes_with_identical_rows(cluster, models, tmp_path):
     """The command line on the test's Ray cluster (--ray-address), killed with SIGKILL once its
-    first shard is written, then run again: it resumes and ends with the local engine's rows."""
+    first shard is written, then run again: it resumes and ends with the local executor's rows."""
     spec = models[0]
     out = tmp_path / "cli"
     command = [sys.executable, "-c", "from tinyaug.pipelines.cli import main; main()", "augment", "--task", "sst2", "--data-dir", str(GLUE),
@@ -190,8 +194,32 @@ def test_teacher_logits_on_ray_equal_the_local_ones(cluster, tmp_path):
     write_augmented(tmp_path / "glue", "sst2", tmp_path / "aug", variants=3)
     local = teacher_logits(teacher, tmp_path / "aug", "sst2", out=tmp_path / "local", batch_size=4)
     on_ray = teacher_logits(teacher, tmp_path / "aug", "sst2", out=tmp_path / "ray", batch_size=4,
-                            engine=RayEngine(RaySettings(actors=2, cpus_per_actor=0.5)))
+                            executor=RayExecutor(RaySettings(actors=2, cpus_per_actor=0.5)))
     assert on_ray["rows"] == local["rows"] > 2 * 40
     a, b = (np.asarray(load_augmented(tmp_path / d)["teacher_logits"]) for d in ("local", "ray"))
     assert np.array_equal(a, b)
     assert not (tmp_path / "ray.teacher.partial").exists()
+
+
+class Cubes:
+    """A trivial worker factory, picklable (sent by value: the actors cannot import this module)."""
+
+    def __call__(self):
+        return lambda rows, progress: [r ** 3 for r in rows]
+
+
+def test_the_ray_executor_runs_any_picklable_worker(cluster):
+    from ray import cloudpickle
+
+    from tinyaug.pipelines.io.shard_runner import shard_jobs
+
+    jobs = shard_jobs(7, 2)
+    heard: list[int] = []
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        executor = RayExecutor(RaySettings(actors=2, cpus_per_actor=0.5))
+        results = dict(executor.map(Cubes(), jobs, lambda job: list(range(job.start, job.stop)), progress=heard.append))
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert results == {job: [r ** 3 for r in range(job.start, job.stop)] for job in jobs}
+    assert sorted(heard) == [1, 2, 2, 2]  # each shard's rows once, as its result arrives

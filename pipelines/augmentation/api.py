@@ -6,8 +6,9 @@
     >>> aug.column_names
     ['sentence', 'label', 'idx', 'aug_example_id', 'aug_variant', 'aug_changes']
 
-It runs the builder behind ``tinyaug augment`` (same shards, same per-example generators), so
-the rows equal the command line's for the same rows, recipe and models.
+It builds the job ``tinyaug augment`` builds (``build.AugmentJob``) and runs it with the same
+``run`` (same shards, same per-example generators), so the rows equal the command line's for the
+same rows, recipe and models, on this process or on Ray (``executor=``).
 
 Not here: the command line (``cli.augment``).
 """
@@ -17,15 +18,15 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import datasets
 
 from tinyaug.augment.methods import Method, method_name, parse_method
 from tinyaug.augment.recipe import Recipe
 from tinyaug.errors import InputError
-from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, load_augmented
-from tinyaug.pipelines.augmentation.methods import models_needed
+from tinyaug.pipelines.augmentation.build import AugmentJob, BuildOptions, load_augmented, run
+from tinyaug.pipelines.augmentation.methods import MethodModels, ModelSpec, models_needed
 from tinyaug.pipelines.io.models import DEFAULT_MLM, LoadedMLM, at_precision, load_masked_lm
 from tinyaug.pipelines.io.tables import table_from_dataset
 from tinyaug.pipelines.io import glue
@@ -57,7 +58,8 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
                     recipe: Recipe | None = None, mlm: str | LoadedMLM = DEFAULT_MLM,
                     vectors: str | LoadedVectors = EMBEDDED_VECTORS, device: str = "auto",
                     precision: str = "fp32", batch_size: int = 64, out: str | Path | None = None,
-                    overwrite: bool = False, method: "str | Method | None" = None) -> datasets.Dataset:
+                    overwrite: bool = False, method: "str | Method | None" = None,
+                    shard_size: int = 1000, executor: Any = None) -> datasets.Dataset:
     """Augment ``dataset`` (TinyBERT-style by default) and return the augmented dataset.
 
     ``task``: a GLUE task whose hub schema ``dataset`` has (``sentence``, ``label``, ``idx``, ...);
@@ -71,6 +73,9 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
     ``"tinybert+eda:swap"``; default ``recipe.method``, ``tinybert``), or a method object of your
     own (``tinyaug.augment.methods``; README, "Writing your own method"); only the models the
     method needs are loaded.
+    ``executor``: where the shards are built (``tinyaug.pipelines.scale``: None or a
+    ``LocalExecutor`` here, a ``RayExecutor`` on Ray actors, which load ``mlm`` / ``vectors`` by
+    name: give names, not loaded models); ``shard_size``: examples per shard.
     """
     if not isinstance(dataset, datasets.Dataset):
         raise InputError(f"augment_dataset takes a datasets.Dataset, not {type(dataset).__name__} "
@@ -101,10 +106,15 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
     loaded_vectors = None
     if "vectors" in needed:
         loaded_vectors = vectors if isinstance(vectors, LoadedVectors) else load_vectors(vectors)
-    options = BuildOptions(batch_size=batch_size, overwrite=overwrite, method=custom)
+    named = ModelSpec(mlm, vectors, precision=precision) if isinstance(mlm, str) and isinstance(vectors, str) else None
+    options = BuildOptions(batch_size=batch_size, shard_size=shard_size, overwrite=overwrite)
+
+    def job(target: str | Path) -> AugmentJob:
+        return AugmentJob(table, Path(target), recipe, MethodModels(loaded_mlm, loaded_vectors), named, custom, options)
+
     if out is not None:
-        augment_table(table, out, recipe, loaded_mlm, loaded_vectors, options)
+        run(job(out), executor)
         return load_augmented(out)
     with tempfile.TemporaryDirectory(prefix="tinyaug-") as tmp:
-        augment_table(table, Path(tmp) / "aug", recipe, loaded_mlm, loaded_vectors, options)
+        run(job(Path(tmp) / "aug"), executor)
         return datasets.load_from_disk(str(Path(tmp) / "aug"), keep_in_memory=True)

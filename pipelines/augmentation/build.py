@@ -1,14 +1,18 @@
-"""The dataset builder: an ``InputTable`` in, an augmented Arrow dataset out, resumable.
+"""The augment job: an ``InputTable`` in, an augmented Arrow dataset out, resumable.
+
+``AugmentJob`` says what to do (the rows, the recipe, the method and the models it needs, how
+to run, where to write); ``run(job, executor)`` does it. The command line (``cli.augment``), the
+Python API (``api.augment_dataset``) and the benchmarks build the same job and call the same
+``run``; where the shards are built is the executor's business (``pipelines.scale``: this process,
+or a Ray cluster, ``--engine ray``), and the rows are the same either way.
 
 Work happens in shards of ``shard_size`` examples, in a work folder ``OUT.partial`` beside the
-output. Each shard is written to a temporary folder and renamed into place, so a shard either
-exists whole or not at all; a run killed at any moment and started again with the same
-arguments skips the shards that exist and ends with exactly the rows of an uninterrupted run
-(every example draws from its own generator). When all shards exist they are joined, the
-dataset card is written, and the result is renamed to ``OUT``; ``OUT`` never holds a partial
-dataset. Where the shards are built is the engine's business: this process (``LocalEngine``) or
-a Ray cluster (``pipelines.scale``); either way they come back here and only this process writes,
-so one lock on ``OUT`` covers the whole run and no two writers can race.
+output, through the shard runner (``io.shard_runner``): a run killed at any moment and started
+again with the same arguments skips the shards that exist and ends with exactly the rows of an
+uninterrupted run (every example draws from its own generator); one with other arguments is
+refused. When all shards exist they are joined, the dataset card is written, and the result is
+renamed to ``OUT`` (``assemble``); ``OUT`` never holds a partial dataset. Only this process
+writes, so one lock on ``OUT`` covers the whole run and no two writers can race.
 
 Output columns: the input's columns (text columns rewritten), plus provenance:
 ``aug_example_id`` (source row), ``aug_variant`` (0 = the original) and ``aug_changes``
@@ -25,7 +29,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable
 
 import datasets
 import pyarrow as pa
@@ -36,16 +40,17 @@ from tinyaug.augment.methods import Method
 from tinyaug.augment.recipe import Recipe
 from tinyaug.errors import InputError, TinyaugError
 from tinyaug.pipelines.augmentation.assemble import assemble
-from tinyaug.pipelines.augmentation.methods import MethodModels, build_method, models_needed
-from tinyaug.pipelines.augmentation.shards import (ShardJob, augment_shard, read_shard_stats, shard_jobs, shard_problem,
-                                                   write_shard)
-from tinyaug.pipelines.io.interrupts import check_interrupted
+from tinyaug.pipelines.augmentation.methods import MethodModels, ModelSpec, load_models, models_needed
+from tinyaug.pipelines.augmentation.shards import (AugmentShards, LoadedWorkers, NamedWorkers, ShardSchema,
+                                                   read_shard_stats)
 from tinyaug.pipelines.io.models import LoadedMLM
-from tinyaug.pipelines.io.outputs import TINYAUG_DATASET, check_inputs, check_output, is_tinyaug_dataset, output_lock
+from tinyaug.pipelines.io.outputs import TINYAUG_DATASET, check_inputs, check_output, is_tinyaug_dataset
 from tinyaug.pipelines.io.schema import augmented_features, read_metadata
-from tinyaug.pipelines.io.storage import arrow_stream_rows, clear_stale, data_files_problem, remove_tree, write_json
+from tinyaug.pipelines.io.shard_runner import ShardRunner, run_lock, shard_jobs
+from tinyaug.pipelines.io.storage import arrow_stream_rows, clear_stale, data_files_problem, remove_tree
 from tinyaug.pipelines.io.tables import InputTable
 from tinyaug.pipelines.io.vectors import LoadedVectors
+from tinyaug.pipelines.scale.executor import Executor, LocalExecutor
 
 logger = logging.getLogger(__name__)
 
@@ -59,47 +64,66 @@ class BuildOptions:
     examples_per_batch: int = 256  # examples planned together (candidate look-ups are batched across them)
     shard_size: int = 1000  # examples per shard (the unit of resume)
     overwrite: bool = False
-    engine: "ShardEngine | None" = None  # None: this process builds every shard (the local engine)
     request: dict | None = None  # the command's arguments and input identities (``preflight``), kept in the metadata
-    method: Method | None = None  # a method object built by the caller (local engine); None: built from recipe.method
+
+    def __post_init__(self) -> None:
+        if self.shard_size < 1 or self.batch_size < 1 or self.examples_per_batch < 1:
+            raise TinyaugError("shard size, batch size and examples per batch must be at least 1")
 
 
-@dataclasses.dataclass(frozen=True)
-class ShardWork:
-    """What an engine needs to build shards: the recipe, the models loaded in this process (their
-    identifiers are what every shard must be built with) and the output schema."""
+@dataclasses.dataclass
+class AugmentJob:
+    """One augmentation: ``table``'s rows by ``recipe`` into ``out``.
 
+    ``models``: the models loaded in this process (only those the method needs count: they name
+    the run and the dataset). ``spec``: the same models by name, for an executor whose workers
+    load their own (Ray); None where the job runs here only. ``method``: a method object the
+    caller built (say a method of their own; runs here only); None builds the one
+    ``recipe.method`` names.
+    """
+
+    table: InputTable
+    out: Path
     recipe: Recipe
-    mlm: LoadedMLM | None  # None where the method needs no masked LM (``methods.models_needed``)
-    vectors: LoadedVectors | None
-    text_columns: tuple[str, ...]
-    features: datasets.Features
-    batch_size: int
-    examples_per_batch: int
+    models: MethodModels
+    spec: ModelSpec | None = None
+    method: Method | None = None
+    options: BuildOptions = dataclasses.field(default_factory=BuildOptions)
 
+    def __post_init__(self) -> None:
+        self.out = Path(self.out).resolve()
+        if len(self.table.dataset) == 0:
+            raise InputError(f"{self.table.source}: no rows to augment")
+        if self.method is None:  # only the models the method uses name the run (and reach the workers)
+            needed = models_needed(self.recipe)
+            self.models = MethodModels(self.models.mlm if "mlm" in needed else None,
+                                       self.models.vectors if "vectors" in needed else None)
 
-class ShardEngine(Protocol):
-    """Builds shards somewhere and hands back their rows as each one completes, in any order."""
+    @classmethod
+    def load(cls, load: dict[str, Any], out: str | Path, recipe: Recipe, spec: ModelSpec, device: str,
+             options: BuildOptions | None = None) -> "AugmentJob":
+        """The job over ``load_input(**load)``'s rows, with the models the method needs loaded by
+        name (``spec``) on ``device`` (the command line's way; the experiment's too)."""
+        from tinyaug.pipelines.io.tables import load_input
 
-    def augment(self, work: ShardWork, jobs: list[ShardJob], source: Callable[[ShardJob], pa.Table],
-                progress: Callable[[int], None] | None) -> Iterator[tuple[ShardJob, pa.Table, Stats]]: ...
+        table = load_input(**load)
+        return cls(table, Path(out), recipe, load_models(spec, device, models_needed(recipe)), spec,
+                   options=options or BuildOptions())
 
+    @property
+    def work(self) -> Path:
+        """The work folder: ``OUT.partial``."""
+        return self.out.with_name(self.out.name + ".partial")
 
-class LocalEngine:
-    """Every shard in this process, one after another, with one method: ``method`` (one the caller
-    built, say a method of their own), else the one ``recipe.method`` names."""
-
-    def __init__(self, method: Method | None = None) -> None:
-        self.augmenter: Method | None = method
-
-    def augment(self, work: ShardWork, jobs: list[ShardJob], source: Callable[[ShardJob], pa.Table],
-                progress: Callable[[int], None] | None) -> Iterator[tuple[ShardJob, pa.Table, Stats]]:
-        for job in jobs:
-            self.augmenter = self.augmenter or build_method(work.recipe, MethodModels(work.mlm, work.vectors),
-                                                            work.batch_size)
-            table, stats = augment_shard(source(job), work.text_columns, self.augmenter, work.features,
-                                         work.examples_per_batch, progress)
-            yield job, table, stats
+    def run_key(self) -> dict:
+        """Everything that decides the rows; a resumed run must match it (the executor does not)."""
+        table, options, mlm = self.table, self.options, self.models.mlm
+        key = {"tinyaug": __version__, "input": table.fingerprint, "rows": len(table.dataset),
+               "text_columns": list(table.text_columns), "columns": list(table.dataset.column_names),
+               "recipe": self.recipe.to_dict(), **self.models.identifiers(), "shard_size": options.shard_size}
+        if mlm is not None and mlm.precision != "fp32":  # rounding then depends on which contexts share a forward
+            key.update(batch_size=options.batch_size, examples_per_batch=options.examples_per_batch)
+        return key
 
 
 @dataclasses.dataclass
@@ -112,142 +136,94 @@ class BuildReport:
     stats: Stats
     skipped: list[str]
     metadata: dict[str, Any]
-    augmenter: Method | None = None  # the local engine's method (its timings and model counters), if it ran; None on Ray
+    augmenter: Method | None = None  # the local executor's method (its timings and model counters); None on Ray
     already_complete: bool = False  # OUT already held this run's result: nothing was done
 
 
-def _run_key(table: InputTable, recipe: Recipe, mlm: LoadedMLM | None, vectors: LoadedVectors | None,
-             options: BuildOptions) -> dict:
-    """Everything that decides the rows; a resumed run must match it (the engine does not)."""
-    key = {"tinyaug": __version__, "input": table.fingerprint, "rows": len(table.dataset),
-           "text_columns": list(table.text_columns), "columns": list(table.dataset.column_names),
-           "recipe": recipe.to_dict(),
-           **MethodModels(mlm, vectors).identifiers(), "shard_size": options.shard_size}
-    if mlm is not None and mlm.precision != "fp32":  # rounding then depends on which contexts share a forward
-        key.update(batch_size=options.batch_size, examples_per_batch=options.examples_per_batch)
-    return key
-
-
-def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: LoadedMLM | None,
-                  vectors: LoadedVectors | None, options: BuildOptions = BuildOptions(),
-                  progress: Callable[[int], None] | None = None,
-                  notify: Callable[[str], None] | None = None) -> BuildReport:
-    """Augment every row of ``table`` into ``out_dir`` (see the module docstring). ``notify``
-    hears, at the start, how many shards an interrupted run already built."""
+def run(job: AugmentJob, executor: Executor | None = None, progress: Callable[[int], None] | None = None,
+        notify: Callable[[str], None] | None = None) -> BuildReport:
+    """Augment every row of ``job.table`` into ``job.out`` on ``executor`` (None: this process;
+    see the module docstring). ``progress`` hears rows as they are done; ``notify``, at the start,
+    how many shards an interrupted run already built, and any damaged shard."""
     datasets.disable_progress_bars()
-    out_dir = Path(out_dir).resolve()
-    if options.shard_size < 1 or options.batch_size < 1 or options.examples_per_batch < 1:
-        raise TinyaugError("shard size, batch size and examples per batch must be at least 1")
-    total = len(table.dataset)
-    if total == 0:
-        raise InputError(f"{table.source}: no rows to augment")
-    if options.method is None:  # only the models the method uses name the run (and reach the engine)
-        needed = models_needed(recipe)
-        mlm, vectors = (mlm if "mlm" in needed else None), (vectors if "vectors" in needed else None)
-    key = _run_key(table, recipe, mlm, vectors, options)
-    work = out_dir.with_name(out_dir.name + ".partial")
-    check_inputs(out_dir, [("--input", table.source)])  # a hub source is no path: skipped
-    if out_dir.exists() and not options.overwrite:
-        finished = _finished_report(out_dir, key, work)
+    executor = executor or LocalExecutor()
+    if job.method is not None and executor.remote:
+        raise TinyaugError("a method object runs in this process only; give the Ray executor a method by name")
+    if executor.remote and job.spec is None:
+        raise TinyaugError("the Ray executor needs the models by name (AugmentJob.spec) to load them in its actors")
+    key = job.run_key()
+    check_inputs(job.out, [("--input", job.table.source)])  # a hub source is no path: skipped
+    if job.out.exists() and not job.options.overwrite:
+        finished = finished_report(job.out, key)
         if finished is not None:
             return finished  # done earlier: a rerun (perhaps after a kill during clean-up) changes nothing
-    check_output(out_dir, command="augment", what=TINYAUG_DATASET, overwrite=options.overwrite,
+    check_output(job.out, command="augment", what=TINYAUG_DATASET, overwrite=job.options.overwrite,
                  replaceable=is_tinyaug_dataset)
-    with _run_lock(work, out_dir):
-        _open_work(work, key)
-        return _build(table, work, out_dir, key, recipe, mlm, vectors, options, progress, notify)
+    with augment_lock(job.out):
+        return _build(job, key, executor, progress, notify)
 
 
-def _run_lock(work: Path, out_dir: Path) -> contextlib.AbstractContextManager[None]:
+def augment_lock(out_dir: Path) -> contextlib.AbstractContextManager[None]:
     """Hold ``OUT.partial/run.lock`` for the whole run: a second run on the same ``OUT`` stops at
-    once with one line instead of racing this one (the lock goes with the process if it dies; the
-    command takes it before loading anything, ``preflight``)."""
-    return output_lock(work / "run.lock", f"another tinyaug run is writing {out_dir} right now; wait for it to "
-                                          "finish (then rerun to find it complete), or choose another --out")
+    once with one line instead of racing this one (the command takes it before loading anything,
+    ``preflight``)."""
+    return run_lock(out_dir.with_name(out_dir.name + ".partial"),
+                    f"another tinyaug run is writing {out_dir} right now; wait for it to finish (then rerun to "
+                    "find it complete), or choose another --out")
 
 
-def _build(table: InputTable, work: Path, out_dir: Path, key: dict, recipe: Recipe, mlm: LoadedMLM,
-           vectors: LoadedVectors, options: BuildOptions, progress: Callable[[int], None] | None,
+def _build(job: AugmentJob, key: dict, executor: Executor, progress: Callable[[int], None] | None,
            notify: Callable[[str], None] | None) -> BuildReport:
-    """Build the missing shards (on the engine), write each as it arrives, then assemble."""
+    """Build the missing shards on the executor, written as each arrives, then assemble."""
+    table, options, models = job.table, job.options, job.models
     total = len(table.dataset)
-    shards_dir = work / "shards"
-    jobs = shard_jobs(total, options.shard_size)
-    _drop_damaged(shards_dir, jobs, notify)
-    missing = [job for job in jobs if not (shards_dir / job.name).exists()]
-    resumed = len(jobs) - len(missing)
-    if resumed and notify is not None:
-        notify(f"Resuming: {resumed} of {len(jobs)} shards were already built")
-    if progress and resumed:
-        progress(total - sum(job.stop - job.start for job in missing))
     features = augmented_features(table.dataset.features)
-    shard_work = ShardWork(recipe, mlm, vectors, tuple(table.text_columns), features,
-                           options.batch_size, options.examples_per_batch)
-    if options.method is not None and options.engine is not None:
-        raise TinyaugError("a method object runs on the local engine only; give the Ray engine a method by name")
-    engine = options.engine or LocalEngine(options.method)
+    runner = ShardRunner(job.work, key, shard_jobs(total, options.shard_size), AugmentShards(features), notify=notify)
+    missing = runner.open()
+    if progress and runner.resumed:
+        progress(total - sum(shard.rows for shard in missing))
+    schema = ShardSchema(tuple(table.text_columns), features, options.batch_size, options.examples_per_batch)
+    local = None
+    if executor.remote:
+        assert job.spec is not None
+        factory: Any = NamedWorkers(job.recipe, job.spec, schema, executor.device)
+    else:
+        factory = local = LoadedWorkers(job.recipe, models, schema, job.method)
     arrow = table.dataset.with_format("arrow")
-    for job, rows, stats in engine.augment(shard_work, missing, lambda job: arrow[job.start:job.stop], progress):
-        written = write_shard(rows, features, shards_dir / job.name, stats)
-        logger.info("wrote shard %d/%d (%d rows)", job.index + 1, len(jobs), written)
-        check_interrupted()  # an interrupt a library swallowed stops here, the shard saved
+    runner.write(executor.map(factory, missing, lambda shard: arrow[shard.start:shard.stop],
+                              expected=models.identifiers(), progress=progress))
 
-    done = [shards_dir / job.name for job in jobs]
     stats = Stats()
-    for shard_path in done:
+    for shard_path in runner.paths():
         stats.add(read_shard_stats(shard_path))
+    recipe, mlm = job.recipe, models.mlm
     metadata = {
         "tinyaug_version": __version__, "recipe": recipe.to_dict(), "input": table.source,
         "task": table.task.name if table.task else None, "text_columns": list(table.text_columns),
-        "label_column": table.label_column, "method": recipe.method, **MethodModels(mlm, vectors).identifiers(),
+        "label_column": table.label_column, "method": recipe.method, **models.identifiers(),
         "mlm_starter": mlm.starter if mlm is not None else None, "shard_size": options.shard_size,
         "skipped_rows": [str(b) for b in table.skipped], "stats": stats.to_dict(),
         "rows_in": total, "rows_out": stats.rows_out, "run_key": key,
         **({"request": options.request} if options.request else {}),
     }
-    clear_stale(out_dir)
-    assemble(done, out_dir, metadata)
-    remove_tree(work)
-    return BuildReport(out_dir, total, stats.rows_out, len(jobs), resumed, stats, metadata["skipped_rows"], metadata,
-                       getattr(engine, "augmenter", None))
+    runner.finish(job.out, lambda shards: assemble(shards, job.out, metadata))
+    return BuildReport(job.out, total, stats.rows_out, len(runner.jobs), runner.resumed, stats,
+                       metadata["skipped_rows"], metadata, local.built if local is not None else None)
 
 
-def _drop_damaged(shards_dir: Path, jobs: list[ShardJob], notify: Callable[[str], None] | None) -> None:
-    """Remove the built shards that are damaged (cut short by a power loss or a full disk, a file
-    missing), each named in one line, so that this run builds them again."""
-    for job in jobs:
-        shard = shards_dir / job.name
-        if not shard.exists() and not shard.is_symlink():
-            continue
-        problem = shard_problem(shard)
-        if problem is None:
-            continue
-        (notify or logger.warning)(f"shard {shard} is damaged ({problem}): building it again")
-        if shard.is_dir() and not shard.is_symlink():
-            remove_tree(shard)
-        else:
-            shard.unlink()
+def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: LoadedMLM | None,
+                  vectors: LoadedVectors | None, options: BuildOptions | None = None,
+                  progress: Callable[[int], None] | None = None, notify: Callable[[str], None] | None = None, *,
+                  executor: Executor | None = None, method: Method | None = None,
+                  spec: ModelSpec | None = None) -> BuildReport:
+    """``run(AugmentJob(...), executor)`` with the models given one by one (tests, benchmarks)."""
+    job = AugmentJob(table, Path(out_dir), recipe, MethodModels(mlm, vectors), spec, method, options or BuildOptions())
+    return run(job, executor, progress, notify)
 
 
-def _open_work(work: Path, key: dict) -> None:
-    """Create the work folder with its run key, or check that an interrupted run's key matches."""
-    run_file = work / "run.json"
-    if run_file.is_file():
-        try:
-            previous = json.loads(run_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise TinyaugError(f"{run_file} is unreadable; delete {work} to start over") from exc
-        if previous != key:
-            changed = sorted(k for k in key if previous.get(k) != key[k])
-            raise TinyaugError(f"{work} holds an interrupted run with other arguments ({', '.join(changed)} differ); "
-                               f"rerun with the same arguments to resume, or delete {work} to start over")
-        return
-    (work / "shards").mkdir(parents=True, exist_ok=True)
-    write_json(run_file, key)
-
-
-def _finished_report(out_dir: Path, key: dict, work: Path) -> BuildReport | None:
-    """The report of a complete earlier run with the same key in ``out_dir``, or None."""
+def finished_report(out_dir: Path, key: dict) -> BuildReport | None:
+    """The report of a complete earlier run with the run key ``key`` in ``out_dir``, or None. The
+    leftovers of a kill during its clean-up (``OUT.partial``, temporary folders) go."""
     if not (out_dir / "state.json").is_file():
         return None
     ds = _load_whole(out_dir, key)
@@ -256,6 +232,7 @@ def _finished_report(out_dir: Path, key: dict, work: Path) -> BuildReport | None
     metadata = read_metadata(ds)
     if metadata.get("run_key") != key:
         return None
+    work = out_dir.with_name(out_dir.name + ".partial")
     if work.exists():
         remove_tree(work)
     clear_stale(work)  # a kill during the clean-up left .OUT.partial.trash-N behind

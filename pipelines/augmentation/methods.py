@@ -3,8 +3,10 @@
 ``tinyaug.augment.methods`` names the methods and the resources each needs; this module loads
 those resources (the masked LM's engine for ``tinybert``, a vocabulary from the word vectors for
 ``random``, WordNet's synonyms for ``synonyms`` and ``eda``, and the candidate constraints every
-method that proposes words shares) and builds the method. The local engine and the Ray actors
-both call ``build_method`` with the same arguments, so they build the same method.
+method that proposes words shares) and builds the method. ``load_models`` loads the models a
+method needs from their names (``ModelSpec``: the command line's model options); the command
+line, the Python API and the Ray actors all load through it and call ``build_method`` with the
+same arguments, so they build the same method.
 
 Not here: the methods (``tinyaug.augment.methods``), loading the models (``tinyaug.pipelines.io``).
 """
@@ -25,6 +27,18 @@ from tinyaug.pipelines.io.models import LoadedMLM
 from tinyaug.pipelines.io.vectors import LoadedVectors
 
 VOCABULARY_SIZE = 20_000  # the random method's words: the vectors' most frequent plain words
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """The models by name, as the command line's model options give them (picklable: a Ray
+    actor loads its own from these)."""
+
+    mlm: str
+    vectors: str
+    vectors_format: str = "auto"
+    trust_pickle: bool = False
+    precision: str = "fp32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +66,18 @@ def models_needed(recipe: Recipe) -> set[str]:
     if "vocabulary" in want or recipe.min_similarity is not None:
         models.add("vectors")
     return models
+
+
+def load_models(spec: ModelSpec, device: str, needed: set[str] | frozenset[str]) -> MethodModels:
+    """The masked LM (on ``device``, at ``spec.precision``) and the word vectors, each only if
+    ``needed`` (``models_needed``), else None."""
+    from tinyaug.pipelines.io.models import at_precision, load_masked_lm
+    from tinyaug.pipelines.io.vectors import load_vectors
+
+    mlm = at_precision(load_masked_lm(spec.mlm, device), spec.precision) if "mlm" in needed else None
+    vectors = load_vectors(spec.vectors, spec.vectors_format, allow_pickle=spec.trust_pickle) \
+        if "vectors" in needed else None
+    return MethodModels(mlm, vectors)
 
 
 def check_resources(recipe: Recipe) -> None:

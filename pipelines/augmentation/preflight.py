@@ -115,26 +115,21 @@ def claim_out(out: str | Path, *, inputs: Inputs, overwrite: bool, request: dict
     ``BuildReport`` (``already_complete``): then there is nothing to do. Refusals (an input, a
     folder of the user's, a dataset made with other arguments, another run holding the lock) are
     raised here."""
-    from tinyaug.pipelines.augmentation.build import _finished_report, _run_lock
+    from tinyaug.pipelines.augmentation.build import augment_lock, finished_report
 
     resolved = check_inputs(out, inputs)
-    work = resolved.with_name(resolved.name + ".partial")
-    created = [folder for folder in (work, *work.parents) if not folder.exists()]  # removed again if left empty
-    with _run_lock(work, resolved):
-        try:
-            finished = None
-            dataset = resolved.exists() and is_tinyaug_dataset(resolved)
-            recorded = _recorded_request(resolved) if dataset and not overwrite else None
-            if recorded is not None and recorded == request:
-                finished = _finished_report(resolved, _read_run_key(resolved), work)
-            elif not (dataset and not overwrite and (recorded is None or request is None
-                                                     or recorded.get("run") == request.get("run"))):
-                # not a dataset that may hold this very run: the rule decides now
-                check_output(out, command="augment", what=TINYAUG_DATASET, inputs=inputs, overwrite=overwrite,
-                             replaceable=is_tinyaug_dataset)
-            yield resolved, finished
-        finally:
-            _drop_bare_work(work, created)
+    with augment_lock(resolved):  # a work folder it made and nothing filled goes with it
+        finished = None
+        dataset = resolved.exists() and is_tinyaug_dataset(resolved)
+        recorded = _recorded_request(resolved) if dataset and not overwrite else None
+        if recorded is not None and recorded == request:
+            finished = finished_report(resolved, _read_run_key(resolved))
+        elif not (dataset and not overwrite and (recorded is None or request is None
+                                                 or recorded.get("run") == request.get("run"))):
+            # not a dataset that may hold this very run: the rule decides now
+            check_output(out, command="augment", what=TINYAUG_DATASET, inputs=inputs, overwrite=overwrite,
+                         replaceable=is_tinyaug_dataset)
+        yield resolved, finished
 
 
 def _read_run_key(out: Path) -> dict[str, Any]:
@@ -143,14 +138,3 @@ def _read_run_key(out: Path) -> dict[str, Any]:
     if key is None:
         raise TinyaugError(f"{out}: its metadata has no run key; rebuild it with --overwrite")
     return key
-
-
-def _drop_bare_work(work: Path, created: list[Path]) -> None:
-    """Remove the work folder when it holds nothing but the lock this run created (a refusal, an
-    "already complete", a failure before the first shard): it would read as an interrupted run.
-    Folders made for it (``tinyaug-out/``) go too when nothing else came into them."""
-    if work in created and work.is_dir() and {p.name for p in work.iterdir()} <= {"run.lock"}:
-        (work / "run.lock").unlink(missing_ok=True)
-    for folder in created:  # deepest first
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # only when empty

@@ -1,12 +1,15 @@
 """One shard of an augmentation: its source rows in, its output rows (an Arrow table) out.
 
-Both engines run exactly this code on exactly these rows: the local engine in the process that
-builds the dataset, the Ray engine in its actors (``pipelines.scale``). Every example draws from
-its own generator, so a shard's rows do not depend on where, when or how often it runs; only the
-process that builds the dataset writes shards (``write_shard``), each atomically, and a resumed
-run checks each one it finds (``shard_problem``) before it trusts it.
+Every executor runs exactly this code on exactly these rows (``augment_shard``, through a
+``ShardWorker``): the local executor in the process that builds the dataset, with the models it
+loaded (``LoadedWorkers``), the Ray executor in its actors, which load their own by name
+(``NamedWorkers``; ``pipelines.scale``). Every example draws from its own generator, so a shard's
+rows do not depend on where, when or how often it runs. Only the process that builds the dataset
+writes shards (``AugmentShards``: ``write_shard``, each atomically), and a resumed run checks
+each one it finds (``shard_problem``) before it trusts it.
 
-Not here: which shards are missing, resuming and assembly (``build``); loading models (``io``).
+Not here: which shards are missing, resuming (``io.shard_runner``); assembly (``assemble``);
+loading models (``methods``, ``io``).
 """
 
 from __future__ import annotations
@@ -22,28 +25,87 @@ import pyarrow as pa
 
 from tinyaug.augment.engine import Example, Stats, Variant
 from tinyaug.augment.methods import Method
+from tinyaug.augment.recipe import Recipe
+from tinyaug.pipelines.augmentation.methods import MethodModels, ModelSpec, build_method, load_models, models_needed
 from tinyaug.pipelines.io.schema import CHANGES, EXAMPLE_ID, VARIANT
+from tinyaug.pipelines.io.shard_runner import ShardJob
 from tinyaug.pipelines.io.storage import arrow_stream_rows, atomic_directory, data_files_problem
 
 STATS_FILE = "stats.json"
+SHARDS_FOLDER = "shards"  # in the work folder OUT.partial
 
 
 @dataclasses.dataclass(frozen=True)
-class ShardJob:
-    """Shard ``index``: source rows ``start`` to ``stop`` (exclusive)."""
+class ShardSchema:
+    """What every shard of a run shares: the text columns, the output schema, the batching."""
 
-    index: int
-    start: int
-    stop: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.index:05d}"
+    text_columns: tuple[str, ...]
+    features: datasets.Features
+    batch_size: int  # masked contexts per model forward
+    examples_per_batch: int  # examples planned together
 
 
-def shard_jobs(total: int, shard_size: int) -> list[ShardJob]:
-    """The shards of ``total`` rows, ``shard_size`` rows each (the last one may be shorter)."""
-    return [ShardJob(i, lo, min(total, lo + shard_size)) for i, lo in enumerate(range(0, total, shard_size))]
+@dataclasses.dataclass
+class ShardWorker:
+    """Augments one shard's source rows with ``method``: ``(Arrow table, Stats)``."""
+
+    method: Method
+    schema: ShardSchema
+    identifiers: dict[str, str]  # the models the method uses (``MethodModels.identifiers``)
+
+    def __call__(self, rows: pa.Table, progress: Callable[[int], None] | None = None) -> tuple[pa.Table, Stats]:
+        return augment_shard(rows, self.schema.text_columns, self.method, self.schema.features,
+                             self.schema.examples_per_batch, progress)
+
+
+@dataclasses.dataclass
+class LoadedWorkers:
+    """The local executor's worker factory: the models loaded in this process, or a method object
+    the caller built (``method``, say a method of their own). ``built``: the method, once built."""
+
+    recipe: Recipe
+    models: MethodModels
+    schema: ShardSchema
+    method: Method | None = None
+    built: Method | None = None
+
+    def __call__(self) -> ShardWorker:
+        self.built = self.built or self.method or build_method(self.recipe, self.models, self.schema.batch_size)
+        return ShardWorker(self.built, self.schema, self.models.identifiers())
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedWorkers:
+    """A remote executor's worker factory (picklable): each worker loads the models by name, only
+    those the method needs, on ``device``, and builds the method."""
+
+    recipe: Recipe
+    spec: ModelSpec
+    schema: ShardSchema
+    device: str
+
+    def __call__(self) -> ShardWorker:
+        models = load_models(self.spec, self.device, models_needed(self.recipe))
+        return ShardWorker(build_method(self.recipe, models, self.schema.batch_size), self.schema,
+                           models.identifiers())
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentShards:
+    """How an augmentation keeps its shards (``io.shard_runner.ShardStore``): one ``save_to_disk``
+    folder each, ``OUT.partial/shards/00000``, with its statistics."""
+
+    features: datasets.Features
+
+    def path(self, work: Path, job: ShardJob) -> Path:
+        return work / SHARDS_FOLDER / job.name
+
+    def write(self, result: tuple[pa.Table, Stats], target: Path) -> None:
+        table, stats = result
+        write_shard(table, self.features, target, stats)
+
+    def problem(self, job: ShardJob, path: Path) -> str | None:
+        return shard_problem(path)
 
 
 def variant_rows(row: dict[str, Any], text_columns: tuple[str, ...], variants: list[Variant]) -> list[dict]:

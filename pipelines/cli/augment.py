@@ -19,14 +19,10 @@ from tinyaug.tasks import get_task
 MAX_SENTENCE_CHARS = 10_000  # inspect's sentence mode: far beyond any model's window, far below a flood
 
 
-def _load_models(mlm: str, vectors: str, vectors_format: str, trust_pickle: bool, device: str, precision: str,
-                 needed: frozenset[str] = frozenset({"mlm", "vectors"})):
-    """The masked LM and the vectors, each only if ``needed`` (``methods.models_needed``), else None."""
-    from tinyaug.pipelines.io.models import at_precision, load_masked_lm
-    from tinyaug.pipelines.io.vectors import load_vectors
+def _model_spec(mlm: str, vectors: str, vectors_format: str, trust_pickle: bool, precision: str) -> Any:
+    from tinyaug.pipelines.augmentation.methods import ModelSpec
 
-    loaded = at_precision(load_masked_lm(mlm, device), precision) if "mlm" in needed else None
-    return loaded, load_vectors(vectors, vectors_format, allow_pickle=trust_pickle) if "vectors" in needed else None
+    return ModelSpec(mlm, vectors, vectors_format, trust_pickle, precision)
 
 
 def highlighted(text: str, changes: list[dict[str, Any]], column: str) -> str:
@@ -51,16 +47,14 @@ def describe_row(row: dict[str, Any], text_columns: list[str]) -> list[str]:
     return lines
 
 
-def _ray_engine(settings: Any, mlm: str, vectors: str, vectors_format: str, trust_pickle: bool,
-                precision: str) -> Any:
-    if settings is None:
-        return None
-    from tinyaug.pipelines.scale.ray_engine import ModelSpec, RayEngine
+def _executor(settings: Any) -> Any:
+    """The executor ``--engine`` names (``pipelines.scale``)."""
+    from tinyaug.pipelines.scale.ray_executor import executor_for
 
     def started(actors: list[dict]) -> None:
         click.echo(f"Ray: {len(actors)} actors loaded the models", err=True)
 
-    return RayEngine(settings, ModelSpec(mlm, vectors, vectors_format, trust_pickle, precision), on_start=started)
+    return executor_for(settings, on_start=started)
 
 
 @click.command("augment")
@@ -137,34 +131,36 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
         if finished is not None:
             click.echo(f"{out} is already complete with these arguments ({finished.rows_out} rows); nothing to do.")
             return
-        _augment(load, out, recipe, request, settings, mlm, vectors, vectors_format, trust_pickle, device,
-                 precision, batch_size, shard_size, overwrite, show)
+        from tinyaug.pipelines.augmentation.build import AugmentJob, BuildOptions, run
+
+        executor = _executor(settings)
+        options = BuildOptions(batch_size=batch_size, shard_size=shard_size, overwrite=overwrite, request=request)
+        # On Ray, the models loaded here only name the run (the actors load their own, on their devices).
+        job = AugmentJob.load(load, out, recipe, _model_spec(mlm, vectors, vectors_format, trust_pickle, precision),
+                              "cpu" if executor.remote else device, options)
+        _describe(job)
+        total = len(job.table.dataset)
+        with Progress(every=shard_size) as progress:  # in a log: a line per shard
+            report = run(job, executor, progress=lambda rows: progress.advance("Augmenting", rows, total),
+                         notify=lambda message: click.echo(message, err=True))
+        _report(report, list(job.table.text_columns), show)
 
 
-def _augment(load: dict[str, Any], out: Path, recipe: Recipe, request: dict | None, settings: Any, mlm: str,
-             vectors: str, vectors_format: str, trust_pickle: bool, device: str, precision: str, batch_size: int,
-             shard_size: int, overwrite: bool, show: int) -> None:
-    from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table, load_augmented
-    from tinyaug.pipelines.io.tables import load_input
-
-    from tinyaug.pipelines.augmentation.methods import MethodModels, models_needed
-
-    table = load_input(**load)
-    # With Ray, the models here only name the run (the actors load their own, on their devices).
-    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle,
-                                              "cpu" if settings else device, precision, models_needed(recipe))
+def _describe(job: Any) -> None:
+    """What the job reads and how: its input and its method with the models it loaded."""
+    table = job.table
     click.echo(f"Input: {table.source} ({len(table.dataset)} rows, text columns: {', '.join(table.text_columns)})", err=True)
     if table.skipped:
         click.echo(f"Skipped {len(table.skipped)} bad rows (first: {table.skipped[0]})", err=True)
-    models = "; ".join(f"{k}: {v}" for k, v in MethodModels(loaded_mlm, loaded_vectors).identifiers().items())
-    click.echo(f"Method: {recipe.method}" + (f"; {models}" if models else ""), err=True)
-    options = BuildOptions(batch_size=batch_size, shard_size=shard_size, overwrite=overwrite, request=request,
-                           engine=_ray_engine(settings, mlm, vectors, vectors_format, trust_pickle, precision))
-    total = len(table.dataset)
-    with Progress(every=shard_size) as progress:  # in a log: a line per shard
-        report = augment_table(table, out, recipe, loaded_mlm, loaded_vectors, options,
-                               progress=lambda rows: progress.advance("Augmenting", rows, total),
-                               notify=lambda message: click.echo(message, err=True))
+    models = "; ".join(f"{k}: {v}" for k, v in job.models.identifiers().items())
+    click.echo(f"Method: {job.recipe.method}" + (f"; {models}" if models else ""), err=True)
+
+
+def _report(report: Any, text_columns: list[str], show: int) -> None:
+    """What the run wrote, and the first ``show`` examples' rows."""
+    from tinyaug.pipelines.augmentation.build import load_augmented
+
+    out = report.out_dir
     if report.already_complete:
         click.echo(f"{out} is already complete with these arguments ({report.rows_out} rows); nothing to do.")
         return
@@ -182,7 +178,7 @@ def _augment(load: dict[str, Any], out: Path, recipe: Recipe, request: dict | No
             for row in rows.select(range(min(4, len(rows)))):
                 label = label_text(rows, row)
                 click.echo(f" variant {row['aug_variant']}" + (f" (label: {label})" if label is not None else "") + ":")
-                for line in describe_row(row, list(table.text_columns)):
+                for line in describe_row(row, text_columns):
                     click.echo(line)
 
 
@@ -224,8 +220,10 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
                     mlm_context=context, max_length=max_length, min_similarity=min_similarity,
                     exclude_antonyms=exclude_antonyms)
-    # With Ray, the models here only name the run (the actors load their own, on their devices).
-    loaded_mlm, loaded_vectors = _load_models(mlm, vectors, vectors_format, trust_pickle, device, precision)
+    from tinyaug.pipelines.augmentation.methods import load_models
+
+    models = load_models(_model_spec(mlm, vectors, vectors_format, trust_pickle, precision), device, {"mlm", "vectors"})
+    loaded_mlm, loaded_vectors = models.mlm, models.vectors
     report = inspect_sentence(build_augmenter(recipe, loaded_mlm, loaded_vectors, batch_size), target)
     plan = report.plan
     click.echo(f"masked LM: {loaded_mlm.identifier}; vectors: {loaded_vectors.identifier}\n")

@@ -93,7 +93,7 @@ def bench_engines_command(sst2_rows, shard_size, actors, variants, mlm, vectors,
     from tinyaug.pipelines.bench.engines import bench_engines, format_engines
     from tinyaug.pipelines.bench.run import glue_dir, seeded_slice
     from tinyaug.pipelines.cli.common import comma_ints
-    from tinyaug.pipelines.scale.ray_engine import import_ray
+    from tinyaug.pipelines.scale.ray_executor import import_ray
 
     import_ray()
     table = seeded_slice("sst2", sst2_rows, 0, glue_dir(data_dir))

@@ -254,7 +254,7 @@ def ray_settings(engine: str, ray_address: str | None, actors: int | None, cpus_
         if given:
             raise click.UsageError(f"{', '.join(given)} only apply with --engine ray")
         return None
-    from tinyaug.pipelines.scale.ray_engine import RaySettings
+    from tinyaug.pipelines.scale.ray_executor import RaySettings
 
     return RaySettings(address=ray_address, actors=actors, cpus_per_actor=cpus_per_actor,
                        gpus_per_actor=gpus_per_actor)

@@ -6,21 +6,24 @@ and ``teacher_flip`` (the prediction differs from the one on the row's original)
 description ``teacher_logits.json`` with the flip rates (by source, label and number of replaced
 words), and a refreshed dataset card, all written together, atomically (``io.storage``).
 
-The logits are computed in shards of ``SHARD_BATCHES`` batches, each saved as it completes in
-``TARGET.teacher.partial`` beside the output, so an interrupted run resumes where it stopped; the
-shards run here or on a Ray cluster (``engine``, see ``pipelines.scale``), with the same logits
-either way: every shard is batched the same. A resumed run checks each shard it finds and computes
-a damaged one again; a lock in that folder keeps a second run on the same dataset out.
+``TeacherLogitsJob`` says what to do; ``run(job, executor)`` does it (the command line and
+``teacher_logits`` build the same job). The logits are computed in shards of ``SHARD_BATCHES``
+batches by the shard runner augment uses too (``io.shard_runner``), each saved as it completes in
+``TARGET.teacher.partial`` beside the output (``00000.npy``, ...), so an interrupted run resumes
+where it stopped and one with other arguments is refused; the shards run here or on a Ray cluster
+(the executor, ``pipelines.scale``), with the same logits either way: every shard is batched the
+same. A resumed run checks each shard it finds and computes a damaged one again; a lock in that
+folder keeps a second run on the same dataset out.
 
 Not here: distillation (``distill``), which reads them in stage 2.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import datasets
 import numpy as np
@@ -36,9 +39,7 @@ from tinyaug.distill.variants import (
     flips,
     teacher_predictions,
 )
-from tinyaug.errors import InputError
 from tinyaug.pipelines.augmentation.card import render_card
-from tinyaug.pipelines.augmentation.shards import shard_jobs
 from tinyaug.pipelines.distillation.loading import (
     load_task_dataset,
     load_task_model,
@@ -61,12 +62,12 @@ from tinyaug.pipelines.io.schema import (
     teacher_logits_feature,
     with_metadata,
 )
-from tinyaug.pipelines.io.outputs import TINYAUG_DATASET, check_output, is_tinyaug_dataset, output_lock, real_path
-from tinyaug.pipelines.io.interrupts import check_interrupted
-from tinyaug.pipelines.io.storage import atomic_file, read_json, remove_tree, save_dataset, write_json
+from tinyaug.pipelines.io.outputs import TINYAUG_DATASET, check_output, is_tinyaug_dataset, real_path
+from tinyaug.pipelines.io.shard_runner import ShardJob, ShardRunner, run_lock, shard_jobs
+from tinyaug.pipelines.io.storage import atomic_file, save_dataset
+from tinyaug.pipelines.scale.executor import Executor, LocalExecutor
 
-SHARD_BATCHES = 64  # batches per shard of logits: the unit of resume and of work for an engine
-LOCK_FILE = "run.lock"  # in the work folder: one run per dataset at a time
+SHARD_BATCHES = 64  # batches per shard of logits: the unit of resume and of work for an executor
 
 logger = logging.getLogger(__name__)
 
@@ -88,102 +89,120 @@ def load_teacher(teacher: str | Path, task: str, max_length: int, batch_size: in
     return predict, model, {"teacher": f"{teacher} ({model_fingerprint(str(teacher), model)})"}
 
 
-def teacher_logits(teacher: str | Path, data: str | Path, task: str, *, out: str | Path | None = None,
-                   batch_size: int = 64, max_seq_length: int | None = None,
-                   device: str = "auto", overwrite: bool = False, engine: Any = None,
-                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
-    """Add the teacher's logits as column ``teacher_logits`` to the dataset at ``data`` (or write
-    the result to ``out``), atomically. Logits are stored in the task's label order (aligned by
-    label name with the teacher's ``id2label``); STS-B stores one score per row. ``engine``: None
-    computes here; a ``RayEngine`` on its actors (this process then loads the teacher on the CPU,
-    only to name it). ``progress("teacher logits", rows done, rows)`` hears each shard."""
-    spec = get_task(task)
-    max_length = max_seq_length or default_max_seq_length(spec.name)
-    out = _check_out(teacher, data, out, overwrite)
-    target = Path(out or data).resolve()
+@dataclasses.dataclass(frozen=True)
+class TeacherWorker:
+    """Computes one shard's logits (float32, rows x labels) with a loaded teacher."""
+
+    predict: Callable[[pa.Table], np.ndarray]
+    identifiers: dict[str, str]
+
+    def __call__(self, rows: pa.Table, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        return self.predict(rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherWorkers:
+    """A remote executor's worker factory (picklable): each worker loads the teacher on ``device``."""
+
+    teacher: str
+    task: str
+    max_length: int
+    batch_size: int
+    device: str
+
+    def __call__(self) -> TeacherWorker:
+        predict, _, identifiers = load_teacher(self.teacher, self.task, self.max_length, self.batch_size, self.device)
+        return TeacherWorker(predict, identifiers)
+
+
+class LogitShards:
+    """How teacher-logits keeps its shards (``io.shard_runner.ShardStore``): one ``.npy`` file of
+    float32 each, ``TARGET.teacher.partial/00000.npy``."""
+
+    def path(self, work: Path, job: ShardJob) -> Path:
+        return work / f"{job.name}.npy"
+
+    def write(self, result: np.ndarray, target: Path) -> None:
+        with atomic_file(target) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, np.asarray(result, dtype=np.float32), allow_pickle=False)
+
+    def problem(self, job: ShardJob, path: Path) -> str | None:
+        """Not ``job.rows`` rows of float32 (cut short by a power loss, say), or None."""
+        try:
+            shard = np.load(path, mmap_mode="r", allow_pickle=False)
+            problem = None if shard.shape[:1] == (job.rows,) and shard.dtype == np.float32 else \
+                f"shape {shard.shape} {shard.dtype} where {job.rows} rows of float32 were expected"
+            del shard
+        except (ValueError, OSError, EOFError) as exc:
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return problem
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherLogitsJob:
+    """The teacher's logits on every row of the dataset ``data``, written to ``out`` (None: onto
+    ``data``). ``max_seq_length`` None: the task's default."""
+
+    teacher: str | Path
+    data: str | Path
+    task: str
+    out: str | Path | None = None
+    batch_size: int = 64
+    max_seq_length: int | None = None
+    device: str = "auto"  # where this process computes (a remote executor's workers use its device)
+    overwrite: bool = False
+
+
+def run(job: TeacherLogitsJob, executor: Executor | None = None,
+        progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Compute ``job``'s logits on ``executor`` (None: here; on Ray, this process loads the teacher
+    on the CPU, only to name it) and store them (see the module docstring).
+    ``progress("teacher logits", rows done, rows)`` hears each shard."""
+    executor = executor or LocalExecutor()
+    spec = get_task(job.task)
+    max_length = job.max_seq_length or default_max_seq_length(spec.name)
+    out = _check_out(job.teacher, job.data, job.out, job.overwrite)
+    target = Path(out or job.data).resolve()
     work = target.with_name(target.name + ".teacher.partial")
-    with _run_lock(work, target):
-        ds = load_task_dataset(data, spec)
-        predict, model, identifiers = load_teacher(teacher, task, max_length, batch_size,
-                                                   "cpu" if engine is not None else device)
+    with run_lock(work, f"another tinyaug teacher-logits run is writing {target} right now; wait for it to finish, "
+                        "or choose another --out"):
+        ds = load_task_dataset(job.data, spec)
+        predict, model, identifiers = load_teacher(job.teacher, job.task, max_length, job.batch_size,
+                                                   "cpu" if executor.remote else job.device)
         texts = ds.select_columns(list(spec.text_columns)).with_format("arrow")
         key = {**identifiers, "data": ds._fingerprint, "rows": len(ds), "max_seq_length": max_length,
-               "batch_size": batch_size}
-        with _logit_shards(work, key):
-            jobs = shard_jobs(len(ds), batch_size * SHARD_BATCHES)
-            todo = [job for job in jobs if not _shard_whole(work / f"{job.name}.npy", job.stop - job.start)]
-            if len(todo) < len(jobs):
-                logger.warning("resuming: %d of %d shards of logits were already computed", len(jobs) - len(todo), len(jobs))
-            done_rows = len(ds) - sum(job.stop - job.start for job in todo)
+               "batch_size": job.batch_size}
+        runner = ShardRunner(work, key, shard_jobs(len(ds), job.batch_size * SHARD_BATCHES), LogitShards(),
+                             what="shards of teacher logits")
+        missing = runner.open()
+        done = [len(ds) - sum(shard.rows for shard in missing)]
+
+        def heard(rows: int) -> None:
+            done[0] += rows
             if progress is not None:
-                progress("teacher logits", done_rows, len(ds))
-            source = lambda job: texts[job.start:job.stop]  # noqa: E731
-            results = (engine.teacher_logits(str(teacher), spec.name, max_length, batch_size, identifiers, todo, source)
-                       if engine is not None else ((job, predict(source(job))) for job in todo))
-            for job, shard_logits in results:
-                with atomic_file(work / f"{job.name}.npy") as tmp, open(tmp, "wb") as handle:
-                    np.save(handle, np.asarray(shard_logits, dtype=np.float32), allow_pickle=False)
-                logger.info("teacher logits: shard %d/%d", job.index + 1, len(jobs))
-                check_interrupted()  # an interrupt a library swallowed stops here, the shard saved
-                done_rows += job.stop - job.start
-                if progress is not None:
-                    progress("teacher logits", done_rows, len(ds))
-            logits = np.concatenate([np.load(work / f"{job.name}.npy", allow_pickle=False) for job in jobs])
-            result = _store(ds, logits, spec, teacher, model, max_length, data, out)
-    return result
+                progress("teacher logits", done[0], len(ds))
+
+        heard(0)
+        factory: Any = TeacherWorkers(str(job.teacher), spec.name, max_length, job.batch_size, executor.device) \
+            if executor.remote else (lambda: TeacherWorker(predict, identifiers))
+        runner.write(executor.map(factory, missing, lambda shard: texts[shard.start:shard.stop],
+                                  expected=identifiers, progress=heard))
+        return runner.finish(target, lambda shards: _store(
+            ds, np.concatenate([np.load(path, allow_pickle=False) for path in shards]), spec, job.teacher, model,
+            max_length, job.data, out))
 
 
-@contextlib.contextmanager
-def _run_lock(work: Path, target: Path) -> Iterator[None]:
-    """Hold ``TARGET.teacher.partial/run.lock`` for the whole run (taken before anything loads): a
-    second run on the same dataset stops at once with one line and touches nothing. A work folder
-    this run created and left holding only the lock (it failed before its first shard) goes."""
-    created = not work.exists()
-    with output_lock(work / LOCK_FILE, f"another tinyaug teacher-logits run is writing {target} right now; "
-                                       "wait for it to finish, or choose another --out"):
-        try:
-            yield
-        except BaseException:
-            if created and work.is_dir() and [p.name for p in work.iterdir()] == [LOCK_FILE]:
-                remove_tree(work)
-            raise
-
-
-@contextlib.contextmanager
-def _logit_shards(work: Path, key: dict) -> Iterator[Path]:
-    """The folder ``TARGET.teacher.partial`` of logit shards for ``key`` (locked by the caller):
-    emptied when it holds another run's shards (or a ``run.json`` cut short), removed once the
-    dataset with the logits is written."""
-    try:
-        previous = read_json(work / "run.json")
-    except (ValueError, OSError):  # cut short by a power loss: start afresh
-        previous = None
-    if previous != key:
-        for path in work.iterdir():
-            if path.name != LOCK_FILE:
-                remove_tree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-        write_json(work / "run.json", key)
-    yield work
-    remove_tree(work)
-
-
-def _shard_whole(path: Path, rows: int) -> bool:
-    """Whether the logits shard ``path`` exists whole (``rows`` rows of float32); a damaged one (cut
-    short by a power loss, say) is named in a warning and removed, to be computed again."""
-    if not path.exists() and not path.is_symlink():
-        return False
-    try:
-        shard = np.load(path, mmap_mode="r", allow_pickle=False)
-        problem = None if shard.shape[:1] == (rows,) and shard.dtype == np.float32 else \
-            f"shape {shard.shape} {shard.dtype} where {rows} rows of float32 were expected"
-        del shard
-    except (ValueError, OSError, EOFError) as exc:
-        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if problem is None:
-        return True
-    logger.warning("teacher logits shard %s is damaged (%s): computing it again", path, problem)
-    path.unlink()
-    return False
+def teacher_logits(teacher: str | Path, data: str | Path, task: str, *, out: str | Path | None = None,
+                   batch_size: int = 64, max_seq_length: int | None = None,
+                   device: str = "auto", overwrite: bool = False, executor: Executor | None = None,
+                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Add the teacher's logits as column ``teacher_logits`` to the dataset at ``data`` (or write
+    the result to ``out``), atomically: ``run(TeacherLogitsJob(...), executor)``. Logits are
+    stored in the task's label order (aligned by label name with the teacher's ``id2label``);
+    STS-B stores one score per row. ``executor``: None computes here; a ``RayExecutor`` on its
+    actors. ``progress("teacher logits", rows done, rows)`` hears each shard."""
+    job = TeacherLogitsJob(teacher, data, task, out, batch_size, max_seq_length, device, overwrite)
+    return run(job, executor, progress)
 
 
 def _store(ds: datasets.Dataset, logits: np.ndarray, spec: Any, teacher: str | Path, model: Any,

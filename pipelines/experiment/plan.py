@@ -74,9 +74,9 @@ class AblationPlan:
         steps = STAGE_STEPS[name]
         values: dict[str, Any] = {"task": name, "stage1_steps": steps, "stage2_steps": steps}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for name in ("seeds", "augment_seeds"):
-            if name in values:
-                values[name] = tuple(values[name])
+        for field in ("seeds", "augment_seeds"):
+            if field in values:
+                values[field] = tuple(values[field])
         plan = cls(**values)
         plan.check()
         return plan

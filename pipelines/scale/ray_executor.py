@@ -1,17 +1,20 @@
-"""The Ray engine: shards built by actors on a Ray cluster (or a Ray instance started here).
+"""The Ray executor: shards built by a pool of actors on a Ray cluster (or a Ray instance
+started here), behind the executor interface (``scale.executor``).
 
-Each actor loads its models once (a masked LM and word vectors for ``augment``, a teacher for
-``teacher-logits``), then takes one shard at a time: the driver sends the shard's source rows
-through Ray's object store and gets its result back the same way, and the builder writes it
-(``augmentation.build``, ``distillation.teacher``). So only the driver's machine needs to see
-``--out``; the workers need the package and the models, not a shared file system.
+Each actor builds one worker with the run's factory (which loads its models once: a masked LM
+and word vectors for ``augment``, a teacher for ``teacher-logits``), then takes one shard at a
+time: the driver sends the shard's source rows through Ray's object store and gets its result
+back the same way, and the shard runner writes it (``io.shard_runner``). So only the driver's
+machine needs to see the output; the workers need the package and the models, not a shared file
+system. Every actor must report the models the driver named (``executor.check_identifiers``).
 
 Faults: an actor that dies mid-shard is restarted by Ray (it loads its models again) and the
 shard is retried, up to ``max_retries`` times; shards are pure functions of their rows, so a
 retried shard is the same shard. A driver that dies loses only the shards in flight: the same
 command started again skips the shards already written.
 
-Not here: which shards are missing, writing them, assembly (the builders).
+Not here: which shards are missing, writing them, assembly (``io.shard_runner``); what a worker
+does (``augmentation.shards``, ``distillation.teacher``).
 """
 
 from __future__ import annotations
@@ -19,24 +22,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 from tinyaug.errors import TinyaugError
+from tinyaug.pipelines.scale.executor import check_identifiers
 
 logger = logging.getLogger(__name__)
 
 LOCAL_OBJECT_STORE_BYTES = 512 * 2**20  # a Ray instance started here: shards are a few MB each
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """What an augmentation actor loads: the command line's model options."""
-
-    mlm: str
-    vectors: str
-    vectors_format: str = "auto"
-    trust_pickle: bool = False
-    precision: str = "fp32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,113 +110,64 @@ def actor_count(settings: RaySettings, jobs: int) -> int:
     return max(1, min(wanted, jobs))
 
 
-class _AugmentActor:
-    """Loads the method's models once (``methods.models_needed``); augments one shard per call."""
+class _WorkerActor:
+    """One worker, built once by its factory (loading its models here); one shard per call."""
 
-    def __init__(self, spec: ModelSpec, recipe: Any, text_columns: tuple[str, ...], features: Any,
-                 batch_size: int, examples_per_batch: int, threads: int, device: str) -> None:
-        import torch
-
-        from tinyaug.pipelines.augmentation.methods import MethodModels, build_method, models_needed
-        from tinyaug.pipelines.io.models import at_precision, load_masked_lm
-        from tinyaug.pipelines.io.vectors import load_vectors
-
-        torch.set_num_threads(threads)
-        needed = models_needed(recipe)  # only what the method needs, as the driver loaded
-        mlm = at_precision(load_masked_lm(spec.mlm, device), spec.precision) if "mlm" in needed else None
-        vectors = load_vectors(spec.vectors, spec.vectors_format, allow_pickle=spec.trust_pickle) \
-            if "vectors" in needed else None
-        models = MethodModels(mlm, vectors)
-        self.identifiers = models.identifiers()
-        self.augmenter = build_method(recipe, models, batch_size)
-        self.args = (text_columns, features, examples_per_batch)
+    def __init__(self, factory: Any, threads: int) -> None:
+        try:
+            import torch
+        except ImportError:  # a worker without torch: nothing to size
+            pass
+        else:
+            torch.set_num_threads(threads)
+        self.worker = factory()
 
     def ready(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), **self.identifiers}
+        return {"pid": os.getpid(), **getattr(self.worker, "identifiers", {})}
 
-    def run(self, job: Any, source: Any) -> tuple[Any, Any, dict]:
-        from tinyaug.pipelines.augmentation.shards import augment_shard
-
-        text_columns, features, examples_per_batch = self.args
-        table, stats = augment_shard(source, text_columns, self.augmenter, features, examples_per_batch)
-        return job, table, stats.to_dict()
+    def run(self, rows: Any) -> Any:
+        return self.worker(rows, None)
 
 
-class _TeacherActor:
-    """Loads the teacher once; computes one shard's logits per call."""
-
-    def __init__(self, teacher: str, task: str, max_length: int, batch_size: int, threads: int,
-                 device: str) -> None:
-        import torch
-
-        from tinyaug.pipelines.distillation.teacher import load_teacher
-
-        torch.set_num_threads(threads)
-        self.predict, _, self.identifiers = load_teacher(teacher, task, max_length, batch_size, device)
-
-    def ready(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), **self.identifiers}
-
-    def run(self, job: Any, source: Any) -> tuple[Any, Any]:
-        return job, self.predict(source)
-
-
-class RayEngine:
-    """Shards on Ray actors, handed back as each completes (see the module docstring).
+class RayExecutor:
+    """Shards on a pool of Ray actors, one shard in flight per actor, handed back as each completes
+    (see the module docstring). ``device``: where the actors load their models.
 
     ``on_start(actors)`` hears each actor's ``ready()`` answer (its process id and what it loaded)
     and ``on_submit(info, job)`` each shard sent: hooks for progress displays and fault tests.
     """
 
-    def __init__(self, settings: RaySettings = RaySettings(), spec: ModelSpec | None = None,
+    remote = True
+
+    def __init__(self, settings: RaySettings = RaySettings(),
                  on_start: Callable[[list[dict]], None] | None = None,
                  on_submit: Callable[[dict, Any], None] | None = None) -> None:
-        self.settings, self.spec = settings, spec
+        self.settings = settings
         self.on_start, self.on_submit = on_start, on_submit
+        self.device = "cuda" if settings.gpus_per_actor > 0 else "cpu"
 
-    def augment(self, work: Any, jobs: list, source: Callable[[Any], Any],
-                progress: Callable[[int], None] | None) -> Iterator[tuple[Any, Any, Any]]:
-        from tinyaug.augment.engine import Stats
-
-        if self.spec is None:
-            raise TinyaugError("the Ray engine needs the model options (ModelSpec) to load models in its actors")
-        from tinyaug.pipelines.augmentation.methods import MethodModels
-
-        expected = MethodModels(work.mlm, work.vectors).identifiers()
-        args = (self.spec, work.recipe, work.text_columns, work.features, work.batch_size, work.examples_per_batch)
-        for job, table, stats in self._pool(_AugmentActor, args, expected, jobs, source):
-            if progress:
-                progress(job.stop - job.start)
-            yield job, table, Stats.from_dict(stats)
-
-    def teacher_logits(self, teacher: str, task: str, max_length: int, batch_size: int, expected: dict,
-                       jobs: list, source: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
-        yield from self._pool(_TeacherActor, (teacher, task, max_length, batch_size), expected, jobs, source)
-
-    def _pool(self, actor_class: type, args: Sequence, expected: dict, jobs: list,
-              source: Callable[[Any], Any]) -> Iterator[tuple]:
-        """Run ``jobs`` on a pool of ``actor_class`` actors, one shard in flight per actor."""
+    def map(self, factory: Any, jobs: list, source: Callable[[Any], Any], *, expected: dict | None = None,
+            progress: Callable[[int], None] | None = None) -> Iterator[tuple[Any, Any]]:
         if not jobs:
             return
         ray = import_ray()
         started = connect(self.settings)
         settings = self.settings
-        device = "cuda" if settings.gpus_per_actor > 0 else "cpu"
-        threads = max(1, int(settings.cpus_per_actor))
         remote = ray.remote(num_cpus=settings.cpus_per_actor, num_gpus=settings.gpus_per_actor,
-                            max_restarts=settings.max_retries, max_task_retries=settings.max_retries)(actor_class)
-        actors = [remote.remote(*args, threads, device) for _ in range(actor_count(settings, len(jobs)))]
+                            max_restarts=settings.max_retries, max_task_retries=settings.max_retries)(_WorkerActor)
+        threads = max(1, int(settings.cpus_per_actor))
+        actors = [remote.remote(factory, threads) for _ in range(actor_count(settings, len(jobs)))]
         try:
             infos = _gather(ray, [actor.ready.remote() for actor in actors], "loading the models in a Ray actor")
             for info in infos:
-                _check_same_models(info, expected)
+                check_identifiers(info, expected, f"a Ray actor (pid {info.get('pid')})")
             if self.on_start:
                 self.on_start(infos)
             queue, pending = list(jobs), {}
 
             def submit(actor: Any, info: dict) -> None:
                 job = queue.pop(0)
-                pending[actor.run.remote(job, ray.put(source(job)))] = (actor, info, job)
+                pending[actor.run.remote(ray.put(source(job)))] = (actor, info, job)
                 if self.on_submit:
                     self.on_submit(info, job)
 
@@ -233,7 +177,10 @@ class RayEngine:
             while pending:
                 [done], _ = ray.wait(list(pending), num_returns=1)
                 actor, info, job = pending.pop(done)
-                yield _gather(ray, done, f"shard {job.index}")
+                result = _gather(ray, done, f"shard {job.index}")
+                if progress is not None:
+                    progress(job.rows)
+                yield job, result
                 if queue:
                     submit(actor, info)
         finally:
@@ -264,10 +211,9 @@ def _gather(ray: Any, refs: Any, what: str) -> Any:
                            "command to resume") from None
 
 
-def _check_same_models(info: dict, expected: dict) -> None:
-    """Every actor must have loaded the models the run key names, or rows would differ by node."""
-    for what, identifier in expected.items():
-        if info.get(what) != identifier:
-            raise TinyaugError(f"a Ray actor (pid {info.get('pid')}) loaded {what} {info.get(what)!r}, not "
-                               f"{identifier!r} as this process did; give every node the same model files "
-                               "(or a hub name) so that every shard is built with the same models")
+def executor_for(settings: RaySettings | None, on_start: Callable[[list[dict]], None] | None = None) -> Any:
+    """The executor ``--engine`` names: a ``LocalExecutor`` without Ray settings (``--engine local``),
+    else a ``RayExecutor`` (Ray itself is imported only when it runs)."""
+    from tinyaug.pipelines.scale.executor import LocalExecutor
+
+    return LocalExecutor() if settings is None else RayExecutor(settings, on_start=on_start)
