@@ -421,3 +421,26 @@ def test_every_attempt_is_recorded_with_how_it_ended(tmp_path):
     assert [(a["step"], a["outcome"]) for a in attempts] == [
         ("teacher", "done"), ("stop", "stopped: interrupted (Ctrl-C or SIGINT)"), ("fail", "failed: InputError: no such file")]
     assert all(a["plan_sha256"] == experiment.plan_record["sha256"] and a["ended"] >= a["started"] for a in attempts)
+
+
+def test_status_reads_where_an_experiment_stands_and_writes_nothing(quick_run, tmp_path):
+    out, summary = quick_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "runs" / "c-aug1-seed2" / "distill_results.json").unlink()  # a run cut off mid-way
+    attempts = json.loads((copy / "attempts.json").read_text())
+    attempts.append({"step": "c-aug1-seed2", "started": "2026-12-05T08:00:00", "plan_sha256": summary["plan_sha256"]})
+    (copy / "attempts.json").write_text(json.dumps(attempts))
+    before = {p: p.stat().st_mtime_ns for p in copy.rglob("*")}
+    result = invoke("experiment", "status", str(copy), "--interim")
+    assert result.exit_code == 0, result.output
+    assert "32 of 33 steps done, 17 of 18 student runs" in result.stdout
+    assert "running (or cut off, when no process runs it): c-aug1-seed2" in result.stdout
+    assert "left: 1 steps, about" in result.stdout
+    assert "INTERIM, 17 of 18 student runs (not the pre-registered analysis" in result.stdout
+    assert "| cola (6+at most 6 steps) | (c) distilled, augmented rows | 3 |" in result.stdout
+    assert {p: p.stat().st_mtime_ns for p in copy.rglob("*")} == before  # read-only
+    finished = json.loads(invoke("experiment", "status", str(out), "--json").stdout)
+    assert finished["steps"]["to_do"] == [] and finished["steps"]["running"] == [] and "summary" not in finished
+    missing = invoke("experiment", "status", str(tmp_path))
+    assert missing.exit_code == 1 and "no plan.json" in missing.output

@@ -113,6 +113,33 @@ def ablation_command(task: str, data_dir: Path | None, out: Path, quick: bool, s
     click.echo(f"\n{summary['total_minutes']} min of steps; summary, commands and plot in {out}")
 
 
+@experiment_group.command("status")
+@click.argument("experiment", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--interim", is_flag=True, help="Also the table of the runs finished so far (marked interim: the "
+                                               "pre-registered analysis is the summary written at the end).")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@friendly_errors
+def status_command(experiment: Path, interim: bool, as_json: bool) -> None:
+    """Where an experiment stands: steps done, running and left, time so far and about how much
+    is left; it reads the folder and writes nothing.
+
+    Example: tinyaug experiment status experiments/sst2 --interim
+    """
+    from tinyaug.pipelines.experiment.status import experiment_status, status_lines
+    from tinyaug.pipelines.experiment.summary import summary_markdown
+
+    found = experiment_status(experiment, interim=interim)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=str))
+        return
+    click.echo("\n".join(status_lines(found)))
+    if "summary" in found:
+        note = found["summary"]["interim"]
+        click.echo(f"\nINTERIM, {note['student_runs_done']} of {note['student_runs_planned']} student runs "
+                   f"({note['note']}):\n")
+        click.echo(summary_markdown([found["summary"]]), nl=False)
+
+
 @experiment_group.command("report")
 @click.argument("experiments", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--plot", "png", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG here.")

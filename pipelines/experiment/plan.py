@@ -81,6 +81,16 @@ class AblationPlan:
         plan.check()
         return plan
 
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> "AblationPlan":
+        """The plan a ``plan.json`` holds (an older one's missing fields take their defaults;
+        its single ``augment_seed`` becomes ``augment_seeds``)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in names}
+        if "augment_seeds" not in values and "augment_seed" in stored:
+            values["augment_seeds"] = (stored["augment_seed"],)
+        return cls(**values)
+
     def check(self) -> None:
         """Every setting checked before any step runs (a bad one found after the teacher is
         trained would otherwise be locked into ``plan.json``)."""
