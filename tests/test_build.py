@@ -113,12 +113,20 @@ def test_resume_after_interruption_gives_the_uninterrupted_rows(table, loaded, t
 
 
 def test_resume_with_other_arguments_is_refused(table, loaded, tmp_path):
+    heard: list[int] = []
+
+    def die_in_second_shard(n):
+        heard.append(n)
+        if len(heard) == 2:  # the first shard is written
+            raise KeyboardInterrupt
+
     with pytest.raises(KeyboardInterrupt):
         mlm, vectors = loaded
         augment_table(table, tmp_path / "o", Recipe(variants_per_example=6), mlm, vectors,
-                      BuildOptions(shard_size=3), progress=lambda n: (_ for _ in ()).throw(KeyboardInterrupt))
+                      BuildOptions(shard_size=3), progress=die_in_second_shard)
     with pytest.raises(TinyaugError, match="other arguments.*recipe"):
         run(table, tmp_path / "o", loaded, Recipe(variants_per_example=7), shard_size=3)
+    assert (tmp_path / "o.partial" / "shards" / "00000").is_dir()  # kept for the resume
 
 
 def test_existing_output_needs_overwrite(table, loaded, tmp_path):

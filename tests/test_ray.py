@@ -223,3 +223,45 @@ def test_the_ray_executor_runs_any_picklable_worker(cluster):
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert results == {job: [r ** 3 for r in range(job.start, job.stop)] for job in jobs}
     assert sorted(heard) == [1, 2, 2, 2]  # each shard's rows once, as its result arrives
+
+
+@dataclasses.dataclass
+class Counted:
+    """A picklable worker factory whose worker names how many workers were built before it (a file
+    counts them): an actor Ray restarts reports another worker, as one restarted on a node with
+    other model files would."""
+
+    counter: str
+
+    def __call__(self):
+        path = Path(self.counter)
+        built = int(path.read_text()) + 1 if path.exists() else 1
+        path.write_text(str(built))
+        return CountedWorker({"worker": f"build {built}"})
+
+
+@dataclasses.dataclass
+class CountedWorker:
+    identifiers: dict
+
+    def __call__(self, rows, progress):
+        return list(rows)
+
+
+def test_a_restarted_actor_that_loaded_other_models_is_refused(cluster, tmp_path):
+    from ray import cloudpickle
+
+    from tinyaug.pipelines.io.shard_runner import shard_jobs
+
+    def kill_first(info, job):
+        if job.index == 0:
+            os.kill(info["pid"], signal.SIGKILL)
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        executor = RayExecutor(RaySettings(actors=1, cpus_per_actor=0.5), on_submit=kill_first)
+        with pytest.raises(TinyaugError, match=r"shard 0\) loaded worker 'build 2', not 'build 1'"):
+            list(executor.map(Counted(str(tmp_path / "built")), shard_jobs(4, 2), lambda job: [job.index],
+                              expected={"worker": "build 1"}))
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])

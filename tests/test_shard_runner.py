@@ -1,7 +1,9 @@
 """The shard runner and the executor interface: one resumable loop for augment and teacher-logits.
 
 The runner on a trivial store (JSON shards): resume, out-of-order results, damaged shards, a run
-key mismatch refused, a finished run's leftovers cleared, the lock's bare folder removed. The local
+key mismatch refused (unless nothing was built), a finished run's leftovers cleared but the shards
+of a run killed before its result was written kept, the lock's bare folder removed, and never a
+lock file another run holds. The local
 executor with a trivial worker: results, progress counted once, identifiers checked. Then augment
 and teacher-logits through the same runner: a run killed mid-way resumes to the uninterrupted
 output, and a resume with other arguments is refused in one line, for both.
@@ -122,29 +124,55 @@ def test_the_runner_refuses_a_run_with_another_key_in_one_line(tmp_path):
         squares_run(work, {"run": 1, "seed": 1}, StopAfter(1))
     with pytest.raises(InputError) as refused:
         squares_run(work, {"run": 1, "seed": 2})
-    assert str(refused.value) == (f"{work} holds an interrupted run with other arguments (seed differ); rerun with the "
-                                  f"same arguments to resume, or delete {work} to start over")
+    assert str(refused.value) == (f"{work} holds an interrupted run with other arguments or inputs (seed differs); "
+                                  f"rerun with the same arguments to resume, or delete {work} to start over")
     assert (work / "00000.json").exists()  # kept for the resume
     (work / "run.json").write_text('{"ru')
     with pytest.raises(InputError, match="run.json is unreadable; delete .*out.partial to start over"):
         squares_run(work, {"run": 1, "seed": 1})
 
 
-def test_a_run_killed_while_writing_its_result_leaves_spent_shards_that_go(tmp_path):
-    """Writing a result onto its own input changes the input's identity, hence the key: the rerun
-    must not take the finished run's leftovers for an interrupted run of other arguments."""
+def test_a_run_with_another_key_starts_afresh_when_nothing_was_built(tmp_path):
     work = tmp_path / "out.partial"
-    jobs = shard_jobs(4, 2)
+    with pytest.raises(KeyboardInterrupt):
+        squares_run(work, {"run": 1, "seed": 1}, StopAfter(0))  # failed before its first shard
+    assert sorted(p.name for p in work.iterdir()) == ["run.json", "run.lock"]
+    assert squares_run(work, {"run": 1, "seed": 2}) == [r * r for r in range(7)]
 
-    def killed(paths):
+
+def killed_while_finishing(work: Path, target: Path, key: dict, write_result: bool) -> None:
+    """A run of ``key`` killed in ``finish``: before its result is written, or after (before the clean-up)."""
+    def assemble(paths):
+        if write_result:
+            target.mkdir()
+            (target / "result.json").write_text("[]")
         raise KeyboardInterrupt
 
     with run_lock(work, "busy"), pytest.raises(KeyboardInterrupt):
-        runner = ShardRunner(work, {"input": "before"}, jobs, JsonShards())
+        runner = ShardRunner(work, key, shard_jobs(4, 3), JsonShards())  # as squares_run
         runner.write(LocalExecutor().map(Squares(), runner.open(), rows_of))
-        runner.finish(tmp_path / "out", killed)
+        runner.finish(target, assemble)
     assert (work / FINISHING_FILE).exists()
+
+
+def test_a_run_killed_after_writing_its_result_leaves_spent_shards_that_go(tmp_path):
+    """Writing a result onto its own input changes the input's identity, hence the key: the rerun
+    must not take the finished run's leftovers for an interrupted run of other arguments."""
+    work = tmp_path / "out.partial"
+    killed_while_finishing(work, tmp_path / "out", {"input": "before"}, write_result=True)
     assert squares_run(work, {"input": "after"}, total=4) == [0, 1, 4, 9]
+
+
+def test_a_run_killed_while_writing_its_result_keeps_its_shards_for_its_own_arguments(tmp_path):
+    """Killed before the result exists, the shards are a whole run of those arguments: another key
+    is refused (nothing thrown away), the same key finishes from them."""
+    work = tmp_path / "out.partial"
+    killed_while_finishing(work, tmp_path / "out", {"seed": 1}, write_result=False)
+    with pytest.raises(InputError, match=r"interrupted run with other arguments or inputs \(seed differs\)"):
+        squares_run(work, {"seed": 2}, total=4)
+    heard: list[str] = []
+    assert squares_run(work, {"seed": 1}, total=4, notify=heard.append) == [0, 1, 4, 9]
+    assert heard == ["Resuming: 2 of 2 shards were already built"]
 
 
 def test_the_run_lock_stops_a_second_run_and_removes_a_bare_folder_it_made(tmp_path):
@@ -159,6 +187,50 @@ def test_the_run_lock_stops_a_second_run_and_removes_a_bare_folder_it_made(tmp_p
             with run_lock(tmp_path / "held.partial", "busy"):
                 pass
     assert (tmp_path / "held.partial" / "run.lock").exists()  # another's: kept
+
+
+def test_a_refused_run_leaves_the_lock_another_run_took_meanwhile(tmp_path, monkeypatch):
+    """The folder did not exist when this run looked, another run made it and took the lock: the
+    refused run must not remove that run's lock file (a third run could then take a lock too)."""
+    import contextlib
+
+    from helpers import lock_held_elsewhere
+    from tinyaug.pipelines.io import shard_runner
+
+    work = tmp_path / "made" / "out.partial"
+    real = shard_runner.output_lock
+    with contextlib.ExitStack() as others:
+        def taken_meanwhile(lock_file, busy):
+            others.enter_context(lock_held_elsewhere(lock_file))
+            return real(lock_file, busy)
+
+        monkeypatch.setattr(shard_runner, "output_lock", taken_meanwhile)
+        with pytest.raises(OutputError, match="^busy$"):
+            with run_lock(work, "busy"):
+                pass
+        assert (work / "run.lock").exists()
+
+
+def test_a_lock_on_a_file_its_holder_removed_is_taken_again(tmp_path, monkeypatch):
+    """The holder removed its work folder as it let go, after this run opened the lock file: that
+    lock guards nothing any more, so the file now at the path is locked instead."""
+    import fcntl
+
+    from tinyaug.pipelines.io.outputs import output_lock
+
+    lock = tmp_path / "w.partial" / "run.lock"
+    real, opened = fcntl.flock, []
+
+    def flock(handle, flags):
+        if not opened:
+            lock.unlink()
+            lock.parent.rmdir()
+        opened.append(handle.name)
+        return real(handle, flags)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with output_lock(lock, "busy"):
+        assert lock.exists() and len(opened) == 2
 
 
 # ---------------------------------------------------------------- augment and teacher-logits
@@ -193,7 +265,8 @@ def test_augment_killed_mid_run_resumes_to_the_uninterrupted_rows(glue, tmp_path
 def test_augment_refuses_to_resume_with_another_seed(glue, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run(augment_job(glue, tmp_path / "o", tmp_path), StopAfter(1))
-    with pytest.raises(InputError, match=r"o.partial holds an interrupted run with other arguments \(recipe differ\)"):
+    with pytest.raises(InputError, match=r"o.partial holds an interrupted run with other arguments or inputs "
+                                         r"\(recipe differs\)"):
         run(augment_job(glue, tmp_path / "o", tmp_path, seed=1))
 
 
@@ -247,8 +320,8 @@ def test_teacher_logits_refuses_to_resume_with_another_batch_size(teacher_world,
     with pytest.raises(KeyboardInterrupt):
         module.run(job, StopAfter(1))
     other = module.TeacherLogitsJob(teacher, data, "sst2", out=tmp_path / "o", batch_size=8, device="cpu")
-    with pytest.raises(InputError, match=r"o.teacher.partial holds an interrupted run with other arguments "
-                                         r"\(batch_size differ\)"):
+    with pytest.raises(InputError, match=r"o.teacher.partial holds an interrupted run with other arguments or "
+                                         r"inputs \(batch_size differs\)"):
         module.run(other)
     assert module.run(job)["rows"] > 24  # the same arguments resume
 

@@ -150,16 +150,18 @@ def run(job: AugmentJob, executor: Executor | None = None, progress: Callable[[i
     if job.method is not None and executor.remote:
         raise TinyaugError("a method object runs in this process only; give the Ray executor a method by name")
     if executor.remote and job.spec is None:
-        raise TinyaugError("the Ray executor needs the models by name (AugmentJob.spec) to load them in its actors")
+        raise TinyaugError("the Ray executor loads the models in its actors, by name: give the masked LM and the "
+                           "vectors as names (augment_dataset(mlm=..., vectors=...); AugmentJob.spec), not loaded "
+                           "models")
     key = job.run_key()
     check_inputs(job.out, [("--input", job.table.source)])  # a hub source is no path: skipped
-    if job.out.exists() and not job.options.overwrite:
-        finished = finished_report(job.out, key)
-        if finished is not None:
-            return finished  # done earlier: a rerun (perhaps after a kill during clean-up) changes nothing
-    check_output(job.out, command="augment", what=TINYAUG_DATASET, overwrite=job.options.overwrite,
-                 replaceable=is_tinyaug_dataset)
-    with augment_lock(job.out):
+    with augment_lock(job.out):  # first: what OUT holds, and OUT.partial, are another run's while it writes
+        if job.out.exists() and not job.options.overwrite:
+            finished = finished_report(job.out, key)
+            if finished is not None:
+                return finished  # done earlier: a rerun (perhaps after a kill during clean-up) changes nothing
+        check_output(job.out, command="augment", what=TINYAUG_DATASET, overwrite=job.options.overwrite,
+                     replaceable=is_tinyaug_dataset)
         return _build(job, key, executor, progress, notify)
 
 
@@ -223,7 +225,8 @@ def augment_table(table: InputTable, out_dir: str | Path, recipe: Recipe, mlm: L
 
 def finished_report(out_dir: Path, key: dict) -> BuildReport | None:
     """The report of a complete earlier run with the run key ``key`` in ``out_dir``, or None. The
-    leftovers of a kill during its clean-up (``OUT.partial``, temporary folders) go."""
+    leftovers of a kill during its clean-up (``OUT.partial``, temporary folders) go: the caller
+    holds the run lock (``augment_lock``)."""
     if not (out_dir / "state.json").is_file():
         return None
     ds = _load_whole(out_dir, key)

@@ -2,7 +2,7 @@
 on a terminal, and, when stderr is not a terminal (a log file, a CI job), one plain line each time
 a unit of work is done (a shard, every N steps) and at the end. ``tinyaug -q`` silences both.
 
-The library reports progress through callbacks and never prints: ``augment_table(progress=...)``
+The library reports progress through callbacks and never prints: augment's ``run(progress=...)``
 counts rows (``advance``); the training and scoring functions of ``pipelines.distillation`` report
 ``(what, done, total)`` (``__call__``), e.g. ``("stage 1", 40, 400)``. A ``Progress`` renders
 both, one bar per ``what``.
@@ -124,7 +124,7 @@ class Progress:
             self._display.update(done - self._display.n)
 
     def advance(self, what: str, count: int, total: int | None) -> None:
-        """``count`` more units of ``what`` are done (``augment_table``'s progress)."""
+        """``count`` more units of ``what`` are done (augment's ``run(progress=...)``)."""
         self(what, (self._done if what == self._what else 0) + count, total)
 
     def close(self) -> None:

@@ -151,19 +151,30 @@ def path_identity(path: str | Path) -> str:
 def output_lock(lock_file: Path, busy: str) -> Iterator[None]:
     """Hold an exclusive lock on ``lock_file`` (created, with its folder) for the block, or raise
     ``OutputError(busy)`` at once when another process holds it. The lock goes with the process if
-    it dies; taken again by the same process, it is simply held."""
+    it dies; taken again by the same process, it is simply held. The holder may delete the file
+    (with its folder) before it lets go: a lock on a file no longer at ``lock_file`` is not
+    taken, the one now there is."""
     import fcntl
 
     key = os.path.realpath(lock_file)
     if key in _HELD_LOCKS:
         yield
         return
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file, "w") as handle:
+    while True:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_file, "w")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            handle.close()
             raise OutputError(busy) from None
+        try:  # the holder may have removed the file (its work folder) as it let go: lock the one there now
+            if os.path.samestat(os.fstat(handle.fileno()), os.stat(lock_file)):
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()
+    with handle:
         _HELD_LOCKS.add(key)
         try:
             yield

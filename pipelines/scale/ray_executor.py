@@ -6,7 +6,8 @@ and word vectors for ``augment``, a teacher for ``teacher-logits``), then takes 
 time: the driver sends the shard's source rows through Ray's object store and gets its result
 back the same way, and the shard runner writes it (``io.shard_runner``). So only the driver's
 machine needs to see the output; the workers need the package and the models, not a shared file
-system. Every actor must report the models the driver named (``executor.check_identifiers``).
+system. Every actor must report the models the driver named (``executor.check_identifiers``),
+when it starts and with every shard (a restarted actor loads them again, perhaps elsewhere).
 
 Faults: an actor that dies mid-shard is restarted by Ray (it loads its models again) and the
 shard is retried, up to ``max_retries`` times; shards are pure functions of their rows, so a
@@ -125,8 +126,10 @@ class _WorkerActor:
     def ready(self) -> dict[str, Any]:
         return {"pid": os.getpid(), **getattr(self.worker, "identifiers", {})}
 
-    def run(self, rows: Any) -> Any:
-        return self.worker(rows, None)
+    def run(self, rows: Any) -> tuple[dict[str, Any], Any]:
+        """What this worker loaded, and the shard's result: an actor Ray restarted (on another node,
+        say) loaded its models again, so every result says what built it."""
+        return self.ready(), self.worker(rows, None)
 
 
 class RayExecutor:
@@ -177,7 +180,8 @@ class RayExecutor:
             while pending:
                 [done], _ = ray.wait(list(pending), num_returns=1)
                 actor, info, job = pending.pop(done)
-                result = _gather(ray, done, f"shard {job.index}")
+                built_by, result = _gather(ray, done, f"shard {job.index}")
+                check_identifiers(built_by, expected, f"a Ray actor (pid {built_by.get('pid')}, shard {job.index})")
                 if progress is not None:
                     progress(job.rows)
                 yield job, result
