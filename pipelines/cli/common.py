@@ -209,6 +209,20 @@ def glue_data_dir(ctx: click.Context, param: click.Parameter, value: Any) -> Any
     return value
 
 
+def validation_options(rows_help: str = "Hold out the last N rows of the train file, score on them as "
+                       "training goes, stop early and keep the best weights (dev then scores them once).") -> Callable:
+    """``--validation-rows``, ``--eval-every``, ``--patience``: early stopping on held-out train rows
+    (``tinyaug.distill.validation``), for ``finetune``, ``distill`` and the experiment."""
+    return lambda func: apply(func, [
+        click.option("--validation-rows", type=POSITIVE, help=rows_help),
+        click.option("--eval-every", default=50, show_default=True, type=POSITIVE,
+                     help="With --validation-rows: score on them every N steps."),
+        click.option("--patience", default=3, show_default=True, type=click.IntRange(min=0),
+                     help="With --validation-rows: stop after this many scores without improvement (0: never "
+                          "stop early, only keep the best)."),
+    ])
+
+
 def comma_ints(value: str, option: str) -> tuple[int, ...]:
     """``"1,2,3"`` -> ``(1, 2, 3)``, or a usage error naming ``option``."""
     try:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from tinyaug.pipelines.cli.common import (POSITIVE, SEQ_LENGTH, device_option, engine_options, friendly_errors,
-                                         glue_data_dir, ray_settings, task_option)
+                                          glue_data_dir, ray_settings, task_option, validation_options)
 from tinyaug.pipelines.cli.progress import Progress
 
 COMMANDS: list[click.Command] = []
@@ -44,18 +44,6 @@ def _loss(value: float | None) -> str:
 
 
 
-def _validation_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``--validation-rows``, ``--eval-every``, ``--patience``: early stopping on held-out train rows."""
-    fn = click.option("--patience", default=3, show_default=True, type=click.IntRange(min=0),
-                      help="With --validation-rows: stop after this many scores without improvement (0: never "
-                           "stop early, only keep the best).")(fn)
-    fn = click.option("--eval-every", default=50, show_default=True, type=POSITIVE,
-                      help="With --validation-rows: score on them every N steps.")(fn)
-    return click.option("--validation-rows", type=POSITIVE,
-                        help="Hold out the last N rows of the train file, score on them as training goes, stop "
-                             "early and keep the best weights (dev then scores them once).")(fn)
-
-
 @_register
 @click.command("finetune")
 @click.argument("model")
@@ -75,7 +63,7 @@ def _validation_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--train-limit", type=POSITIVE, help="Train on the first N rows only.")
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
-@_validation_options
+@validation_options()
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @device_option()
 @friendly_errors
@@ -219,7 +207,7 @@ def make_student_command(teacher: str, student: str, task: str, out: Path, overw
               help="Rows used to check the teacher is better than chance before training.")
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
-@_validation_options
+@validation_options()
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @device_option()
 @friendly_errors

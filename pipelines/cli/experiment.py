@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tinyaug.pipelines.cli.common import comma_ints, device_option, friendly_errors, task_option
+from tinyaug.pipelines.cli.common import comma_ints, device_option, friendly_errors, task_option, validation_options
 
 COMMANDS: list[click.Command] = []
 
@@ -42,14 +42,8 @@ COMMANDS.append(experiment_group)
 @click.option("--unseen-rows", type=click.IntRange(min=0), default=0, show_default=True,
               help="Add arm (u): the students' rows plus the next N training rows (the teacher's), "
                    "teacher-labelled (needs --student-rows).")
-@click.option("--validation-rows", type=click.IntRange(min=1),
-              help="Hold out the last N train rows: every training run (the teacher's too) is scored on "
-                   "them, stopped early and kept at its best; dev reports once.")
-@click.option("--eval-every", type=click.IntRange(min=1), default=50, show_default=True,
-              help="With --validation-rows: score every N steps.")
-@click.option("--patience", type=click.IntRange(min=0), default=3, show_default=True,
-              help="With --validation-rows: stop after N scores without improvement (0: never stop early, "
-                   "only keep the best).")
+@validation_options("Hold out the last N train rows: every training run (the teacher's too) is scored on "
+                    "them, stopped early and kept at its best; dev reports once.")
 @click.option("--teacher-patience", type=click.IntRange(min=0),
               help="The teacher's --patience, when not the students' (0: it trains all its epochs and keeps "
                    "its best checkpoint).")
