@@ -45,7 +45,7 @@ from tinyaug.pipelines.experiment.plan import (ATTEMPTS_FILE, AUGMENTED, COMMAND
                                                SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG, TEACHER_MODEL, AblationPlan)
 from tinyaug.pipelines.experiment.steps import Step, now, outcome, record_attempt
 from tinyaug.pipelines.experiment.rows import drop_weights, label_policy, original_rows, teacher_on_variants_of
-from tinyaug.pipelines.experiment.summary import summarize, summary_markdown, write_plot
+from tinyaug.pipelines.experiment.summary import run_seeds, summarize, summary_markdown, write_plot
 from tinyaug.pipelines.io.glue import get_task
 from tinyaug.pipelines.io.schema import TEACHER_LOGITS_INFO
 from tinyaug.pipelines.io.outputs import check_output, real_path, task_folder
@@ -194,7 +194,7 @@ class Experiment:
         for seed in self.plan.seeds:
             for condition in self.plan.conditions:
                 for run in self.run_labels(condition):
-                    if run.endswith(f"-seed{seed}") or run == f"seed{seed}":
+                    if run_seeds(run)[1] == seed:
                         steps.append(self._student_step(condition, run, seed, shared))
         return steps
 
@@ -286,7 +286,7 @@ class Experiment:
                                   ("stage2", plan.stage2_steps, plan.stage2_lr)):
             stages += [f"--{stage}-epochs", epochs, f"--{stage}-max-steps", budget, f"--{stage}-lr", lr,
                        f"--{stage}-batch-size", plan.batch_size, f"--{stage}-warmup", plan.warmup_ratio]
-        augment_seed = int(run.split("-")[0][3:]) if condition in AUGMENTED else None
+        augment_seed = run_seeds(run)[0]  # None for (b) and (u)
         data = {"b": self.orig_dir, "u": self.unseen_dir, "c": self.aug_dir(augment_seed),
                 "d": self.agreeing_dir(augment_seed), "r": self.random_dir(augment_seed)}[condition]
         argv = ["distill", "--teacher", self.teacher_dir, "--student", self.init_dir, "--data", data,
