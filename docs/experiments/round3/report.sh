@@ -15,7 +15,8 @@ for experiment in "$runs"/*/; do
     for name in plan.json plan.sha256.json steps.json attempts.json commands.sh summary.json summary.md summary.png; do
         [ -f "$experiment/$name" ] && cp "$experiment/$name" "$here/$task/"
     done
-    (cd "$experiment" && find teacher runs student-init -maxdepth 2 -name '*.json' 2>/dev/null) | while read -r file; do
+    (cd "$experiment" && find teacher runs student-init -maxdepth 2 \( -name '*_results.json' -o -name 'student_init.json' \) \
+        2>/dev/null) | while read -r file; do
         mkdir -p "$here/$task/$(dirname "$file")"
         cp "$experiment/$file" "$here/$task/$file"
     done
