@@ -105,8 +105,7 @@ class KeepBest(TrainerCallback):
         return control
 
     def on_train_end(self, args, state, control, **kwargs):  # noqa: D401 (Trainer API)
-        if not self.history or self.history[-1][0] != state.global_step:
-            self._evaluate(state.global_step)
+        self._evaluate(state.global_step)  # a no-op when the last step was scored
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return control

@@ -32,10 +32,10 @@ def experiment_status(out: str | Path, *, interim: bool = False) -> dict[str, An
     experiment.steps = read_json(out / STEPS_FILE) or {}
     experiment.plan_record = read_json(out / PLAN_HASH_FILE) or {}
     table = experiment.table()
-    attempts = read_json(out / ATTEMPTS_FILE) or []
-    running = [a for a in attempts if "ended" not in a and not _done(table, a["step"])]
-    students = [s for s in table if s.name[:2] in {f"{c}-" for c in experiment.plan.conditions}]
     done = [s.name for s in table if s.result_file.is_file()]
+    attempts = read_json(out / ATTEMPTS_FILE) or []
+    running = [a for a in attempts if "ended" not in a and a["step"] not in done]
+    students = [s for s in table if s.name[:2] in {f"{c}-" for c in experiment.plan.conditions}]
     per_student = [experiment.steps[s.name]["seconds"] for s in students if s.name in experiment.steps]
     pace = statistics.fmean(per_student) if per_student else None
     students_left = sum(not s.result_file.is_file() for s in students)
@@ -57,10 +57,6 @@ def experiment_status(out: str | Path, *, interim: bool = False) -> dict[str, An
                                       "step is done"}
         found["summary"] = summary
     return found
-
-
-def _done(table: list, name: str) -> bool:
-    return any(step.name == name and step.result_file.is_file() for step in table)
 
 
 def status_lines(found: dict[str, Any]) -> list[str]:
