@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -37,6 +37,9 @@ from tinyaug.augment.recipe import CONTEXT_MODES, ContextMode
 from tinyaug.augment.stopwords import STOPWORDS
 
 logger = logging.getLogger(__name__)
+
+# (input_ids (B, L), token_type_ids (B, L) or None, masked positions (B,)) -> logits (B, vocab)
+MaskedForward = Callable[[torch.Tensor, "torch.Tensor | None", torch.Tensor], torch.Tensor]
 
 RANK_MARGIN = 4  # extra top-k entries fetched so that re-ranking near-ties stays exact
 SCORE_DECIMALS = 4  # scores are compared at this precision; closer ones are ordered by id
@@ -116,6 +119,40 @@ def _split_encoder_and_head(model) -> tuple[torch.nn.Module, torch.nn.Module] | 
     return None
 
 
+class MaskedPositionLogits(torch.nn.Module):
+    """A masked LM reduced to what candidates need: ``(input_ids (B, L), token_type_ids (B, L) or
+    None, at (B,))`` -> the vocabulary logits at position ``at`` of each row, ``(B, vocab)``.
+
+    BERT-family models run their last layer at ``at`` only (``LastLayerAtPositions``); other models
+    with a separable head project only the ``at`` rows; anything else runs whole. Inputs carry no
+    padding (exact-length batches). ``whole=True`` runs the whole model, logits at every position
+    (the reference's way, kept for comparisons). This module is also what an inference runtime
+    exports (``tinyaug.pipelines.io.onnx_runtime``), so both compute the same graph.
+    """
+
+    def __init__(self, model: torch.nn.Module, *, whole: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self._split = None if whole else _split_encoder_and_head(model)
+        # the last layer at the masked position only (None: the model is not of a known kind)
+        self._partial = LastLayerAtPositions.of(self._split[0]) if self._split is not None else None
+
+    @property
+    def partial_last_layer(self) -> bool:
+        """Whether the last encoder layer runs at the masked positions only (keys and values aside)."""
+        return self._partial is not None
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, at: torch.Tensor) -> torch.Tensor:
+        rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+        if self._partial is not None:
+            return self._split[1](self._partial(input_ids, token_type_ids, at))
+        inputs = {"input_ids": input_ids, **({"token_type_ids": token_type_ids} if token_type_ids is not None else {})}
+        if self._split is not None:
+            encoder, head = self._split
+            return head(encoder(**inputs).last_hidden_state[rows, at])
+        return self.model(**inputs).logits[rows, at]
+
+
 class MaskedLMSource:
     """Candidates from a Hugging Face masked LM and its fast tokenizer."""
 
@@ -123,13 +160,18 @@ class MaskedLMSource:
 
     def __init__(self, model, tokenizer, *, context: ContextMode = "masked", batch_size: int = 64,
                  max_length: int | None = None, device: str | torch.device | None = None,
-                 stopwords: frozenset[str] = STOPWORDS) -> None:
+                 stopwords: frozenset[str] = STOPWORDS, forward: MaskedForward | None = None) -> None:
         if context not in CONTEXT_MODES:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
         if tokenizer.mask_token_id is None:
             raise ValueError("the tokenizer has no mask token; is this a masked language model?")
-        self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        self.model = model.to(self.device).eval()
+        if forward is None:
+            self.device = torch.device(device) if device is not None else next(model.parameters()).device
+            self.model = model.to(self.device).eval()
+            forward = MaskedPositionLogits(self.model)
+        else:  # an inference runtime computes the logits; ``model`` only describes the model (config, sizes)
+            self.device, self.model = torch.device("cpu"), model
+        self.forward = forward
         self.tokenizer = tokenizer
         self.context = context
         self.batch_size = batch_size
@@ -143,9 +185,6 @@ class MaskedLMSource:
         out_size = _output_size(model)  # may differ from len(tokenizer)
         self.allowed = self._fit(candidate_mask(self.words, stopwords), out_size)  # (vocab,)
         self.allowed_ascii = self.allowed & self._fit(ascii_mask(self.words), out_size)
-        self._split = _split_encoder_and_head(model)
-        # the last layer at the masked position only (None: the model is not of a known kind)
-        self._partial = LastLayerAtPositions.of(self._split[0]) if self._split is not None else None
         self.contexts_seen = 0  # masked contexts asked for
         self.contexts_run = 0  # ... and actually run through the model (after de-duplication)
         self.tokens_run = 0  # non-padding tokens fed to the model
@@ -155,7 +194,7 @@ class MaskedLMSource:
     @property
     def partial_last_layer(self) -> bool:
         """Whether the last encoder layer runs at the masked positions only (keys and values aside)."""
-        return self._partial is not None
+        return bool(getattr(self.forward, "partial_last_layer", False))
 
     def _fit(self, mask: torch.Tensor, size: int) -> torch.Tensor:
         fitted = torch.zeros(size, dtype=torch.bool)
@@ -217,34 +256,16 @@ class MaskedLMSource:
     def _predict(self, batch: Sequence[tuple[tuple[int, ...], int, bool]], k: int) -> list[list[tuple[int, float]]]:
         """For each (pieces, position, ascii only): the top-``k`` allowed token ids with their probability."""
         built = [self.build_context(pieces, pos) for pieces, pos, _ in batch]
-        length = max(len(ids) for ids, _ in built)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(built), length), pad, dtype=torch.long)
-        token_types = torch.zeros((len(built), length), dtype=torch.long)
-        attention = torch.zeros((len(built), length), dtype=torch.long)
-        for i, (ids, types) in enumerate(built):
-            input_ids[i, :len(ids)] = torch.tensor(ids)
-            token_types[i, :len(ids)] = torch.tensor(types)
-            attention[i, :len(ids)] = 1
-        self.tokens_run += int(attention.sum())
-        self.squared_lengths_run += sum(len(ids) ** 2 for ids, _ in built)
-        started = time.perf_counter()
-        masked_at = torch.tensor([pos + 1 for _, pos, _ in batch])  # +1 for [CLS]
-        inputs = {"input_ids": input_ids, "attention_mask": attention}
+        # one length per batch (``ranked_words`` groups by it): no padding, no attention mask
+        input_ids = torch.tensor([ids for ids, _ in built], dtype=torch.long, device=self.device)
+        token_types = None
         if "token_type_ids" in self.tokenizer.model_input_names:
-            inputs["token_type_ids"] = token_types
-        inputs = {name: t.to(self.device) for name, t in inputs.items()}
-        rows = torch.arange(len(built), device=self.device)
-        at = masked_at.to(self.device)
-        if self._partial is not None:
-            hidden = self._partial(inputs["input_ids"], inputs.get("token_type_ids"), at)  # (batch, hidden)
-            logits = self._split[1](hidden)  # (batch, vocab)
-        elif self._split is not None:
-            encoder, head = self._split
-            hidden = encoder(**inputs).last_hidden_state  # (batch, length, hidden)
-            logits = head(hidden[rows, at])  # (batch, vocab)
-        else:
-            logits = self.model(**inputs).logits[rows, at]
+            token_types = torch.tensor([types for _, types in built], dtype=torch.long, device=self.device)
+        self.tokens_run += input_ids.numel()
+        self.squared_lengths_run += len(built) * input_ids.shape[1] ** 2
+        started = time.perf_counter()
+        masked_at = torch.tensor([pos + 1 for _, pos, _ in batch], device=self.device)  # +1 for [CLS]
+        logits = self.forward(input_ids, token_types, masked_at)
         logits = logits.float()
         probs = torch.softmax(logits, dim=-1)
         ascii_only = torch.tensor([a for *_, a in batch], device=self.device)[:, None]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tinyaug.augment.last_layer import LastLayerAtPositions
-from tinyaug.augment.mlm import MaskedLMSource
+from tinyaug.augment.mlm import MaskedLMSource, MaskedPositionLogits
 from tinyaug.augment.sources import Query
 
 TEXTS = ["the movie was great", "a charming surprise", "the cat sat and the dog barked loudly",
@@ -52,7 +52,7 @@ def test_candidates_and_scores_equal_the_full_forward(tiny_tokenizer, context, k
     fast = MaskedLMSource(model, tiny_tokenizer, context=context, batch_size=8)
     assert fast.partial_last_layer
     plain = MaskedLMSource(model, tiny_tokenizer, context=context, batch_size=8)
-    plain._split = plain._partial = None  # the whole model, logits at every position
+    plain.forward = MaskedPositionLogits(model, whole=True)  # the whole model, logits at every position
     got, want = fast.candidates(queries, 6), plain.candidates(queries, 6)
     assert [[c.word for c in row] for row in got] == [[c.word for c in row] for row in want]
     for a, b in zip(got, want):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tinyaug.augment.engine import NO_CANDIDATES_BEYOND, NO_CANDIDATES_UNKNOWN, Augmenter
-from tinyaug.augment.mlm import MaskedLMSource, vocab_words
+from tinyaug.augment.mlm import MaskedLMSource, MaskedPositionLogits, vocab_words
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sources import Query, route
 from tinyaug.augment.vectors import VectorSource
@@ -154,7 +154,7 @@ def test_mlm_dedup_and_head_only_equal_plain(tiny_tokenizer, tiny_model):
     deduped = source.candidates(queries, 5)
     assert source.contexts_run < source.contexts_seen  # "the movie was great" twice
     plain = MaskedLMSource(tiny_model, tiny_tokenizer, batch_size=4)
-    plain._split = plain._partial = None  # full forward, logits at every position
+    plain.forward = MaskedPositionLogits(tiny_model, whole=True)  # full forward, logits at every position
     full = [plain.candidates([q], 5)[0] for q in queries]
     assert [[c.word for c in r] for r in deduped] == [[c.word for c in r] for r in full]
 

@@ -39,6 +39,7 @@ class ModelSpec:
     vectors_format: str = "auto"
     trust_pickle: bool = False
     precision: str = "fp32"
+    backend: str = "torch"  # the masked LM's: torch or onnxruntime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,12 +70,19 @@ def models_needed(recipe: Recipe) -> set[str]:
 
 
 def load_models(spec: ModelSpec, device: str, needed: set[str] | frozenset[str]) -> MethodModels:
-    """The masked LM (on ``device``, at ``spec.precision``) and the word vectors, each only if
-    ``needed`` (``models_needed``), else None."""
-    from tinyaug.pipelines.io.models import at_precision, load_masked_lm
+    """The masked LM (on ``device``, at ``spec.precision``, run by ``spec.backend``) and the word
+    vectors, each only if ``needed`` (``models_needed``), else None."""
+    from tinyaug.pipelines.io.models import at_precision, load_masked_lm, resolve_device
+    from tinyaug.pipelines.io.onnx_runtime import check_backend, on_onnxruntime
     from tinyaug.pipelines.io.vectors import load_vectors
 
-    mlm = at_precision(load_masked_lm(spec.mlm, device), spec.precision) if "mlm" in needed else None
+    mlm = None
+    if "mlm" in needed:
+        if spec.backend == "onnxruntime" and device == "auto":
+            device = "cpu"  # its CPU build: "auto" must not pick a GPU it cannot use
+        check_backend(spec.backend, resolve_device(device), spec.precision)  # before a model is read
+        mlm = load_masked_lm(spec.mlm, device)
+        mlm = at_precision(mlm, spec.precision) if spec.backend == "torch" else on_onnxruntime(mlm, spec.precision)
     vectors = load_vectors(spec.vectors, spec.vectors_format, allow_pickle=spec.trust_pickle) \
         if "vectors" in needed else None
     return MethodModels(mlm, vectors)
@@ -120,7 +128,7 @@ def candidate_filter(recipe: Recipe, vectors: LoadedVectors | None) -> Candidate
 def build_augmenter(recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, batch_size: int) -> Augmenter:
     """TinyBERT's engine for ``recipe`` over loaded models (the ``tinybert`` method)."""
     mlm_source = MaskedLMSource(mlm.model, mlm.tokenizer, context=recipe.mlm_context,
-                                batch_size=batch_size, max_length=recipe.max_length)
+                                batch_size=batch_size, max_length=recipe.max_length, forward=mlm.forward)
     return Augmenter(recipe, mlm.tokenizer, mlm_source, VectorSource(vectors.words, vectors.vectors),
                      candidate_filter(recipe, vectors))
 

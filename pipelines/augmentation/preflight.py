@@ -37,11 +37,12 @@ def _model_file(name: str, embedded: dict[str, str]) -> Path | None:
 
 
 def augment_request(load: dict[str, Any], *, recipe: Recipe, shard_size: int, precision: str, batch_size: int,
-                    mlm: str, vectors: str, vectors_format: str) -> dict[str, Any] | None:
+                    mlm: str, backend: str = "torch", vectors: str, vectors_format: str) -> dict[str, Any] | None:
     """The request of an ``augment`` run (JSON-normalized, as the metadata stores it), or None when
     some input has no cheap identity (a hub name, a missing file: the load reports those).
     ``load``: ``load_input``'s arguments. Its ``run`` part holds the arguments that enter the run
-    key (recipe, shard size, precision, and the batch size in reduced precision)."""
+    key (recipe, shard size, precision, the backend other than torch, and the batch size in reduced
+    precision)."""
     from tinyaug.pipelines.io.models import STARTER_MLM
     from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS
 
@@ -51,6 +52,7 @@ def augment_request(load: dict[str, Any], *, recipe: Recipe, shard_size: int, pr
     if any(path is None for path in files.values()):
         return None
     run = {"tinyaug": __version__, "recipe": recipe.to_dict(), "shard_size": shard_size, "precision": precision,
+           **({"backend": backend} if backend != "torch" else {}),
            **({"batch_size": batch_size} if precision != "fp32" else {})}
     args = {**{k: v for k, v in load.items() if k not in ("data_dir", "input_path")}, "vectors_format": vectors_format}
     request = {"run": run, "args": args, "files": {name: path_identity(path) for name, path in files.items()}}

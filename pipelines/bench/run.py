@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from tinyaug.augment.engine import Augmenter, Example, Stats, TextPlan
-from tinyaug.augment.mlm import RANK_MARGIN, MaskedLMSource
+from tinyaug.augment.mlm import RANK_MARGIN, MaskedLMSource, MaskedPositionLogits
 from tinyaug.augment.recipe import Recipe
 from tinyaug.augment.sources import Candidate, Query
 from tinyaug.augment.vectors import VectorSource
@@ -127,7 +127,7 @@ class NaiveMLMSource(MaskedLMSource):
 
     def ranked_words(self, queries: Sequence[Query], k: int, *, drop_original: bool = True
                      ) -> list[tuple[Candidate, ...]]:
-        self._split = self._partial = None
+        self.forward = MaskedPositionLogits(self.model, whole=True)
         out = []
         for q in queries:
             out.extend(super().ranked_words([q], k, drop_original=drop_original))

@@ -19,10 +19,10 @@ from tinyaug.tasks import get_task
 MAX_SENTENCE_CHARS = 10_000  # inspect's sentence mode: far beyond any model's window, far below a flood
 
 
-def _model_spec(mlm: str, vectors: str, vectors_format: str, trust_pickle: bool, precision: str) -> Any:
+def _model_spec(mlm: str, vectors: str, vectors_format: str, trust_pickle: bool, precision: str, backend: str) -> Any:
     from tinyaug.pipelines.augmentation.methods import ModelSpec
 
-    return ModelSpec(mlm, vectors, vectors_format, trust_pickle, precision)
+    return ModelSpec(mlm, vectors, vectors_format, trust_pickle, precision, backend)
 
 
 def highlighted(text: str, changes: list[dict[str, Any]], column: str) -> str:
@@ -91,7 +91,7 @@ def _executor(settings: Any) -> Any:
 @friendly_errors
 def augment_command(task, data_dir, input_path, split, from_hub, keep_source_columns, text_columns, label_column, out, mlm, vectors,
                     vectors_format, trust_pickle, k, p, seed, min_similarity, exclude_antonyms, context, max_length, batch_size, device, precision,
-                    method, n, reference_n, pair_mode, limit, shard_size, engine, ray_address, actors, cpus_per_actor,
+                    backend, method, n, reference_n, pair_mode, limit, shard_size, engine, ray_address, actors, cpus_per_actor,
                     gpus_per_actor, worker, skip_bad_rows, overwrite, show):
     """Augment a GLUE task or a table TinyBERT-style into an Arrow dataset.
 
@@ -124,7 +124,8 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
         load_input(**load)  # says what to give
     glue_input = task is not None and (input_path is None or Path(input_path).suffix == ".tsv")
     out = Path(out or Path("tinyaug-out") / f"{get_task(task).name if glue_input else Path(input_path).stem}-aug")
-    request = augment_request(load, recipe=recipe, shard_size=shard_size, precision=precision, batch_size=batch_size,
+    request = augment_request(load, recipe=recipe, shard_size=shard_size, precision=precision, backend=backend,
+                              batch_size=batch_size,
                               mlm=mlm, vectors=vectors, vectors_format=vectors_format)
     inputs = augment_inputs(load, mlm, vectors)
     with claim_out(out, inputs=inputs, overwrite=overwrite, request=request) as (out, finished):
@@ -136,7 +137,7 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
         executor = _executor(settings)
         options = BuildOptions(batch_size=batch_size, shard_size=shard_size, overwrite=overwrite, request=request)
         # On Ray, the models loaded here only name the run (the actors load their own, on their devices).
-        job = AugmentJob.load(load, out, recipe, _model_spec(mlm, vectors, vectors_format, trust_pickle, precision),
+        job = AugmentJob.load(load, out, recipe, _model_spec(mlm, vectors, vectors_format, trust_pickle, precision, backend),
                               "cpu" if executor.remote else device, options)
         _describe(job)
         total = len(job.table.dataset)
@@ -192,7 +193,7 @@ def _report(report: Any, text_columns: list[str], show: int) -> None:
 @friendly_errors
 def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, seed, min_similarity,
                     exclude_antonyms, context, max_length,
-                    batch_size, device, precision, n, example_id, no_pager):
+                    batch_size, device, precision, backend, n, example_id, no_pager):
     """Show how a sentence is augmented, or page through an augmented dataset.
 
     With a sentence: each word, its route (masked LM or vectors), its candidates with source and
@@ -222,7 +223,7 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
                     exclude_antonyms=exclude_antonyms)
     from tinyaug.pipelines.augmentation.methods import load_models
 
-    models = load_models(_model_spec(mlm, vectors, vectors_format, trust_pickle, precision), device, {"mlm", "vectors"})
+    models = load_models(_model_spec(mlm, vectors, vectors_format, trust_pickle, precision, backend), device, {"mlm", "vectors"})
     loaded_mlm, loaded_vectors = models.mlm, models.vectors
     report = inspect_sentence(build_augmenter(recipe, loaded_mlm, loaded_vectors, batch_size), target)
     plan = report.plan

@@ -19,6 +19,7 @@ import click
 from tinyaug.errors import TinyaugError
 from tinyaug.augment.recipe import CONTEXT_MODES
 from tinyaug.pipelines.io.models import DEFAULT_MLM, PRECISIONS
+from tinyaug.pipelines.io.onnx_runtime import BACKENDS
 from tinyaug.tasks import TASK_NAMES, get_task
 from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS as VECTOR_FORMATS
 
@@ -194,6 +195,9 @@ def model_options(func: Callable) -> Callable:
                      help="Masked-LM arithmetic: fp32 (exact, the same rows whatever the batch size), or "
                           "faster bf16, int8 (CPU) or fp16 (GPU), whose candidates differ a little from "
                           "fp32's and depend on --batch-size (see README, Throughput)."),
+        click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
+                     help="What runs the masked LM: PyTorch, or ONNX Runtime on the CPU (fp32 or int8; faster, "
+                          "candidates agree with PyTorch's to float noise; needs pip install 'tinyaug[onnx]')."),
     ])
 
 

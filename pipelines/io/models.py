@@ -148,6 +148,8 @@ class LoadedMLM:
     identifier: str  # what the dataset card records
     starter: dict[str, Any] | None = None  # the starter model's manifest, when it is the one used
     precision: str = "fp32"  # see ``at_precision``
+    backend: str = "torch"  # or "onnxruntime" (``tinyaug.pipelines.io.onnx_runtime``)
+    forward: Any = None  # the backend's ``MaskedForward`` (None: PyTorch runs ``model``)
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -300,7 +302,7 @@ def at_precision(loaded: LoadedMLM, precision: str) -> LoadedMLM:
     check_precision(precision, next(loaded.model.parameters()).device)
     if precision == "fp32":
         return loaded
-    if loaded.precision != "fp32":
+    if loaded.precision != "fp32" or loaded.forward is not None:
         raise ModelLoadError(f"{loaded.identifier} is already in {loaded.precision}; start from the fp32 model")
     model, label = loaded.model, precision
     if precision == "int8":

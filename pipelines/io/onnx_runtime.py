@@ -1,0 +1,205 @@
+"""ONNX Runtime as the masked LM's backend (``--backend onnxruntime``).
+
+The graph ONNX Runtime runs is the one the PyTorch path runs, ``MaskedPositionLogits``
+(``tinyaug.augment.mlm``: the last layer and the head at the masked position only), exported
+once by ``torch.onnx`` with the batch and the length dynamic. ``fp32`` runs it as exported
+(ONNX Runtime fuses GELU, LayerNorm and the residual adds at session start; its sums are ordered
+differently from PyTorch's, so scores differ at float-noise level and candidate lists agree to
+the figures in docs/throughput.md, not bit for bit). ``int8`` quantizes its products
+dynamically (int8 weights with one scale per output channel, activations quantized per call)
+with ``onnxruntime.quantization``. The loaded model's identifier names the backend, its version
+and the mode, so cards and resumed runs tell the modes apart.
+
+Cache: ``$TINYAUG_CACHE/onnx/<key>/`` (beside the vectors cache), keyed by the model's
+identifier, the mode, the model's input names and the versions of onnxruntime, torch and this
+exporter; built in a temporary folder and renamed into place, so an interrupted export leaves
+nothing half-written, and two processes racing keep one copy. The PyTorch weights are released
+once the session holds its own (the process then holds one copy of the model, not two).
+
+Not here: loading the PyTorch model (``tinyaug.pipelines.io.models``), candidate logic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tinyaug.errors import ModelLoadError
+from tinyaug.pipelines.io.vectors import cache_dir
+
+if TYPE_CHECKING:
+    import torch
+
+    from tinyaug.pipelines.io.models import LoadedMLM
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnxruntime")
+MODES = ("fp32", "int8")  # what ONNX Runtime's CPU build computes here
+EXPORT_VERSION = 1  # bump when the exported graph changes
+INSTALL = "pip install 'tinyaug[onnx]'"
+MODEL_FILE = "model.onnx"
+
+
+def check_backend(backend: str, device: torch.device, precision: str) -> None:
+    """Raise, in one line with the fix, if ``backend`` cannot run ``precision`` on ``device`` here."""
+    if backend not in BACKENDS:
+        raise ModelLoadError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend == "torch":
+        return
+    _require("onnxruntime")
+    if device.type != "cpu":
+        raise ModelLoadError(f"--backend onnxruntime runs on the CPU (the model would be on {device}); "
+                             "pass --device cpu, or use --backend torch on a GPU")
+    if precision not in MODES:
+        raise ModelLoadError(f"--backend onnxruntime computes in {' or '.join(MODES)}, not {precision}; "
+                             f"for {precision} use --backend torch")
+
+
+def _require(package: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(package)
+    except ImportError:
+        raise ModelLoadError(f"--backend onnxruntime needs the {package} package, which is not installed: "
+                             f"{INSTALL}") from None
+
+
+class OnnxMaskedForward:
+    """``MaskedPositionLogits``' call, run by an ONNX Runtime session on the CPU."""
+
+    def __init__(self, path: Path, *, partial_last_layer: bool, threads: int) -> None:
+        ort = _require("onnxruntime")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: its optimizer's notes are not the user's business
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.partial_last_layer = partial_last_layer
+
+    def __call__(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, at: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        feeds = {"input_ids": input_ids.numpy(), "at": at.numpy()}
+        if "token_type_ids" in self.inputs:
+            feeds["token_type_ids"] = (token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)).numpy()
+        return torch.from_numpy(self.session.run(["logits"], feeds)[0])
+
+
+def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int | None = None,
+                   cache: Path | None = None) -> LoadedMLM:
+    """``loaded`` computing through ONNX Runtime in ``precision`` (``MODES``), from the cached graph
+    or a new export. Its PyTorch weights are released (the model stays as a description)."""
+    import torch
+
+    from tinyaug.augment.mlm import MaskedPositionLogits
+
+    check_backend("onnxruntime", next(loaded.model.parameters()).device, precision)
+    if loaded.precision != "fp32" or loaded.forward is not None:
+        raise ModelLoadError(f"{loaded.identifier} is not a plain fp32 PyTorch model; load it again for onnxruntime")
+    ort = _require("onnxruntime")
+    with_types = "token_type_ids" in loaded.tokenizer.model_input_names
+    graph = MaskedPositionLogits(loaded.model).eval()
+    fp32 = _cached(_key(loaded.identifier, "fp32", with_types, ort.__version__), cache,
+                   lambda folder: _export(graph, folder / MODEL_FILE, with_types))
+    path = fp32
+    if precision == "int8":
+        path = _cached(_key(loaded.identifier, "int8", with_types, ort.__version__), cache,
+                       lambda folder: _quantize(fp32, folder / MODEL_FILE))
+    forward = OnnxMaskedForward(path, partial_last_layer=graph.partial_last_layer,
+                                threads=threads or torch.get_num_threads())
+    loaded.model.to("meta")  # the session holds its own copy of the weights
+    label = "int8 per-channel" if precision == "int8" else "fp32"
+    return dataclasses.replace(loaded, forward=forward, precision=precision, backend="onnxruntime",
+                               identifier=f"{loaded.identifier} [onnxruntime {ort.__version__} {label}]")
+
+
+def _key(identifier: str, mode: str, with_types: bool, ort_version: str) -> str:
+    import torch
+
+    about = {"model": identifier, "mode": mode, "token_type_ids": with_types, "onnxruntime": ort_version,
+             "torch": torch.__version__, "export": EXPORT_VERSION}
+    return hashlib.sha256(json.dumps(about, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _cached(key: str, cache: Path | None, build) -> Path:
+    """The model file of cache entry ``key``, built by ``build(folder)`` into a temporary folder
+    and renamed into place if it is not there yet."""
+    root = (cache or cache_dir()) / "onnx"
+    folder = root / key
+    if (folder / MODEL_FILE).is_file():
+        return folder / MODEL_FILE
+    root.mkdir(parents=True, exist_ok=True)
+    logger.info("building the onnxruntime graph in %s (once per model and mode)", folder)
+    building = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
+    try:
+        build(building)
+        os.chmod(building, 0o777 & ~_umask())  # mkdtemp makes it private; the cache follows the umask
+        if folder.exists():  # a damaged entry (no model file), or another process finished first
+            if (folder / MODEL_FILE).is_file():
+                return folder / MODEL_FILE
+            shutil.rmtree(folder)
+        os.replace(building, folder)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot write the onnxruntime graph to {root} ({exc}); set TINYAUG_CACHE to a "
+                             "writable folder") from None
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return folder / MODEL_FILE
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _export(graph: torch.nn.Module, path: Path, with_types: bool) -> None:
+    """``graph`` as ONNX at ``path`` (weights in ``path.data`` beside it), batch and length dynamic."""
+    import torch
+
+    _require("onnxscript")  # the exporter's own dependency
+    batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
+    ids = torch.randint(1000, 2000, (3, 7)) % graph.model.config.vocab_size
+    types = torch.zeros_like(ids) if with_types else None
+    at = torch.tensor([1, 2, 3])
+    names = ["input_ids", *(["token_type_ids"] if with_types else []), "at"]
+    shapes = ({0: batch, 1: length}, {0: batch, 1: length} if with_types else None, {0: batch})
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet("torch"):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(graph, (ids, types, at), None, input_names=names, output_names=["logits"],
+                                    dynamic_shapes=shapes, dynamo=True, verbose=False, report=False)
+        program.save(str(path), external_data=True)
+
+
+def _quantize(fp32: Path, path: Path) -> None:
+    """Dynamic int8 of the fp32 graph: int8 weights, one scale per output channel."""
+    quantization = _require("onnxruntime.quantization")
+    with warnings.catch_warnings(), _quiet("root"):
+        warnings.simplefilter("ignore")
+        quantization.quantize_dynamic(str(fp32), str(path), per_channel=True,
+                                      weight_type=quantization.QuantType.QInt8)
+
+
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Silence a library's logger below errors for the duration (the exporter's progress notes)."""
+    log = logging.getLogger(name if name != "root" else None)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)

@@ -1,0 +1,167 @@
+"""``--backend onnxruntime``: the same candidates as PyTorch, a graph cache keyed by the model,
+one-line refusals, and a core that never needs the optional packages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import make_mlm, make_tokenizer
+from tinyaug.augment.mlm import MaskedLMSource
+from tinyaug.augment.sources import Query
+from tinyaug.errors import ModelLoadError
+from tinyaug.pipelines.io import onnx_runtime
+from tinyaug.pipelines.io.models import load_masked_lm
+from tinyaug.pipelines.io.onnx_runtime import check_backend, on_onnxruntime
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TEXTS = ["the movie was great", "a charming story and a funny plot", "he said the actors were quite bad",
+         "the cat sat and the dog barked loudly"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("mlm")
+    tokenizer = make_tokenizer(folder)
+    make_mlm(tokenizer, layers=3).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def _queries(tokenizer) -> list[Query]:
+    queries = []
+    for text in TEXTS:
+        ids = tuple(tokenizer(text, add_special_tokens=False)["input_ids"])
+        queries += [Query(tokenizer.convert_ids_to_tokens(i), ids, p) for p, i in enumerate(ids)]
+    return queries
+
+
+def _candidates(loaded, queries, batch_size=4, context="masked"):
+    source = MaskedLMSource(loaded.model, loaded.tokenizer, batch_size=batch_size, forward=loaded.forward,
+                            context=context)
+    return source, source.candidates(queries, 6)
+
+
+def _words(rows):
+    return [[c.word for c in row] for row in rows]
+
+
+@pytest.mark.parametrize("context", ["masked", "pair"])
+def test_fp32_gives_pytorchs_candidates(model_dir, cache, context):
+    torch_mlm = load_masked_lm(str(model_dir), "cpu")
+    ort_mlm = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=cache)
+    assert ort_mlm.identifier.endswith("fp32]") and "onnxruntime" in ort_mlm.identifier
+    queries = _queries(torch_mlm.tokenizer)
+    _, want = _candidates(torch_mlm, queries, context=context)
+    source, got = _candidates(ort_mlm, queries, context=context)
+    assert source.partial_last_layer  # the exported graph is the last-layer-at-the-mask one
+    assert _words(got) == _words(want)
+    for a, b in zip(got, want):
+        assert [c.score for c in a] == pytest.approx([c.score for c in b], rel=1e-4, abs=1e-6)
+    _, other_batches = _candidates(ort_mlm, queries, batch_size=1, context=context)
+    assert _words(other_batches) == _words(got)  # fp32: the batch size does not change the lists
+
+
+def test_int8_is_quantized_and_agrees(model_dir, cache):
+    import onnx
+
+    fp32 = _candidates(load_masked_lm(str(model_dir), "cpu"), _queries(load_masked_lm(str(model_dir), "cpu").tokenizer))[1]
+    int8 = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "int8", cache=cache)
+    assert int8.identifier.endswith("[onnxruntime %s int8 per-channel]" % onnx_runtime._require("onnxruntime").__version__)
+    path = Path(int8.forward.session._model_path)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert ops & {"DynamicQuantizeMatMul", "MatMulInteger", "DynamicQuantizeLinear"}, ops
+    got = _candidates(int8, _queries(int8.tokenizer))[1]
+    overlap = [len(set(a) & set(b)) / len(b) for a, b in zip(_words(got), _words(fp32)) if b]
+    assert sum(overlap) / len(overlap) >= 0.9
+
+
+def test_the_graph_is_cached_and_rebuilt_when_the_model_changes(model_dir, cache, tmp_path, monkeypatch):
+    on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=cache)  # built (or already there)
+    entries = set((cache / "onnx").iterdir())
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again although the cache holds this model")
+
+    monkeypatch.setattr(onnx_runtime, "_export", no_export)
+    on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=cache)
+    assert set((cache / "onnx").iterdir()) == entries
+    monkeypatch.undo()
+    changed = tmp_path / "changed"  # the same folder name and config, other weights
+    tokenizer = make_tokenizer(changed)
+    make_mlm(tokenizer, layers=3, seed=1).save_pretrained(changed)
+    tokenizer.save_pretrained(changed)
+    loaded = on_onnxruntime(load_masked_lm(str(changed), "cpu"), "fp32", cache=cache)
+    assert len(set((cache / "onnx").iterdir()) - entries) == 1
+    want = _candidates(load_masked_lm(str(changed), "cpu"), _queries(tokenizer))[1]
+    assert _words(_candidates(loaded, _queries(tokenizer))[1]) == _words(want)
+
+
+def test_a_damaged_cache_entry_is_rebuilt(model_dir, tmp_path):
+    loaded = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
+    entry = Path(loaded.forward.session._model_path).parent
+    (entry / onnx_runtime.MODEL_FILE).unlink()  # a folder left without its model
+    again = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
+    assert Path(again.forward.session._model_path).is_file()
+    assert not [p for p in (tmp_path / "onnx").iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+@pytest.mark.parametrize("device, precision, says", [
+    ("cpu", "bf16", "for bf16 use --backend torch"),
+    ("meta", "fp32", "runs on the CPU"),
+])
+def test_refusals_are_one_line(device, precision, says):
+    with pytest.raises(ModelLoadError, match=says) as caught:
+        check_backend("onnxruntime", torch.device(device), precision)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_package_is_refused_naming_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    with pytest.raises(ModelLoadError, match=r"pip install 'tinyaug\[onnx\]'"):
+        check_backend("onnxruntime", torch.device("cpu"), "fp32")
+
+
+def test_the_cli_runs_it_and_the_card_names_it(model_dir, tiny_vectors, tmp_path, glue_dir, monkeypatch):
+    from click.testing import CliRunner
+    from datasets import load_from_disk
+
+    from tinyaug.pipelines.cli import main
+
+    words, vectors = tiny_vectors
+    vec = tmp_path / "vectors.txt"
+    vec.write_text("".join(f"{w} {' '.join(str(x) for x in v)}\n" for w, v in zip(words, vectors)), encoding="utf-8")
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
+    common = ["augment", "--task", "sst2", "--data-dir", str(glue_dir), "--limit", "6", "--mlm", str(model_dir),
+              "--vectors", str(vec), "-n", "3", "--show", "0"]
+    runs = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / backend
+        result = CliRunner().invoke(main, [*common, "--backend", backend, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        runs[backend] = load_from_disk(str(out))
+    assert runs["onnxruntime"]["sentence"] == runs["torch"]["sentence"]
+    assert "[onnxruntime" in (tmp_path / "onnxruntime" / "README.md").read_text(encoding="utf-8")
+    again = CliRunner().invoke(main, [*common, "--out", str(tmp_path / "onnxruntime")])  # torch onto it
+    assert again.exit_code != 0 and "--overwrite" in again.output
+
+
+def test_the_default_path_never_imports_the_optional_packages(tmp_path):
+    script = ("import sys; sys.modules['onnxruntime'] = None; sys.modules['onnxscript'] = None\n"
+              "from tinyaug.pipelines.cli import main\n"
+              "main(['augment', '--task', 'sst2', '--data-dir', 'sample', '--limit', '2', '-n', '2', '--show', '0', "
+              f"'--out', {str(tmp_path / 'out')!r}])\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
