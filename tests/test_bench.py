@@ -124,3 +124,18 @@ def test_kernel_cap_is_refused_in_one_line_on_a_cpu_without_it(monkeypatch):
     assert result.exit_code == 1
     assert result.output == ("Error: --kernels avx2 caps an x86 CPU that has AVX2 or more; this one (Neoverse (test)) "
                              "has not: run without --kernels\n")
+
+
+def test_bench_measures_each_backend_against_pytorch_fp32(tiny_dir, glue_dir, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path))
+    config = BenchConfig(sst2_rows=4, mrpc_rows=2, naive_fraction=1.0, variants=2, mlm=str(tiny_dir),
+                         data_dir=str(glue_dir), precisions=("fp32", "bf16", "int8"), backends=("torch", "onnxruntime"))
+    modes = run_bench(config)["precisions"]
+    assert set(modes) == {"bf16", "int8", "onnxruntime fp32", "onnxruntime bf16", "onnxruntime int8"}
+    assert "for bf16 use --backend torch" in modes["onnxruntime bf16"]["skipped"]
+    fp32 = modes["onnxruntime fp32"]
+    assert fp32["identical_lists_with_fp32"] == 1.0 and fp32["top15_overlap_with_fp32"] == 1.0
+    assert fp32["speedup_vs_fp32"] > 0 and "product_gops" not in fp32  # PyTorch's product rates only
+    assert 0 <= modes["onnxruntime int8"]["top15_overlap_with_fp32"] <= 1

@@ -18,7 +18,6 @@ Not a test: the figures depend on the machine; tests check the optimisations' co
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -43,8 +42,8 @@ from tinyaug.pipelines.augmentation.build import BuildOptions, augment_table
 from tinyaug.pipelines.bench.machine import matmul_gflops, product_rate
 from tinyaug.pipelines.io.tables import InputTable, load_input
 from tinyaug.pipelines.io.cpu import cpu_info, describe as describe_cpu, kernel_cap
-from tinyaug.pipelines.io.models import EmulatedPrecision, LoadedMLM, at_precision, check_precision, load_masked_lm, \
-    resolve_device
+from tinyaug.pipelines.bench.modes import copy_as, identical, label, other_modes, overlap, skip_reason
+from tinyaug.pipelines.io.models import LoadedMLM, load_masked_lm, resolve_device
 from tinyaug.pipelines.io.vectors import LoadedVectors, load_vectors
 
 logger = logging.getLogger(__name__)
@@ -61,6 +60,7 @@ class BenchConfig:
     data_dir: str | None = None  # a GLUE folder; None: $TINYAUG_GLUE_DIR, ../shared/glue, or the embedded sample
     mlm: str | None = None  # None: a random bert-base-sized model built locally
     precisions: tuple[str, ...] = ("fp32",)
+    backends: tuple[str, ...] = ("torch",)  # each precision is measured with each backend
     device: str = "cpu"
 
     def __post_init__(self) -> None:  # one line here, not a division by zero later
@@ -188,17 +188,6 @@ def _plan_and_sample(augmenter: Augmenter, examples: list[Example]) -> list[Text
     return plans
 
 
-def _copy_at_precision(loaded: LoadedMLM, precision: str) -> LoadedMLM:
-    """A copy of ``loaded`` in ``precision`` (the fp32 model stays for the other runs)."""
-    return at_precision(dataclasses.replace(loaded, model=copy.deepcopy(loaded.model)), precision)
-
-
-def _overlap(a: list[list[tuple[str, ...]]], b: list[list[tuple[str, ...]]]) -> float:
-    """Mean share of a word's top-K candidate set (in ``a``) also in ``b``, over words with candidates."""
-    shares = [len(set(x) & set(y)) / len(x) for xs, ys in zip(a, b) for x, y in zip(xs, ys) if x]
-    return float(np.mean(shares)) if shares else 1.0
-
-
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -210,12 +199,8 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
     tables = [seeded_slice(task, rows, cfg.seed, data_folder)  # a task given 0 rows is left out
               for task, rows in (("sst2", cfg.sst2_rows), ("mrpc", cfg.mrpc_rows)) if rows]
     device = resolve_device(cfg.device)
-    skipped = {}
-    for precision in cfg.precisions:  # refuse before minutes of fp32 work, not after; flag emulated modes
-        try:
-            check_precision(precision, device)
-        except EmulatedPrecision as exc:
-            skipped[precision] = str(exc)
+    modes = other_modes(cfg.backends, cfg.precisions)
+    skipped = {mode: skip_reason(mode, device) for mode in modes}  # before minutes of fp32 work, not after
     loaded = load_masked_lm(cfg.mlm, cfg.device) if cfg.mlm else bert_base_random(cfg.seed)
     loaded.model.to(device)
     start = time.perf_counter()
@@ -237,8 +222,8 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
     subset_sentences = sum(len(ex.texts) for ex in subset)
 
     def make_fast(m: LoadedMLM) -> Augmenter:
-        return Augmenter(recipe, m.tokenizer, MaskedLMSource(m.model, m.tokenizer, batch_size=cfg.batch_size),
-                         VectorSource(vectors.words, vectors.vectors))
+        return Augmenter(recipe, m.tokenizer, MaskedLMSource(m.model, m.tokenizer, batch_size=cfg.batch_size,
+                                                             forward=m.forward), VectorSource(vectors.words, vectors.vectors))
 
     reference = make_fast(loaded)
     reference_lists = _candidate_words(_plan(reference, subset))
@@ -275,19 +260,20 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
     })
     precisions = {}
     fp32_products = None
-    for precision in cfg.precisions:
-        if precision in skipped:
-            precisions[precision] = {"skipped": skipped[precision]}
-        if precision == "fp32" or precision in skipped:
+    for mode in modes:
+        (backend, precision), name = mode, label(mode)
+        if skipped[mode]:
+            precisions[name] = {"skipped": skipped[mode]}
             continue
-        low = _copy_at_precision(loaded, precision)
-        low_aug = make_fast(low)
-        lists = _candidate_words(_plan(low_aug, subset))
-        run = _run_pipeline(tables, recipe, low, vectors, cfg, progress)
-        precisions[precision] = {"sentences_per_s": run["sentences_per_s"], "mlm_sentences_per_s": run["mlm_sentences_per_s"],
-                                 "speedup_vs_naive": run["sentences_per_s"] / naive_rate_equal_work,
-                                 "top15_overlap_with_fp32": _overlap(reference_lists, lists)}
-        if device.type == "cpu":  # what this precision's products deliver here, and what that allows
+        other = copy_as(loaded, mode)
+        lists = _candidate_words(_plan(make_fast(other), subset))
+        run = _run_pipeline(tables, recipe, other, vectors, cfg, progress)
+        precisions[name] = {"sentences_per_s": run["sentences_per_s"], "mlm_sentences_per_s": run["mlm_sentences_per_s"],
+                            "speedup_vs_naive": run["sentences_per_s"] / naive_rate_equal_work,
+                            "speedup_vs_fp32": run["sentences_per_s"] / result["sentences_per_s"],
+                            "top15_overlap_with_fp32": overlap(reference_lists, lists),
+                            "identical_lists_with_fp32": identical(reference_lists, lists)}
+        if device.type == "cpu" and backend == "torch":  # what its products deliver here, and what that allows
             fp32_products = fp32_products or product_rate("fp32")
             rate = product_rate(precision)
             precisions[precision].update({
@@ -382,7 +368,9 @@ def format_table(r: dict[str, Any]) -> str:
             lines.append(f"| {name}: skipped | {p['skipped']} |")
             continue
         lines.append(f"| {name}: sentences/s, speed-up over naive | {p['sentences_per_s']:.2f}, {p['speedup_vs_naive']:.1f}x |")
-        lines.append(f"| {name}: top-15 overlap with fp32 | {100 * p['top15_overlap_with_fp32']:.1f}% |")
+        lines.append(f"| {name}: times PyTorch fp32's sentences/s | {p['speedup_vs_fp32']:.2f}x |")
+        lines.append(f"| {name}: top-15 overlap with fp32, identical lists | {100 * p['top15_overlap_with_fp32']:.1f}%, "
+                     f"{100 * p['identical_lists_with_fp32']:.1f}% |")
         if "product_gops" in p:
             lines.append(f"| {name}: Linear products GOP/s, times fp32's on the same shapes | "
                          f"{p['product_gops']:.0f}, {p['product_speedup_over_fp32']:.2f}x |")

@@ -11,6 +11,7 @@ import click
 from tinyaug.pipelines.cli.common import POSITIVE, device_option, friendly_errors
 from tinyaug.pipelines.io.cpu import KERNEL_CAPS, cpu_info, kernel_cap
 from tinyaug.pipelines.io.models import PRECISIONS
+from tinyaug.pipelines.io.onnx_runtime import BACKENDS
 
 
 @click.command("bench")
@@ -23,6 +24,9 @@ from tinyaug.pipelines.io.models import PRECISIONS
 @click.option("--precision", "precisions", default="fp32", show_default=True,
               help="Comma-separated: fp32 plus any of bf16, int8 (dynamic, CPU) or fp16 (GPU) to compare "
                    "against it.")
+@click.option("--backend", "backends", default="torch", show_default=True,
+              help="Comma-separated: torch and/or onnxruntime; each precision is measured with each backend "
+                   "against PyTorch fp32.")
 @click.option("--mlm", help="Time this masked LM instead of a random bert-base-sized one.")
 @click.option("--data-dir", help="GLUE folder [default: $TINYAUG_GLUE_DIR, ../shared/glue, else the embedded sample].")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -33,22 +37,26 @@ from tinyaug.pipelines.io.models import PRECISIONS
                    "memory stay this machine's).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @friendly_errors
-def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, precisions, mlm, data_dir, seed,
+def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, precisions, backends, mlm, data_dir, seed,
                   device, kernels, as_json):
     """Measure augmentation throughput against the machine's matmul peak and the naive way.
 
-    Example: tinyaug bench --precision fp32,bf16,int8
+    Example: tinyaug bench --precision fp32,bf16,int8 --backend torch,onnxruntime
     """
     chosen = tuple(p.strip() for p in precisions.split(","))
     unknown = [p for p in chosen if p not in PRECISIONS]
     if unknown:
         raise click.BadParameter(f"unknown precision {', '.join(unknown)}; choose from {', '.join(PRECISIONS)}")
+    runners = tuple(b.strip() for b in backends.split(","))
+    unknown = [b for b in runners if b not in BACKENDS]
+    if unknown:
+        raise click.BadParameter(f"unknown backend {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
     if kernels != "native" and kernel_cap() != kernels:  # the caps are read once per process: start one
         if kernels not in cpu_info()["flags"]:
             raise click.ClickException(f"--kernels {kernels} caps an x86 CPU that has {kernels.upper()} or more; this "
                                        f"one ({cpu_info()['model']}) has not: run without --kernels")
         options = {"--sst2-rows": sst2_rows, "--mrpc-rows": mrpc_rows, "--naive-fraction": naive_fraction,
-                   "--variants": variants, "--batch-size": batch_size, "--precision": precisions, "--mlm": mlm,
+                   "--variants": variants, "--batch-size": batch_size, "--precision": precisions, "--backend": backends, "--mlm": mlm,
                    "--data-dir": data_dir, "--seed": seed, "--device": device}
         argv = [a for name, value in options.items() if value is not None for a in (name, str(value))]
         env = dict(os.environ, **KERNEL_CAPS[kernels])
@@ -60,7 +68,7 @@ def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, pr
 
     config = BenchConfig(sst2_rows=sst2_rows, mrpc_rows=mrpc_rows, naive_fraction=naive_fraction, variants=variants,
                          batch_size=batch_size, seed=seed, data_dir=data_dir, mlm=mlm, precisions=chosen,
-                         device=device)
+                         backends=runners, device=device)
     from tinyaug.pipelines.cli.progress import Progress
 
     with Progress(unit="rows") as shown:  # rows augmented over the bench's runs (fp32, then each reduced precision)

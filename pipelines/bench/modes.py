@@ -1,0 +1,68 @@
+"""The bench's other modes: a backend and a precision measured against PyTorch fp32.
+
+A mode is ``(backend, precision)``: ``("torch", "int8")`` is PyTorch's dynamic int8,
+``("onnxruntime", "fp32")`` ONNX Runtime in fp32 (``tinyaug.pipelines.io.onnx_runtime``). PyTorch
+fp32 is the bench's main run, which every mode's candidate lists are compared with.
+
+Not here: the runs themselves (``tinyaug.pipelines.bench.run``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+
+from tinyaug.errors import ModelLoadError
+from tinyaug.pipelines.io.models import EmulatedPrecision, LoadedMLM, at_precision, check_precision
+from tinyaug.pipelines.io.onnx_runtime import check_backend, on_onnxruntime
+
+Mode = tuple[str, str]  # (backend, precision)
+
+
+def label(mode: Mode) -> str:
+    """``int8`` for PyTorch's modes (as the bench always named them), ``onnxruntime int8`` else."""
+    backend, precision = mode
+    return precision if backend == "torch" else f"{backend} {precision}"
+
+
+def other_modes(backends: tuple[str, ...], precisions: tuple[str, ...]) -> list[Mode]:
+    """Every (backend, precision) asked for but PyTorch fp32, the reference run."""
+    return [(b, p) for b in backends for p in precisions if (b, p) != ("torch", "fp32")]
+
+
+def skip_reason(mode: Mode, device) -> str | None:
+    """Why ``mode`` cannot be measured here (a precision the device would emulate, a backend that
+    cannot run it or is not installed), or None."""
+    backend, precision = mode
+    try:
+        check_backend(backend, device, precision)
+        if backend == "torch":
+            check_precision(precision, device)
+    except EmulatedPrecision as exc:
+        return str(exc)
+    except ModelLoadError as exc:
+        if backend == "torch":
+            raise  # a PyTorch precision this device cannot run at all: the user's mistake, said at once
+        return str(exc)
+    return None
+
+
+def copy_as(loaded: LoadedMLM, mode: Mode) -> LoadedMLM:
+    """A copy of ``loaded`` run as ``mode`` (the fp32 PyTorch model stays for the other runs)."""
+    backend, precision = mode
+    copied = dataclasses.replace(loaded, model=copy.deepcopy(loaded.model))
+    return at_precision(copied, precision) if backend == "torch" else on_onnxruntime(copied, precision)
+
+
+def overlap(a: list[list[tuple[str, ...]]], b: list[list[tuple[str, ...]]]) -> float:
+    """Mean share of a word's top-K candidate set (in ``a``) also in ``b``, over words with candidates."""
+    shares = [len(set(x) & set(y)) / len(x) for xs, ys in zip(a, b) for x, y in zip(xs, ys) if x]
+    return float(np.mean(shares)) if shares else 1.0
+
+
+def identical(a: list[list[tuple[str, ...]]], b: list[list[tuple[str, ...]]]) -> float:
+    """Share of words whose candidate list (words and order) is the same in ``a`` and ``b``."""
+    same = [x == y for xs, ys in zip(a, b) for x, y in zip(xs, ys)]
+    return float(np.mean(same)) if same else 1.0
