@@ -165,3 +165,30 @@ def test_the_default_path_never_imports_the_optional_packages(tmp_path):
               f"'--out', {str(tmp_path / 'out')!r}])\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("task", ["sst2", "mrpc"])
+def test_teacher_logits_on_onnxruntime_equal_pytorchs(task, tmp_path, monkeypatch):
+    import datasets
+    import numpy as np
+
+    from tinyaug.pipelines.distillation import loading, teacher_logits
+    from tinyaug.pipelines.experiment import toys
+    from tinyaug.pipelines.io.glue import get_task
+    from tinyaug.pipelines.io.schema import TEACHER_LOGITS
+
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
+    config = toys.tiny_config(layers=2)
+    config.id2label = dict(enumerate(get_task(task).label_names))
+    config.label2id = {name: i for i, name in config.id2label.items()}
+    teacher = toys.save_tiny_model(tmp_path / "teacher", config)
+    words = "the movie was great but the plot is a bit slow and long".split()
+    texts = [" ".join(words[:3 + i % 9]) for i in range(20)]  # lengths 3 to 11: padded batches
+    columns = {"sentence": texts} if task == "sst2" else {"sentence1": texts, "sentence2": texts[::-1]}
+    data = tmp_path / "data"
+    datasets.Dataset.from_dict({**columns, "label": [i % 2 for i in range(20)], "idx": list(range(20))}).save_to_disk(data)
+    results = {backend: teacher_logits(teacher, data, task, out=tmp_path / backend, device="cpu", batch_size=8,
+                                       backend=backend) for backend in ("torch", "onnxruntime")}
+    logits = {b: np.array(loading.load_task_dataset(r["out"], get_task(task))[TEACHER_LOGITS]) for b, r in results.items()}
+    assert logits["torch"].shape == (20, 2)
+    assert np.allclose(logits["onnxruntime"], logits["torch"], atol=1e-5)

@@ -15,6 +15,7 @@ import click
 from tinyaug.pipelines.cli.common import (POSITIVE, SEQ_LENGTH, device_option, engine_options, friendly_errors,
                                           glue_data_dir, ray_settings, task_option, validation_options)
 from tinyaug.pipelines.cli.progress import Progress
+from tinyaug.pipelines.io.onnx_runtime import BACKENDS
 
 COMMANDS: list[click.Command] = []
 
@@ -106,10 +107,13 @@ def finetune_command(model: str, task: str, data_dir: Path, out: Path, epochs: f
 @click.option("--max-seq-length", type=SEQ_LENGTH, help="Default: 64 single-sentence tasks, 128 pairs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @device_option()
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
+              help="What runs the teacher: PyTorch, or ONNX Runtime in fp32 on the CPU (logits agree with "
+                   "PyTorch's to float noise; needs pip install 'tinyaug[onnx]').")
 @engine_options
 @friendly_errors
 def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None, overwrite: bool, batch_size: int,
-                           max_seq_length: int | None, as_json: bool, device: str, engine: str,
+                           max_seq_length: int | None, as_json: bool, device: str, backend: str, engine: str,
                            ray_address: str | None, actors: int | None, cpus_per_actor: float,
                            gpus_per_actor: float) -> None:
     """Store the teacher's logits as column teacher_logits of an augmented dataset.
@@ -124,7 +128,7 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
     from tinyaug.pipelines.scale.ray_executor import executor_for
 
     executor = executor_for(settings)
-    job = TeacherLogitsJob(teacher, data, task, out, batch_size, max_seq_length, device, overwrite)
+    job = TeacherLogitsJob(teacher, data, task, out, batch_size, max_seq_length, device, overwrite, backend)
     with Progress(every=1) as progress:  # a line per shard of logits
         result = run(job, executor, progress)
     if as_json:

@@ -47,6 +47,7 @@ from tinyaug.pipelines.distillation.loading import (
 )
 from tinyaug.pipelines.io.glue import get_task
 from tinyaug.pipelines.io.models import model_fingerprint, resolve_device
+from tinyaug.pipelines.io.onnx_runtime import check_backend, classifier_on_onnxruntime
 from tinyaug.pipelines.io.schema import (
     CARD_FILE,
     CHANGES,
@@ -73,20 +74,29 @@ logger = logging.getLogger(__name__)
 
 
 def load_teacher(teacher: str | Path, task: str, max_length: int, batch_size: int,
-                 device: str = "auto") -> tuple[Callable[[pa.Table], np.ndarray], Any, dict[str, str]]:
+                 device: str = "auto", backend: str = "torch") -> tuple[Callable[[pa.Table], np.ndarray], Any, dict[str, str]]:
     """The teacher as a function from rows (an Arrow table with the task's text columns) to logits
-    in the task's label order, the model, and what identifies it (every engine must match it)."""
+    in the task's label order, the model, and what identifies it (every engine must match it).
+    ``backend`` ``onnxruntime``: computed by ONNX Runtime in fp32 on the CPU."""
     spec = get_task(task)
+    if backend == "onnxruntime" and device == "auto":
+        device = "cpu"  # its CPU build
     target = resolve_device(device)
+    check_backend(backend, target, "fp32")
     model, permutation = load_task_model(teacher, spec, "teacher")
     tokenizer = load_tokenizer(teacher, "teacher tokenizer")
     collator = TextCollator(tokenizer, spec.text_columns, max_length)
+    identifier = f"{teacher} ({model_fingerprint(str(teacher), model)})"
+    forward = None
+    if backend == "onnxruntime":
+        forward, label = classifier_on_onnxruntime(model, identifier, tokenizer.model_input_names)
+        identifier = f"{identifier} {label}"
 
     def predict(rows: pa.Table) -> np.ndarray:
         return predict_logits(model, collator, datasets.Dataset(rows), batch_size=batch_size, device=target,
-                              permutation=permutation)
+                              permutation=permutation, forward=forward)
 
-    return predict, model, {"teacher": f"{teacher} ({model_fingerprint(str(teacher), model)})"}
+    return predict, model, {"teacher": identifier}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,9 +119,11 @@ class TeacherWorkers:
     max_length: int
     batch_size: int
     device: str
+    backend: str = "torch"
 
     def __call__(self) -> TeacherWorker:
-        predict, _, identifiers = load_teacher(self.teacher, self.task, self.max_length, self.batch_size, self.device)
+        predict, _, identifiers = load_teacher(self.teacher, self.task, self.max_length, self.batch_size, self.device,
+                                               self.backend)
         return TeacherWorker(predict, identifiers)
 
 
@@ -151,6 +163,7 @@ class TeacherLogitsJob:
     max_seq_length: int | None = None
     device: str = "auto"  # where this process computes (a remote executor's workers use its device)
     overwrite: bool = False
+    backend: str = "torch"  # or onnxruntime (fp32, CPU)
 
 
 def run(job: TeacherLogitsJob, executor: Executor | None = None,
@@ -168,7 +181,7 @@ def run(job: TeacherLogitsJob, executor: Executor | None = None,
                         "or choose another --out"):
         ds = load_task_dataset(job.data, spec)
         predict, model, identifiers = load_teacher(job.teacher, job.task, max_length, job.batch_size,
-                                                   "cpu" if executor.remote else job.device)
+                                                   "cpu" if executor.remote else job.device, job.backend)
         texts = ds.select_columns(list(spec.text_columns)).with_format("arrow")
         key = {**identifiers, "data": ds._fingerprint, "rows": len(ds), "max_seq_length": max_length,
                "batch_size": job.batch_size}
@@ -183,7 +196,8 @@ def run(job: TeacherLogitsJob, executor: Executor | None = None,
                 progress("teacher logits", done[0], len(ds))
 
         heard(0)
-        factory: Any = TeacherWorkers(str(job.teacher), spec.name, max_length, job.batch_size, executor.device) \
+        factory: Any = TeacherWorkers(str(job.teacher), spec.name, max_length, job.batch_size, executor.device,
+                                      job.backend) \
             if executor.remote else (lambda: TeacherWorker(predict, identifiers))
         runner.write(executor.map(factory, missing, lambda shard: texts[shard.start:shard.stop],
                                   expected=identifiers, progress=heard))
@@ -195,13 +209,13 @@ def run(job: TeacherLogitsJob, executor: Executor | None = None,
 def teacher_logits(teacher: str | Path, data: str | Path, task: str, *, out: str | Path | None = None,
                    batch_size: int = 64, max_seq_length: int | None = None,
                    device: str = "auto", overwrite: bool = False, executor: Executor | None = None,
-                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                   progress: Callable[[str, int, int], None] | None = None, backend: str = "torch") -> dict[str, Any]:
     """Add the teacher's logits as column ``teacher_logits`` to the dataset at ``data`` (or write
     the result to ``out``), atomically: ``run(TeacherLogitsJob(...), executor)``. Logits are
     stored in the task's label order (aligned by label name with the teacher's ``id2label``);
     STS-B stores one score per row. ``executor``: None computes here; a ``RayExecutor`` on its
     actors. ``progress("teacher logits", rows done, rows)`` hears each shard."""
-    job = TeacherLogitsJob(teacher, data, task, out, batch_size, max_seq_length, device, overwrite)
+    job = TeacherLogitsJob(teacher, data, task, out, batch_size, max_seq_length, device, overwrite, backend)
     return run(job, executor, progress)
 
 

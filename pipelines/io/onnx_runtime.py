@@ -1,4 +1,4 @@
-"""ONNX Runtime as the masked LM's backend (``--backend onnxruntime``).
+"""ONNX Runtime as a backend (``--backend onnxruntime``): the masked LM's, and the teacher's.
 
 The graph ONNX Runtime runs is the one the PyTorch path runs, ``MaskedPositionLogits``
 (``tinyaug.augment.mlm``: the last layer and the head at the masked position only), exported
@@ -16,7 +16,12 @@ exporter; built in a temporary folder and renamed into place, so an interrupted 
 nothing half-written, and two processes racing keep one copy. The PyTorch weights are released
 once the session holds its own (the process then holds one copy of the model, not two).
 
-Not here: loading the PyTorch model (``tinyaug.pipelines.io.models``), candidate logic.
+The teacher of ``teacher-logits`` (a sequence classifier) is exported the same way, its graph
+taking the padded batch (ids, attention mask, token types) and giving its logits
+(``classifier_on_onnxruntime``).
+
+Not here: loading the PyTorch models (``tinyaug.pipelines.io.models``, ``...distillation``),
+candidate logic.
 """
 
 from __future__ import annotations
@@ -124,6 +129,55 @@ def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int |
     label = "int8 per-channel" if precision == "int8" else "fp32"
     return dataclasses.replace(loaded, forward=forward, precision=precision, backend="onnxruntime",
                                identifier=f"{loaded.identifier} [onnxruntime {ort.__version__} {label}]")
+
+
+class OnnxClassifier:
+    """A sequence classifier's ``model(**batch).logits``, run by an ONNX Runtime session."""
+
+    def __init__(self, path: Path, *, threads: int) -> None:
+        self.masked = OnnxMaskedForward(path, partial_last_layer=False, threads=threads)
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        import torch
+
+        feeds = {name: batch[name].numpy() for name in self.masked.inputs}
+        return torch.from_numpy(self.masked.session.run(["logits"], feeds)[0])
+
+
+def classifier_on_onnxruntime(model: torch.nn.Module, identifier: str, input_names: list[str], *,
+                              threads: int | None = None, cache: Path | None = None) -> tuple[OnnxClassifier, str]:
+    """A fp32 ONNX Runtime runner for the sequence classifier ``model`` (identified by
+    ``identifier``; ``input_names``: what its tokenizer gives, of input_ids, attention_mask,
+    token_type_ids), and the label to add to its identifier. Its PyTorch weights are released."""
+    import torch
+
+    check_backend("onnxruntime", next(model.parameters()).device, "fp32")
+    ort = _require("onnxruntime")
+    with_types = "token_type_ids" in input_names
+    key = _key(identifier, "classifier fp32", with_types, ort.__version__)
+    path = _cached(key, cache, lambda folder: _export_classifier(model.eval(), folder / MODEL_FILE, with_types))
+    runner = OnnxClassifier(path, threads=threads or torch.get_num_threads())
+    model.to("meta")
+    return runner, f"[onnxruntime {ort.__version__} fp32]"
+
+
+def _export_classifier(model: torch.nn.Module, path: Path, with_types: bool) -> None:
+    import torch
+
+    from tinyaug.distill.inference import TaskLogits
+
+    _require("onnxscript")
+    batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
+    ids = torch.randint(1000, 2000, (3, 7)) % model.config.vocab_size
+    example = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+    example["attention_mask"][0, 5:] = 0  # padded rows, as batches have them
+    names = ["input_ids", "attention_mask", *(["token_type_ids"] if with_types else [])]
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet("torch"):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(TaskLogits(model).eval(), tuple(example[n] for n in names), None,
+                                    input_names=names, output_names=["logits"], dynamo=True, verbose=False,
+                                    dynamic_shapes=tuple({0: batch, 1: length} for _ in names), report=False)
+        program.save(str(path), external_data=True)
 
 
 def _key(identifier: str, mode: str, with_types: bool, ort_version: str) -> str:
