@@ -192,3 +192,18 @@ def test_teacher_logits_on_onnxruntime_equal_pytorchs(task, tmp_path, monkeypatc
     logits = {b: np.array(loading.load_task_dataset(r["out"], get_task(task))[TEACHER_LOGITS]) for b, r in results.items()}
     assert logits["torch"].shape == (20, 2)
     assert np.allclose(logits["onnxruntime"], logits["torch"], atol=1e-5)
+
+
+def test_models_named_alike_never_share_a_graph(model_dir, tmp_path):
+    a, b = load_masked_lm(str(model_dir), "cpu"), load_masked_lm(str(model_dir), "cpu")
+    with torch.no_grad():
+        b.model.cls.predictions.transform.dense.weight.mul_(-1)  # changed in memory, same identifier
+    assert a.identifier == b.identifier
+    queries = _queries(a.tokenizer)
+    want = {name: _words(_candidates(m, queries)[1]) for name, m in (("a", a), ("b", b))}
+    assert want["a"] != want["b"]
+    ort_a = on_onnxruntime(a, "fp32", cache=tmp_path)
+    ort_b = on_onnxruntime(b, "fp32", cache=tmp_path)
+    assert len(list((tmp_path / "onnx").iterdir())) == 2
+    assert _words(_candidates(ort_a, queries)[1]) == want["a"]
+    assert _words(_candidates(ort_b, queries)[1]) == want["b"]

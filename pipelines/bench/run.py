@@ -81,7 +81,7 @@ def bert_base_random(seed: int = 0) -> LoadedMLM:
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                         intermediate_size=3072, max_position_embeddings=512)
-    return LoadedMLM(BertForMaskedLM(config).eval(), tokenizer, "random bert-base-uncased shape (12x768)")
+    return LoadedMLM(BertForMaskedLM(config).eval(), tokenizer, f"random bert-base-uncased shape (12x768, seed {seed})")
 
 
 def glue_dir(configured: str | None) -> Path | None:

@@ -11,8 +11,9 @@ with ``onnxruntime.quantization``. The loaded model's identifier names the backe
 and the mode, so cards and resumed runs tell the modes apart.
 
 Cache: ``$TINYAUG_CACHE/onnx/<key>/`` (beside the vectors cache), keyed by the model's
-identifier, the mode, the model's input names and the versions of onnxruntime, torch and this
-exporter; built in a temporary folder and renamed into place, so an interrupted export leaves
+identifier, a sample of its weights (so two models that an API caller named alike, or a model
+changed in memory, never share a graph), the mode, the model's input names and the versions of
+onnxruntime, torch and this exporter; built in a temporary folder and renamed into place, so an interrupted export leaves
 nothing half-written, and two processes racing keep one copy. The PyTorch weights are released
 once the session holds its own (the process then holds one copy of the model, not two).
 
@@ -117,11 +118,12 @@ def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int |
     ort = _require("onnxruntime")
     with_types = "token_type_ids" in loaded.tokenizer.model_input_names
     graph = MaskedPositionLogits(loaded.model).eval()
-    fp32 = _cached(_key(loaded.identifier, "fp32", with_types, ort.__version__), cache,
+    identity = f"{loaded.identifier} | weights {weights_sample(loaded.model)}"
+    fp32 = _cached(_key(identity, "fp32", with_types, ort.__version__), cache,
                    lambda folder: _export(graph, folder / MODEL_FILE, with_types))
     path = fp32
     if precision == "int8":
-        path = _cached(_key(loaded.identifier, "int8", with_types, ort.__version__), cache,
+        path = _cached(_key(identity, "int8", with_types, ort.__version__), cache,
                        lambda folder: _quantize(fp32, folder / MODEL_FILE))
     forward = OnnxMaskedForward(path, partial_last_layer=graph.partial_last_layer,
                                 threads=threads or torch.get_num_threads())
@@ -154,7 +156,7 @@ def classifier_on_onnxruntime(model: torch.nn.Module, identifier: str, input_nam
     check_backend("onnxruntime", next(model.parameters()).device, "fp32")
     ort = _require("onnxruntime")
     with_types = "token_type_ids" in input_names
-    key = _key(identifier, "classifier fp32", with_types, ort.__version__)
+    key = _key(f"{identifier} | weights {weights_sample(model)}", "classifier fp32", with_types, ort.__version__)
     path = _cached(key, cache, lambda folder: _export_classifier(model.eval(), folder / MODEL_FILE, with_types))
     runner = OnnxClassifier(path, threads=threads or torch.get_num_threads())
     model.to("meta")
@@ -178,6 +180,21 @@ def _export_classifier(model: torch.nn.Module, path: Path, with_types: bool) -> 
                                     input_names=names, output_names=["logits"], dynamo=True, verbose=False,
                                     dynamic_shapes=tuple({0: batch, 1: length} for _ in names), report=False)
         program.save(str(path), external_data=True)
+
+
+def weights_sample(model: torch.nn.Module, points: int = 64) -> str:
+    """A digest of every tensor's name, shape, dtype and ``points`` values spread over it: cheap
+    (milliseconds for bert-base), and different for models that differ anywhere but in a few
+    weights between the sampled ones."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        flat = tensor.detach().reshape(-1)
+        picked = flat[torch.linspace(0, flat.numel() - 1, min(points, flat.numel())).long()] if flat.numel() else flat
+        digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}|".encode())
+        digest.update(picked.float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _key(identifier: str, mode: str, with_types: bool, ort_version: str) -> str:
