@@ -191,7 +191,8 @@ def weights_sample(model: torch.nn.Module, points: int = 64) -> str:
     digest = hashlib.sha256()
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
         flat = tensor.detach().reshape(-1)
-        picked = flat[torch.linspace(0, flat.numel() - 1, min(points, flat.numel())).long()] if flat.numel() else flat
+        count = min(points, flat.numel())
+        picked = flat[torch.arange(count) * (flat.numel() - 1) // max(count - 1, 1)]  # exact integer positions
         digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}|".encode())
         digest.update(picked.float().cpu().numpy().tobytes())
     return digest.hexdigest()[:16]
