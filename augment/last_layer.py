@@ -8,8 +8,9 @@ attention output, feed-forward and LayerNorms at the masked position alone. For 
 ``2 d^2`` plus one full row: for bert-base (12 layers) about 7% of the encoder's work, for a
 6-layer model about 14%.
 
-Worked shapes: ``hidden (B, L, d)`` after layer n-1; ``at (B,)`` masked positions;
-``q (B, heads, 1, size)``, ``k, v (B, heads, L, size)`` -> ``out (B, d)``.
+Worked shapes: ``hidden (B, L, d)`` after layer n-1; ``rows, at (P,)`` the row and the masked
+position of each of P predictions (several per row when a context masks several words);
+``q (P, heads, 1, size)``, ``k, v (B, heads, L, size)`` taken at ``rows`` -> ``out (P, d)``.
 
 The same arithmetic as the full layer (the same modules, applied to fewer rows), so scores agree
 with the full forward to float noise, which the masked-LM source's rounded ranking absorbs.
@@ -59,9 +60,10 @@ class LastLayerAtPositions:
         return cls(base)
 
     def __call__(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
-                 at: torch.Tensor) -> torch.Tensor:
-        """``input_ids (B, L)`` without padding (every row attends to every position), ``at (B,)``
-        -> the last layer's output at ``at``, ``(B, d)``."""
+                 at: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """``input_ids (B, L)`` without padding (every row attends to every position), ``at (P,)``
+        positions in rows ``rows (P,)`` (None: one per row, ``rows`` = 0..B-1) -> the last layer's
+        output there, ``(P, d)``."""
         kwargs = {"input_ids": input_ids}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
@@ -69,17 +71,21 @@ class LastLayerAtPositions:
         for layer in self.layers:
             out = layer(hidden, None)  # no mask: exact-length batches carry no padding
             hidden = out[0] if isinstance(out, tuple) else out
-        return self._last(hidden, at)
+        return self._last(hidden, at, rows)
 
-    def _last(self, hidden: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+    def _last(self, hidden: torch.Tensor, at: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         attention = self.last.attention.self
         batch, length, _ = hidden.shape
         heads, size = attention.num_attention_heads, attention.attention_head_size
-        rows = torch.arange(batch, device=hidden.device)
-        here = hidden[rows, at]  # (B, d)
-        q = attention.query(here).view(batch, heads, 1, size)
         k = attention.key(hidden).view(batch, length, heads, size).transpose(1, 2)
         v = attention.value(hidden).view(batch, length, heads, size).transpose(1, 2)
-        mixed = F.scaled_dot_product_attention(q, k, v).reshape(batch, heads * size)  # scale 1/sqrt(size)
+        if rows is None:
+            rows = torch.arange(batch, device=hidden.device)
+        else:  # several predictions per row: each reads its own row's keys and values
+            k, v = k[rows], v[rows]
+        predictions = at.shape[0]
+        here = hidden[rows, at]  # (P, d)
+        q = attention.query(here).view(predictions, heads, 1, size)
+        mixed = F.scaled_dot_product_attention(q, k, v).reshape(predictions, heads * size)  # scale 1/sqrt(size)
         attended = self.last.attention.output(mixed, here)  # dense, residual, LayerNorm
         return self.last.output(self.last.intermediate(attended), attended)

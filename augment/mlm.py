@@ -38,8 +38,25 @@ from tinyaug.augment.stopwords import STOPWORDS
 
 logger = logging.getLogger(__name__)
 
-# (input_ids (B, L), token_type_ids (B, L) or None, masked positions (B,)) -> logits (B, vocab)
-MaskedForward = Callable[[torch.Tensor, "torch.Tensor | None", torch.Tensor], torch.Tensor]
+# (input_ids (B, L), token_type_ids (B, L) or None, masked positions (P,), their rows (P,) or None:
+# one per row) -> logits (P, vocab)
+MaskedForward = Callable[[torch.Tensor, "torch.Tensor | None", torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+def spread(positions: Sequence[int], masks: int) -> list[tuple[int, ...]]:
+    """The masked contexts for a sentence's masked-LM words at ``positions`` (ascending), at most
+    ``masks`` words masked in each: word ``i`` goes to context ``i % C``, so two words masked
+    together are ``C`` words apart, never neighbours (``C`` is at least 2 when there are 2 words).
+
+    >>> spread([0, 2, 3, 5, 7], 2)
+    [(0, 5), (2, 7), (3,)]
+    >>> spread([1, 4], 3), spread([1, 4], 1)
+    ([(1,), (4,)], [(1,), (4,)])
+    """
+    if masks <= 1:
+        return [(p,) for p in positions]
+    count = max(-(-len(positions) // masks), min(len(positions), 2))
+    return [tuple(positions[j::count]) for j in range(count)]
 
 RANK_MARGIN = 4  # extra top-k entries fetched so that re-ranking near-ties stays exact
 SCORE_DECIMALS = 4  # scores are compared at this precision; closer ones are ordered by id
@@ -121,7 +138,8 @@ def _split_encoder_and_head(model) -> tuple[torch.nn.Module, torch.nn.Module] | 
 
 class MaskedPositionLogits(torch.nn.Module):
     """A masked LM reduced to what candidates need: ``(input_ids (B, L), token_type_ids (B, L) or
-    None, at (B,))`` -> the vocabulary logits at position ``at`` of each row, ``(B, vocab)``.
+    None, at (P,), rows (P,) or None)`` -> the vocabulary logits at position ``at[i]`` of row
+    ``rows[i]``, ``(P, vocab)`` (``rows`` None: one position per row).
 
     BERT-family models run their last layer at ``at`` only (``LastLayerAtPositions``); other models
     with a separable head project only the ``at`` rows; anything else runs whole. Inputs carry no
@@ -142,10 +160,12 @@ class MaskedPositionLogits(torch.nn.Module):
         """Whether the last encoder layer runs at the masked positions only (keys and values aside)."""
         return self._partial is not None
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, at: torch.Tensor) -> torch.Tensor:
-        rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, at: torch.Tensor,
+                rows: torch.Tensor | None = None) -> torch.Tensor:
         if self._partial is not None:
-            return self._split[1](self._partial(input_ids, token_type_ids, at))
+            return self._split[1](self._partial(input_ids, token_type_ids, at, rows))
+        if rows is None:
+            rows = torch.arange(input_ids.shape[0], device=input_ids.device)
         inputs = {"input_ids": input_ids, **({"token_type_ids": token_type_ids} if token_type_ids is not None else {})}
         if self._split is not None:
             encoder, head = self._split
@@ -160,7 +180,8 @@ class MaskedLMSource:
 
     def __init__(self, model, tokenizer, *, context: ContextMode = "masked", batch_size: int = 64,
                  max_length: int | None = None, device: str | torch.device | None = None,
-                 stopwords: frozenset[str] = STOPWORDS, forward: MaskedForward | None = None) -> None:
+                 stopwords: frozenset[str] = STOPWORDS, forward: MaskedForward | None = None,
+                 masks_per_context: int = 1) -> None:
         if context not in CONTEXT_MODES:
             raise ValueError(f"context must be one of {CONTEXT_MODES}, got {context!r}")
         if tokenizer.mask_token_id is None:
@@ -172,6 +193,7 @@ class MaskedLMSource:
         else:  # an inference runtime computes the logits; ``model`` only describes the model (config, sizes)
             self.device, self.model = torch.device("cpu"), model
         self.forward = forward
+        self.masks_per_context = masks_per_context  # words masked together in one context (``spread``)
         self.tokenizer = tokenizer
         self.context = context
         self.batch_size = batch_size
@@ -187,6 +209,7 @@ class MaskedLMSource:
         self.allowed_ascii = self.allowed & self._fit(ascii_mask(self.words), out_size)
         self.contexts_seen = 0  # masked contexts asked for
         self.contexts_run = 0  # ... and actually run through the model (after de-duplication)
+        self.predictions_run = 0  # masked positions read (more than contexts_run with masks_per_context > 1)
         self.tokens_run = 0  # non-padding tokens fed to the model
         self.squared_lengths_run = 0  # sum of squared context lengths (attention cost)
         self.forward_seconds = 0.0  # time in model forwards and top-k (the masked-LM stage proper)
@@ -205,11 +228,12 @@ class MaskedLMSource:
         """Whether a word whose piece is at ``position`` fits in the model's maximum length."""
         return position < self.piece_budget
 
-    def build_context(self, pieces: Sequence[int], position: int) -> tuple[list[int], list[int]]:
-        """Token ids and token-type ids of the masked context for one query."""
+    def build_context(self, pieces: Sequence[int], positions: int | Sequence[int]) -> tuple[list[int], list[int]]:
+        """Token ids and token-type ids of the context with the words at ``positions`` masked."""
         tok = self.tokenizer
         a = list(pieces[:self.piece_budget])
-        a[position] = tok.mask_token_id
+        for position in ([positions] if isinstance(positions, int) else positions):
+            a[position] = tok.mask_token_id
         ids = [tok.cls_token_id, *a, tok.sep_token_id]
         types = [0] * len(ids)
         if self.context == "pair":
@@ -231,20 +255,22 @@ class MaskedLMSource:
             if not self.fits(q.position):
                 raise ValueError(f"position {q.position} is beyond the piece budget {self.piece_budget}")
             keys.append((tuple(q.pieces[:self.piece_budget]), q.position, q.word.isascii()))
+        contexts = self._contexts(keys)
         # Contexts are batched by exact length: no padding, so a context's scores do not depend on
         # which other contexts share its batch (padding changes the matrix shapes and with them the
         # floating-point summation order).
-        unique = sorted(set(keys), key=lambda key: (-len(key[0]), key))
+        unique = sorted(contexts, key=lambda context: (-len(context[0]), context))
         self.contexts_seen += len(keys)
         self.contexts_run += len(unique)
         extra = 0 if not drop_original else 1  # room for the original word, dropped afterwards
         top: dict[tuple, list[tuple[int, float]]] = {}
-        for _, group in itertools.groupby(unique, key=lambda key: len(key[0])):
+        for _, group in itertools.groupby(unique, key=lambda context: len(context[0])):
             group = list(group)
             for start in range(0, len(group), self.batch_size):
-                batch = group[start:start + self.batch_size]
-                for key, row in zip(batch, self._predict(batch, k + extra)):
-                    top[key] = row
+                batch = [(context, contexts[context]) for context in group[start:start + self.batch_size]]
+                for (context, asked), rows in zip(batch, self._predict(batch, k + extra)):
+                    for (position, ascii_only), row in zip(asked, rows):
+                        top[(context[0], position, ascii_only)] = row
         results = []
         for q, key in zip(queries, keys):
             found = [(self.words[i], p) for i, p in top[key]
@@ -252,10 +278,26 @@ class MaskedLMSource:
             results.append(tuple(Candidate(w, p, "mlm", rank) for rank, (w, p) in enumerate(found[:k])))
         return results
 
+    def _contexts(self, keys: Sequence[tuple[tuple[int, ...], int, bool]]
+                  ) -> dict[tuple[tuple[int, ...], tuple[int, ...]], list[tuple[int, bool]]]:
+        """The masked contexts that answer ``keys`` (pieces, position, ASCII only): each context
+        (pieces, masked positions) with the predictions asked of it (position, ASCII only).
+        One word masked per context, or up to ``masks_per_context`` words of a sentence (``spread``)."""
+        asked: dict[tuple[int, ...], set[tuple[int, bool]]] = {}
+        for pieces, position, ascii_only in keys:
+            asked.setdefault(pieces, set()).add((position, ascii_only))
+        contexts = {}
+        for pieces, wanted in asked.items():
+            for positions in spread(sorted({p for p, _ in wanted}), self.masks_per_context):
+                contexts[(pieces, positions)] = sorted(w for w in wanted if w[0] in positions)
+        return contexts
+
     @torch.inference_mode()
-    def _predict(self, batch: Sequence[tuple[tuple[int, ...], int, bool]], k: int) -> list[list[tuple[int, float]]]:
-        """For each (pieces, position, ascii only): the top-``k`` allowed token ids with their probability."""
-        built = [self.build_context(pieces, pos) for pieces, pos, _ in batch]
+    def _predict(self, batch: Sequence[tuple[tuple[tuple[int, ...], tuple[int, ...]], list[tuple[int, bool]]]],
+                 k: int) -> list[list[list[tuple[int, float]]]]:
+        """For each ((pieces, masked positions), [(position, ascii only), ...]): for each asked
+        position, the top-``k`` allowed token ids with their probability."""
+        built = [self.build_context(pieces, positions) for (pieces, positions), _ in batch]
         # one length per batch (``ranked_words`` groups by it): no padding, no attention mask
         input_ids = torch.tensor([ids for ids, _ in built], dtype=torch.long, device=self.device)
         token_types = None
@@ -264,11 +306,14 @@ class MaskedLMSource:
         self.tokens_run += input_ids.numel()
         self.squared_lengths_run += len(built) * input_ids.shape[1] ** 2
         started = time.perf_counter()
-        masked_at = torch.tensor([pos + 1 for _, pos, _ in batch], device=self.device)  # +1 for [CLS]
-        logits = self.forward(input_ids, token_types, masked_at)
+        asked = [(row, position, ascii_only) for row, (_, wanted) in enumerate(batch) for position, ascii_only in wanted]
+        self.predictions_run += len(asked)
+        masked_at = torch.tensor([position + 1 for _, position, _ in asked], device=self.device)  # +1 for [CLS]
+        rows = None if len(asked) == len(batch) else torch.tensor([row for row, _, _ in asked], device=self.device)
+        logits = self.forward(input_ids, token_types, masked_at, rows)
         logits = logits.float()
         probs = torch.softmax(logits, dim=-1)
-        ascii_only = torch.tensor([a for *_, a in batch], device=self.device)[:, None]
+        ascii_only = torch.tensor([a for *_, a in asked], device=self.device)[:, None]
         allowed = torch.where(ascii_only, self.allowed_ascii, self.allowed)  # (batch, vocab)
         logits = logits.masked_fill(~allowed, float("-inf"))
         take = min(k + RANK_MARGIN, int(self.allowed.sum()))
@@ -280,4 +325,7 @@ class MaskedLMSource:
                             if v != float("-inf"))
             out.append([(i, p) for _, i, p in ranked[:k]])
         self.forward_seconds += time.perf_counter() - started
-        return out
+        per_context: list[list[list[tuple[int, float]]]] = [[] for _ in batch]
+        for (row, _, _), found in zip(asked, out):
+            per_context[row].append(found)
+        return per_context

@@ -28,7 +28,7 @@ PAIR_MODES: tuple[PairMode, ...] = ("each", "all")
 REFERENCE_VARIANTS = {name: task.reference_n for name, task in TASKS.items()}
 
 
-_LATER_DEFAULTS = {"min_similarity": None, "exclude_antonyms": False, "method": "tinybert"}
+_LATER_DEFAULTS = {"min_similarity": None, "exclude_antonyms": False, "method": "tinybert", "masks_per_context": 1}
 
 
 class RecipeError(TinyaugError, ValueError):
@@ -49,6 +49,7 @@ class Recipe:
     min_similarity: float | None = None  # keep candidates at least this similar (word vectors) to the word
     exclude_antonyms: bool = False  # drop candidates that are WordNet antonyms of the word
     method: str = "tinybert"  # the augmentation method, by name (``tinyaug.augment.methods``)
+    masks_per_context: int = 1  # words of a sentence masked together in one masked-LM context (1: the paper's)
 
     def __post_init__(self) -> None:
         problems = []
@@ -68,6 +69,8 @@ class Recipe:
             problems.append(f"pair_mode must be one of {', '.join(PAIR_MODES)}, got {self.pair_mode!r}")
         if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 8):
             problems.append(f"max_length must be an integer >= 8, got {self.max_length!r}")
+        if not isinstance(self.masks_per_context, int) or self.masks_per_context < 1:
+            problems.append(f"masks_per_context must be an integer >= 1, got {self.masks_per_context!r}")
         if not isinstance(self.method, str) or not self.method.strip():
             problems.append(f"method must be a method's name, e.g. tinybert, got {self.method!r}")
         if problems:

@@ -131,9 +131,12 @@ def test_bench_measures_each_backend_against_pytorch_fp32(tiny_dir, glue_dir, tm
     pytest.importorskip("onnxscript")
     monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path))
     config = BenchConfig(sst2_rows=4, mrpc_rows=2, naive_fraction=1.0, variants=2, mlm=str(tiny_dir),
-                         data_dir=str(glue_dir), precisions=("fp32", "bf16", "int8"), backends=("torch", "onnxruntime"))
+                         data_dir=str(glue_dir), precisions=("fp32", "bf16", "int8"), backends=("torch", "onnxruntime"),
+                         masks_per_context=(1, 2))
     modes = run_bench(config)["precisions"]
-    assert set(modes) == {"bf16", "int8", "onnxruntime fp32", "onnxruntime bf16", "onnxruntime int8"}
+    assert {"bf16", "int8", "onnxruntime fp32", "onnxruntime bf16", "onnxruntime int8", "fp32, 2 masks per context",
+            "onnxruntime int8, 2 masks per context"} <= set(modes) and len(modes) == 11
+    assert 0 < modes["fp32, 2 masks per context"]["top15_overlap_with_fp32"] <= 1
     assert "for bf16 use --backend torch" in modes["onnxruntime bf16"]["skipped"]
     fp32 = modes["onnxruntime fp32"]
     assert fp32["identical_lists_with_fp32"] == 1.0 and fp32["top15_overlap_with_fp32"] == 1.0

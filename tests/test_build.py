@@ -48,6 +48,17 @@ def test_same_rows_whatever_the_batch_size(table, loaded, tmp_path):
     assert len(rows(tmp_path / "b1")) > 2 * len(SENTENCES)
 
 
+def test_masks_per_context_same_rows_whatever_the_batch_size_and_recorded(table, loaded, tmp_path):
+    recipe = Recipe(variants_per_example=6, masks_per_context=2)
+    run(table, tmp_path / "b1", loaded, recipe, batch_size=1, examples_per_batch=1)
+    run(table, tmp_path / "b64", loaded, recipe, batch_size=64, examples_per_batch=256)
+    assert rows(tmp_path / "b1") == rows(tmp_path / "b64")
+    assert read_metadata(load_augmented(tmp_path / "b1"))["recipe"]["masks_per_context"] == 2
+    assert "masks_per_context" not in Recipe().to_dict()  # older records keep their resume key
+    with pytest.raises(RecipeError, match="masks_per_context"):
+        Recipe(masks_per_context=0)
+
+
 def test_same_rows_whatever_the_shards_and_their_order(table, loaded, tmp_path):
     run(table, tmp_path / "one", loaded, shard_size=100)
     run(table, tmp_path / "three", loaded, shard_size=4)  # 4 + 4 + 2 examples

@@ -48,9 +48,9 @@ def _queries(tokenizer) -> list[Query]:
     return queries
 
 
-def _candidates(loaded, queries, batch_size=4, context="masked"):
+def _candidates(loaded, queries, batch_size=4, context="masked", masks=1):
     source = MaskedLMSource(loaded.model, loaded.tokenizer, batch_size=batch_size, forward=loaded.forward,
-                            context=context)
+                            context=context, masks_per_context=masks)
     return source, source.candidates(queries, 6)
 
 
@@ -72,6 +72,18 @@ def test_fp32_gives_pytorchs_candidates(model_dir, cache, context):
         assert [c.score for c in a] == pytest.approx([c.score for c in b], rel=1e-4, abs=1e-6)
     _, other_batches = _candidates(ort_mlm, queries, batch_size=1, context=context)
     assert _words(other_batches) == _words(got)  # fp32: the batch size does not change the lists
+
+
+def test_several_words_masked_per_context_give_pytorchs_candidates(model_dir, cache):
+    torch_mlm = load_masked_lm(str(model_dir), "cpu")
+    ort_mlm = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=cache)
+    queries = _queries(torch_mlm.tokenizer)
+    want = _candidates(torch_mlm, queries, masks=2)[1]
+    source, got = _candidates(ort_mlm, queries, masks=2)
+    assert source.contexts_run < source.predictions_run  # several masked words read per context
+    assert _words(got) == _words(want)
+    for a, b in zip(got, want):
+        assert [c.score for c in a] == pytest.approx([c.score for c in b], rel=1e-4, abs=1e-6)
 
 
 def test_int8_is_quantized_and_agrees(model_dir, cache):

@@ -70,6 +70,9 @@ def render_card(metadata: dict[str, Any]) -> str:
         f"| max length | {recipe['max_length'] or 'the model maximum'} |",
         f"| candidate constraints | {_constraints(recipe)} |",
     ]
+    if recipe.get("masks_per_context", 1) != 1:
+        lines.append(f"| words masked per context | up to {recipe['masks_per_context']} (faster; candidates differ "
+                     "from one word per context: README, Throughput) |")
     if metadata.get("mlm"):
         lines.append(f"| masked LM | {mlm_description(metadata)} |")
     if metadata.get("vectors"):

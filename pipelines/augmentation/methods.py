@@ -128,7 +128,8 @@ def candidate_filter(recipe: Recipe, vectors: LoadedVectors | None) -> Candidate
 def build_augmenter(recipe: Recipe, mlm: LoadedMLM, vectors: LoadedVectors, batch_size: int) -> Augmenter:
     """TinyBERT's engine for ``recipe`` over loaded models (the ``tinybert`` method)."""
     mlm_source = MaskedLMSource(mlm.model, mlm.tokenizer, context=recipe.mlm_context,
-                                batch_size=batch_size, max_length=recipe.max_length, forward=mlm.forward)
+                                batch_size=batch_size, max_length=recipe.max_length, forward=mlm.forward,
+                                masks_per_context=recipe.masks_per_context)
     return Augmenter(recipe, mlm.tokenizer, mlm_source, VectorSource(vectors.words, vectors.vectors),
                      candidate_filter(recipe, vectors))
 

@@ -1,8 +1,11 @@
-"""The bench's other modes: a backend and a precision measured against PyTorch fp32.
+"""The bench's other modes: a backend, a precision and the words masked per context, measured
+against PyTorch fp32 with one word per context.
 
-A mode is ``(backend, precision)``: ``("torch", "int8")`` is PyTorch's dynamic int8,
-``("onnxruntime", "fp32")`` ONNX Runtime in fp32 (``tinyaug.pipelines.io.onnx_runtime``). PyTorch
-fp32 is the bench's main run, which every mode's candidate lists are compared with.
+A mode is ``(backend, precision, masks)``: ``("torch", "int8", 1)`` is PyTorch's dynamic int8,
+``("onnxruntime", "fp32", 1)`` ONNX Runtime in fp32 (``tinyaug.pipelines.io.onnx_runtime``),
+``("torch", "fp32", 2)`` two words of a sentence masked in each context (``Recipe.masks_per_context``).
+PyTorch fp32 with one word per context is the bench's main run, which every mode's candidate lists
+are compared with.
 
 Not here: the runs themselves (``tinyaug.pipelines.bench.run``).
 """
@@ -18,24 +21,27 @@ from tinyaug.errors import ModelLoadError
 from tinyaug.pipelines.io.models import EmulatedPrecision, LoadedMLM, at_precision, check_precision
 from tinyaug.pipelines.io.onnx_runtime import check_backend, on_onnxruntime
 
-Mode = tuple[str, str]  # (backend, precision)
+Mode = tuple[str, str, int]  # (backend, precision, words masked per context)
+REFERENCE: Mode = ("torch", "fp32", 1)
 
 
 def label(mode: Mode) -> str:
-    """``int8`` for PyTorch's modes (as the bench always named them), ``onnxruntime int8`` else."""
-    backend, precision = mode
-    return precision if backend == "torch" else f"{backend} {precision}"
+    """``int8`` for PyTorch's modes (as the bench always named them), ``onnxruntime int8`` else,
+    with ``, 2 masks per context`` where more than one word is masked together."""
+    backend, precision, masks = mode
+    name = precision if backend == "torch" else f"{backend} {precision}"
+    return name if masks == 1 else f"{name}, {masks} masks per context"
 
 
-def other_modes(backends: tuple[str, ...], precisions: tuple[str, ...]) -> list[Mode]:
-    """Every (backend, precision) asked for but PyTorch fp32, the reference run."""
-    return [(b, p) for b in backends for p in precisions if (b, p) != ("torch", "fp32")]
+def other_modes(backends: tuple[str, ...], precisions: tuple[str, ...], masks: tuple[int, ...] = (1,)) -> list[Mode]:
+    """Every (backend, precision, masks) asked for but the reference run."""
+    return [(b, p, m) for m in masks for b in backends for p in precisions if (b, p, m) != REFERENCE]
 
 
 def skip_reason(mode: Mode, device) -> str | None:
     """Why ``mode`` cannot be measured here (a precision the device would emulate, a backend that
     cannot run it or is not installed), or None."""
-    backend, precision = mode
+    backend, precision, _ = mode
     try:
         check_backend(backend, device, precision)
         if backend == "torch":
@@ -51,7 +57,7 @@ def skip_reason(mode: Mode, device) -> str | None:
 
 def copy_as(loaded: LoadedMLM, mode: Mode) -> LoadedMLM:
     """A copy of ``loaded`` run as ``mode`` (the fp32 PyTorch model stays for the other runs)."""
-    backend, precision = mode
+    backend, precision, _ = mode
     copied = dataclasses.replace(loaded, model=copy.deepcopy(loaded.model))
     return at_precision(copied, precision) if backend == "torch" else on_onnxruntime(copied, precision)
 

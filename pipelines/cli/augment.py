@@ -91,7 +91,7 @@ def _executor(settings: Any) -> Any:
 @friendly_errors
 def augment_command(task, data_dir, input_path, split, from_hub, keep_source_columns, text_columns, label_column, out, mlm, vectors,
                     vectors_format, trust_pickle, k, p, seed, min_similarity, exclude_antonyms, context, max_length, batch_size, device, precision,
-                    backend, method, n, reference_n, pair_mode, limit, shard_size, engine, ray_address, actors, cpus_per_actor,
+                    backend, masks_per_context, method, n, reference_n, pair_mode, limit, shard_size, engine, ray_address, actors, cpus_per_actor,
                     gpus_per_actor, worker, skip_bad_rows, overwrite, show):
     """Augment a GLUE task or a table TinyBERT-style into an Arrow dataset.
 
@@ -114,7 +114,7 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
                     mlm_context=context, pair_mode=pair_mode, max_length=max_length,
                     min_similarity=min_similarity, exclude_antonyms=exclude_antonyms,
-                    method=method_name(parse_method(method)))
+                    method=method_name(parse_method(method)), masks_per_context=masks_per_context)
     check_resources(recipe)
     columns = tuple(c.strip() for c in text_columns.split(",")) if text_columns else ()
     load = dict(task=task, data_dir=data_dir, input_path=input_path, split=split, text_columns=columns,
@@ -193,7 +193,7 @@ def _report(report: Any, text_columns: list[str], show: int) -> None:
 @friendly_errors
 def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, seed, min_similarity,
                     exclude_antonyms, context, max_length,
-                    batch_size, device, precision, backend, n, example_id, no_pager):
+                    batch_size, device, precision, backend, masks_per_context, n, example_id, no_pager):
     """Show how a sentence is augmented, or page through an augmented dataset.
 
     With a sentence: each word, its route (masked LM or vectors), its candidates with source and
@@ -220,7 +220,7 @@ def inspect_command(target, mlm, vectors, vectors_format, trust_pickle, k, p, se
 
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
                     mlm_context=context, max_length=max_length, min_similarity=min_similarity,
-                    exclude_antonyms=exclude_antonyms)
+                    exclude_antonyms=exclude_antonyms, masks_per_context=masks_per_context)
     from tinyaug.pipelines.augmentation.methods import load_models
 
     models = load_models(_model_spec(mlm, vectors, vectors_format, trust_pickle, precision, backend), device, {"mlm", "vectors"})

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from tinyaug.pipelines.cli.common import POSITIVE, device_option, friendly_errors
+from tinyaug.pipelines.cli.common import POSITIVE, comma_ints, device_option, friendly_errors
 from tinyaug.pipelines.io.cpu import KERNEL_CAPS, cpu_info, kernel_cap
 from tinyaug.pipelines.io.models import PRECISIONS
 from tinyaug.pipelines.io.onnx_runtime import BACKENDS
@@ -27,6 +27,9 @@ from tinyaug.pipelines.io.onnx_runtime import BACKENDS
 @click.option("--backend", "backends", default="torch", show_default=True,
               help="Comma-separated: torch and/or onnxruntime; each precision is measured with each backend "
                    "against PyTorch fp32.")
+@click.option("--masks-per-context", "masks", default="1", show_default=True,
+              help="Comma-separated: words masked together per context (1, 2, ...); each is measured "
+                   "with each backend and precision.")
 @click.option("--mlm", help="Time this masked LM instead of a random bert-base-sized one.")
 @click.option("--data-dir", help="GLUE folder [default: $TINYAUG_GLUE_DIR, ../shared/glue, else the embedded sample].")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -37,7 +40,7 @@ from tinyaug.pipelines.io.onnx_runtime import BACKENDS
                    "memory stay this machine's).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @friendly_errors
-def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, precisions, backends, mlm, data_dir, seed,
+def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, precisions, backends, masks, mlm, data_dir, seed,
                   device, kernels, as_json):
     """Measure augmentation throughput against the machine's matmul peak and the naive way.
 
@@ -47,6 +50,8 @@ def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, pr
     unknown = [p for p in chosen if p not in PRECISIONS]
     if unknown:
         raise click.BadParameter(f"unknown precision {', '.join(unknown)}; choose from {', '.join(PRECISIONS)}")
+    if any(m < 1 for m in comma_ints(masks, "--masks-per-context")):
+        raise click.BadParameter(f"{masks!r}: each value 1 or more", param_hint="--masks-per-context")
     runners = tuple(b.strip() for b in backends.split(","))
     unknown = [b for b in runners if b not in BACKENDS]
     if unknown:
@@ -56,7 +61,7 @@ def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, pr
             raise click.ClickException(f"--kernels {kernels} caps an x86 CPU that has {kernels.upper()} or more; this "
                                        f"one ({cpu_info()['model']}) has not: run without --kernels")
         options = {"--sst2-rows": sst2_rows, "--mrpc-rows": mrpc_rows, "--naive-fraction": naive_fraction,
-                   "--variants": variants, "--batch-size": batch_size, "--precision": precisions, "--backend": backends, "--mlm": mlm,
+                   "--variants": variants, "--batch-size": batch_size, "--precision": precisions, "--backend": backends, "--masks-per-context": masks, "--mlm": mlm,
                    "--data-dir": data_dir, "--seed": seed, "--device": device}
         argv = [a for name, value in options.items() if value is not None for a in (name, str(value))]
         env = dict(os.environ, **KERNEL_CAPS[kernels])
@@ -68,7 +73,7 @@ def bench_command(sst2_rows, mrpc_rows, naive_fraction, variants, batch_size, pr
 
     config = BenchConfig(sst2_rows=sst2_rows, mrpc_rows=mrpc_rows, naive_fraction=naive_fraction, variants=variants,
                          batch_size=batch_size, seed=seed, data_dir=data_dir, mlm=mlm, precisions=chosen,
-                         backends=runners, device=device)
+                         backends=runners, masks_per_context=comma_ints(masks, "--masks-per-context"), device=device)
     from tinyaug.pipelines.cli.progress import Progress
 
     with Progress(unit="rows") as shown:  # rows augmented over the bench's runs (fp32, then each reduced precision)

@@ -198,6 +198,10 @@ def model_options(func: Callable) -> Callable:
         click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
                      help="What runs the masked LM: PyTorch, or ONNX Runtime on the CPU (fp32 or int8; faster, "
                           "candidates agree with PyTorch's to float noise; needs pip install 'tinyaug[onnx]')."),
+        click.option("--masks-per-context", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Mask up to this many words of a sentence (never neighbours) in one masked-LM "
+                          "context: fewer forwards, candidates that differ a little from one word per "
+                          "context (see README, Throughput)."),
     ])
 
 

@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnxruntime")
 MODES = ("fp32", "int8")  # what ONNX Runtime's CPU build computes here
-EXPORT_VERSION = 1  # bump when the exported graph changes
+EXPORT_VERSION = 2  # bump when the exported graph changes (2: the rows of the masked positions)
 INSTALL = "pip install 'tinyaug[onnx]'"
 MODEL_FILE = "model.onnx"
 
@@ -95,10 +95,12 @@ class OnnxMaskedForward:
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.partial_last_layer = partial_last_layer
 
-    def __call__(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, at: torch.Tensor) -> torch.Tensor:
+    def __call__(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None, at: torch.Tensor,
+                 rows: torch.Tensor | None = None) -> torch.Tensor:
         import torch
 
-        feeds = {"input_ids": input_ids.numpy(), "at": at.numpy()}
+        rows = rows if rows is not None else torch.arange(input_ids.shape[0])
+        feeds = {"input_ids": input_ids.numpy(), "at": at.numpy(), "rows": rows.numpy()}
         if "token_type_ids" in self.inputs:
             feeds["token_type_ids"] = (token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)).numpy()
         return torch.from_numpy(self.session.run(["logits"], feeds)[0])
@@ -243,15 +245,15 @@ def _export(graph: torch.nn.Module, path: Path, with_types: bool) -> None:
     import torch
 
     _require("onnxscript")  # the exporter's own dependency
-    batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
+    batch, length, asked = torch.export.Dim("batch"), torch.export.Dim("length"), torch.export.Dim("predictions")
     ids = torch.randint(1000, 2000, (3, 7)) % graph.model.config.vocab_size
     types = torch.zeros_like(ids) if with_types else None
-    at = torch.tensor([1, 2, 3])
-    names = ["input_ids", *(["token_type_ids"] if with_types else []), "at"]
-    shapes = ({0: batch, 1: length}, {0: batch, 1: length} if with_types else None, {0: batch})
+    at, rows = torch.tensor([1, 2, 3, 5]), torch.tensor([0, 1, 2, 2])  # two masked words in the last row
+    names = ["input_ids", *(["token_type_ids"] if with_types else []), "at", "rows"]
+    shapes = ({0: batch, 1: length}, {0: batch, 1: length} if with_types else None, {0: asked}, {0: asked})
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet("torch"):
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(graph, (ids, types, at), None, input_names=names, output_names=["logits"],
+        program = torch.onnx.export(graph, (ids, types, at, rows), None, input_names=names, output_names=["logits"],
                                     dynamic_shapes=shapes, dynamo=True, verbose=False, report=False)
         program.save(str(path), external_data=True)
 
