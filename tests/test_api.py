@@ -46,3 +46,16 @@ def test_the_api_says_what_it_needs(tiny_dir):
         tinyaug.augment_dataset(datasets.Dataset.from_dict({"a": ["x"]}), task="sst2", mlm=str(tiny_dir))
     with pytest.raises(InputError, match="pass one split"):
         tinyaug.augment_dataset(datasets.DatasetDict({"train": datasets.Dataset.from_dict({"a": ["x"]})}))
+
+
+def test_the_api_takes_the_backend_and_masks_per_context_as_the_cli_does(glue_dir, tiny_dir, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
+    cli = _cli(["--task", "sst2", "--data-dir", glue_dir, "--limit", 8, "--mlm", tiny_dir, "-n", 3,
+                "--backend", "onnxruntime", "--masks-per-context", 2, "--out", tmp_path / "cli"])
+    hub_style, _ = read_split(glue_dir, "sst2", limit=8)
+    api = tinyaug.augment_dataset(hub_style.remove_columns("aug_example_id"), task="sst2", mlm=str(tiny_dir),
+                                  recipe=tinyaug.Recipe(variants_per_example=3, masks_per_context=2), backend="onnxruntime")
+    assert api.data.table.equals(cli.data.table)
+    assert "[onnxruntime" in tinyaug.read_metadata(api)["mlm"]

@@ -27,7 +27,8 @@ from tinyaug.augment.recipe import Recipe
 from tinyaug.errors import InputError
 from tinyaug.pipelines.augmentation.build import AugmentJob, BuildOptions, load_augmented, run
 from tinyaug.pipelines.augmentation.methods import MethodModels, ModelSpec, models_needed
-from tinyaug.pipelines.io.models import DEFAULT_MLM, LoadedMLM, at_precision, load_masked_lm
+from tinyaug.pipelines.io.models import DEFAULT_MLM, LoadedMLM, at_precision, load_masked_lm, resolve_device
+from tinyaug.pipelines.io.onnx_runtime import check_backend, on_onnxruntime
 from tinyaug.pipelines.io.tables import table_from_dataset
 from tinyaug.pipelines.io import glue
 from tinyaug.tasks import INDEX, TaskSpec, get_task
@@ -59,7 +60,7 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
                     vectors: str | LoadedVectors = EMBEDDED_VECTORS, device: str = "auto",
                     precision: str = "fp32", batch_size: int = 64, out: str | Path | None = None,
                     overwrite: bool = False, method: "str | Method | None" = None,
-                    shard_size: int = 1000, executor: Any = None) -> datasets.Dataset:
+                    shard_size: int = 1000, executor: Any = None, backend: str = "torch") -> datasets.Dataset:
     """Augment ``dataset`` (TinyBERT-style by default) and return the augmented dataset.
 
     ``task``: a GLUE task whose hub schema ``dataset`` has (``sentence``, ``label``, ``idx``, ...);
@@ -76,6 +77,8 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
     ``executor``: where the shards are built (``tinyaug.pipelines.scale``: None or a
     ``LocalExecutor`` here, a ``RayExecutor`` on Ray actors, which load ``mlm`` / ``vectors`` by
     name: give names, not loaded models); ``shard_size``: examples per shard.
+    ``backend``: ``"onnxruntime"`` runs the masked LM with ONNX Runtime (fp32 or int8, CPU), as
+    ``--backend`` does.
     """
     if not isinstance(dataset, datasets.Dataset):
         raise InputError(f"augment_dataset takes a datasets.Dataset, not {type(dataset).__name__} "
@@ -102,11 +105,15 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
     needed = models_needed(recipe) if custom is None else set()
     loaded_mlm = None
     if "mlm" in needed:
-        loaded_mlm = at_precision(mlm if isinstance(mlm, LoadedMLM) else load_masked_lm(mlm, device), precision)
+        if backend == "onnxruntime" and device == "auto":
+            device = "cpu"  # its CPU build
+        check_backend(backend, resolve_device(device), precision)
+        base = mlm if isinstance(mlm, LoadedMLM) else load_masked_lm(mlm, device)
+        loaded_mlm = on_onnxruntime(base, precision) if backend == "onnxruntime" else at_precision(base, precision)
     loaded_vectors = None
     if "vectors" in needed:
         loaded_vectors = vectors if isinstance(vectors, LoadedVectors) else load_vectors(vectors)
-    named = ModelSpec(mlm, vectors, precision=precision) if isinstance(mlm, str) and isinstance(vectors, str) else None
+    named = ModelSpec(mlm, vectors, precision=precision, backend=backend) if isinstance(mlm, str) and isinstance(vectors, str) else None
     options = BuildOptions(batch_size=batch_size, shard_size=shard_size, overwrite=overwrite)
 
     def job(target: str | Path) -> AugmentJob:
