@@ -142,3 +142,22 @@ def test_bench_measures_each_backend_against_pytorch_fp32(tiny_dir, glue_dir, tm
     assert fp32["identical_lists_with_fp32"] == 1.0 and fp32["top15_overlap_with_fp32"] == 1.0
     assert fp32["speedup_vs_fp32"] > 0 and "product_gops" not in fp32  # PyTorch's product rates only
     assert 0 <= modes["onnxruntime int8"]["top15_overlap_with_fp32"] <= 1
+
+
+def test_agreement_counts_the_masked_lms_words_only():
+    from types import SimpleNamespace
+
+    from tinyaug.augment.sources import Candidate
+    from tinyaug.pipelines.bench.modes import identical, overlap
+    from tinyaug.pipelines.bench.run import _candidate_words
+
+    def plan(mlm_words):
+        mlm = tuple(Candidate(w, 0.1, "mlm", i) for i, w in enumerate(mlm_words))
+        glove = (Candidate("film", 0.9, "vectors", 0),)
+        return SimpleNamespace(candidates=[(), mlm, glove], routes=[None, "mlm", "vectors"])
+
+    fp32 = _candidate_words([plan(["good", "fine"])], mlm_only=True)
+    other = _candidate_words([plan(["good", "bad"])], mlm_only=True)
+    assert fp32 == [[None, ("good", "fine"), None]]
+    # the stopword and the GloVe word, which no masked-LM mode can change, are not counted as agreeing
+    assert overlap(fp32, other) == 0.5 and identical(fp32, other) == 0.0

@@ -62,13 +62,18 @@ def copy_as(loaded: LoadedMLM, mode: Mode) -> LoadedMLM:
     return at_precision(copied, precision) if backend == "torch" else on_onnxruntime(copied, precision)
 
 
-def overlap(a: list[list[tuple[str, ...]]], b: list[list[tuple[str, ...]]]) -> float:
-    """Mean share of a word's top-K candidate set (in ``a``) also in ``b``, over words with candidates."""
-    shares = [len(set(x) & set(y)) / len(x) for xs, ys in zip(a, b) for x, y in zip(xs, ys) if x]
+Lists = list[list["tuple[str, ...] | None"]]  # per text, per word: candidates, None where not compared
+
+
+def overlap(a: Lists, b: Lists) -> float:
+    """Mean share of a word's top-K candidate set (in ``a``) also in ``b``, over the words compared
+    (not None) that have candidates in ``a``."""
+    shares = [len(set(x) & set(y or ())) / len(x) for xs, ys in zip(a, b) for x, y in zip(xs, ys) if x]
     return float(np.mean(shares)) if shares else 1.0
 
 
-def identical(a: list[list[tuple[str, ...]]], b: list[list[tuple[str, ...]]]) -> float:
-    """Share of words whose candidate list (words and order) is the same in ``a`` and ``b``."""
-    same = [x == y for xs, ys in zip(a, b) for x, y in zip(xs, ys)]
+def identical(a: Lists, b: Lists) -> float:
+    """Share of the words compared (not None in ``a``) whose candidate list (words and order) is the
+    same in ``a`` and ``b``."""
+    same = [x == y for xs, ys in zip(a, b) for x, y in zip(xs, ys) if x is not None]
     return float(np.mean(same)) if same else 1.0

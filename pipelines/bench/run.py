@@ -170,9 +170,12 @@ def _examples(table: InputTable, fraction: float) -> list[Example]:
     return [Example(int(r["aug_example_id"]), tuple(r[c] for c in table.text_columns)) for r in ds]
 
 
-def _candidate_words(plans: Sequence[TextPlan]) -> list[list[tuple[str, ...]]]:
-    """Per text, per word: the candidate words (what two modes must agree on)."""
-    return [[tuple(c.word for c in cands) for cands in plan.candidates] for plan in plans]
+def _candidate_words(plans: Sequence[TextPlan], mlm_only: bool = False) -> list[list[tuple[str, ...] | None]]:
+    """Per text, per word: the candidate words (what two modes must agree on); ``mlm_only``: None
+    for words the masked LM does not answer (not eligible, or routed to the vectors), which no
+    other masked-LM mode could change."""
+    return [[tuple(c.word for c in cands) if not mlm_only or route == "mlm" else None
+             for cands, route in zip(plan.candidates, plan.routes)] for plan in plans]
 
 
 def _plan(augmenter: Augmenter, examples: list[Example]) -> list[TextPlan]:
@@ -227,7 +230,8 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
                                                              masks_per_context=masks), VectorSource(vectors.words, vectors.vectors))
 
     reference = make_fast(loaded)
-    reference_lists = _candidate_words(_plan(reference, subset))
+    reference_plans = _plan(reference, subset)
+    reference_lists, reference_mlm = _candidate_words(reference_plans), _candidate_words(reference_plans, mlm_only=True)
     # The subset's sentences need not cost what the slice's do on average (MRPC sentences are longer
     # than SST-2's and have more words to mask): compare the two modes on equal work, measured as
     # the fast mode's FLOPs for the same sentences.
@@ -267,13 +271,13 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
             precisions[name] = {"skipped": skipped[mode]}
             continue
         other = copy_as(loaded, mode) if mode[:2] != REFERENCE[:2] else loaded
-        lists = _candidate_words(_plan(make_fast(other, masks), subset))
+        lists = _candidate_words(_plan(make_fast(other, masks), subset), mlm_only=True)
         run = _run_pipeline(tables, dataclasses.replace(recipe, masks_per_context=masks), other, vectors, cfg, progress)
         precisions[name] = {"sentences_per_s": run["sentences_per_s"], "mlm_sentences_per_s": run["mlm_sentences_per_s"],
                             "speedup_vs_naive": run["sentences_per_s"] / naive_rate_equal_work,
                             "speedup_vs_fp32": run["sentences_per_s"] / result["sentences_per_s"],
-                            "top15_overlap_with_fp32": overlap(reference_lists, lists),
-                            "identical_lists_with_fp32": identical(reference_lists, lists)}
+                            "top15_overlap_with_fp32": overlap(reference_mlm, lists),
+                            "identical_lists_with_fp32": identical(reference_mlm, lists)}
         if device.type == "cpu" and backend == "torch" and precision != "fp32":  # what its products deliver here, and what that allows
             fp32_products = fp32_products or product_rate("fp32")
             rate = product_rate(precision)
@@ -370,7 +374,7 @@ def format_table(r: dict[str, Any]) -> str:
             continue
         lines.append(f"| {name}: sentences/s, speed-up over naive | {p['sentences_per_s']:.2f}, {p['speedup_vs_naive']:.1f}x |")
         lines.append(f"| {name}: times PyTorch fp32's sentences/s | {p['speedup_vs_fp32']:.2f}x |")
-        lines.append(f"| {name}: top-15 overlap with fp32, identical lists | {100 * p['top15_overlap_with_fp32']:.1f}%, "
+        lines.append(f"| {name}: top-15 overlap with fp32, identical lists (masked-LM words) | {100 * p['top15_overlap_with_fp32']:.1f}%, "
                      f"{100 * p['identical_lists_with_fp32']:.1f}% |")
         if "product_gops" in p:
             lines.append(f"| {name}: Linear products GOP/s, times fp32's on the same shapes | "
