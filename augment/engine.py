@@ -220,6 +220,7 @@ class Augmenter:
         vector_queries: list[tuple[int, int, Query]] = []
         plans = []
         for t, text in enumerate(distinct):
+            first_query = len(mlm_queries)
             words = split_words(text, self.normalizer)
             ids = tuple(encoded["input_ids"][t])
             spans = _pieces_per_word(words, encoded["offset_mapping"][t])
@@ -238,6 +239,11 @@ class Augmenter:
                     missing[w] = NO_CANDIDATES_BEYOND
                 else:
                     mlm_queries.append((t, w, Query(word.norm, ids, first)))
+            # a sentence's own words decide how they are masked together: not another text of the
+            # same pieces planned beside it (the batch), whose eligible words may differ
+            together = tuple(q.position for *_, q in mlm_queries[first_query:])
+            mlm_queries[first_query:] = [(t, w, dataclasses.replace(q, sentence_positions=together))
+                                         for t, w, q in mlm_queries[first_query:]]
             plans.append(TextPlan(text, words, routes, [()] * len(words), missing))
         return mlm_queries, vector_queries, plans
 

@@ -254,8 +254,8 @@ class MaskedLMSource:
         for q in queries:
             if not self.fits(q.position):
                 raise ValueError(f"position {q.position} is beyond the piece budget {self.piece_budget}")
-            keys.append((tuple(q.pieces[:self.piece_budget]), q.position, q.word.isascii()))
-        contexts = self._contexts(keys)
+            keys.append((tuple(q.pieces[:self.piece_budget]), q.position, q.word.isascii(), q.sentence_positions))
+        contexts, masked_with = self._contexts(keys)
         # Contexts are batched by exact length: no padding, so a context's scores do not depend on
         # which other contexts share its batch (padding changes the matrix shapes and with them the
         # floating-point summation order).
@@ -270,27 +270,34 @@ class MaskedLMSource:
                 batch = [(context, contexts[context]) for context in group[start:start + self.batch_size]]
                 for (context, asked), rows in zip(batch, self._predict(batch, k + extra)):
                     for (position, ascii_only), row in zip(asked, rows):
-                        top[(context[0], position, ascii_only)] = row
+                        top[(context, position, ascii_only)] = row
         results = []
-        for q, key in zip(queries, keys):
-            found = [(self.words[i], p) for i, p in top[key]
+        for q, (pieces, position, ascii_only, _), masked in zip(queries, keys, masked_with):
+            found = [(self.words[i], p) for i, p in top[((pieces, masked), position, ascii_only)]
                      if not (drop_original and self.words[i].lower() == q.word.lower())]
             results.append(tuple(Candidate(w, p, "mlm", rank) for rank, (w, p) in enumerate(found[:k])))
         return results
 
-    def _contexts(self, keys: Sequence[tuple[tuple[int, ...], int, bool]]
-                  ) -> dict[tuple[tuple[int, ...], tuple[int, ...]], list[tuple[int, bool]]]:
-        """The masked contexts that answer ``keys`` (pieces, position, ASCII only): each context
-        (pieces, masked positions) with the predictions asked of it (position, ASCII only).
-        One word masked per context, or up to ``masks_per_context`` words of a sentence (``spread``)."""
-        asked: dict[tuple[int, ...], set[tuple[int, bool]]] = {}
-        for pieces, position, ascii_only in keys:
-            asked.setdefault(pieces, set()).add((position, ascii_only))
-        contexts = {}
-        for pieces, wanted in asked.items():
-            for positions in spread(sorted({p for p, _ in wanted}), self.masks_per_context):
-                contexts[(pieces, positions)] = sorted(w for w in wanted if w[0] in positions)
-        return contexts
+    def _contexts(self, keys: Sequence[tuple[tuple[int, ...], int, bool, tuple[int, ...]]]
+                  ) -> tuple[dict[tuple[tuple[int, ...], tuple[int, ...]], list[tuple[int, bool]]], list[tuple[int, ...]]]:
+        """The masked contexts that answer ``keys`` (pieces, position, ASCII only, sentence
+        positions): each context (pieces, masked positions) with the predictions asked of it
+        (position, ASCII only), and for each key the masked positions of its context. One word
+        masked per context, or up to ``masks_per_context`` words of a sentence (``spread`` over its
+        sentence positions, or where not given over those asked with the same pieces)."""
+        sentences: dict[tuple[tuple[int, ...], tuple[int, ...]], set[int]] = {}
+        for pieces, position, _, sentence in keys:
+            sentences.setdefault((pieces, sentence), set(sentence)).add(position)
+        masked_at = {}  # (pieces, sentence positions, position) -> the masked positions of its context
+        for (pieces, sentence), positions in sentences.items():
+            for masked in spread(sorted(positions), self.masks_per_context):
+                masked_at.update({(pieces, sentence, position): masked for position in masked})
+        contexts: dict[tuple[tuple[int, ...], tuple[int, ...]], set[tuple[int, bool]]] = {}
+        masked_with = []
+        for pieces, position, ascii_only, sentence in keys:
+            masked_with.append(masked_at[(pieces, sentence, position)])
+            contexts.setdefault((pieces, masked_with[-1]), set()).add((position, ascii_only))
+        return {context: sorted(asked) for context, asked in contexts.items()}, masked_with
 
     @torch.inference_mode()
     def _predict(self, batch: Sequence[tuple[tuple[tuple[int, ...], tuple[int, ...]], list[tuple[int, bool]]]],

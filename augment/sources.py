@@ -39,6 +39,9 @@ class Query:
     word: str  # normalized word, e.g. "movie"
     pieces: tuple[int, ...] = ()
     position: int = -1
+    # the positions of every masked-LM word of its sentence, which ``masks_per_context`` > 1 masks
+    # in groups (``mlm.spread``); () : those asked with the same pieces in the same call
+    sentence_positions: tuple[int, ...] = ()
 
 
 class CandidateSource(Protocol):

@@ -59,3 +59,30 @@ def test_the_api_takes_the_backend_and_masks_per_context_as_the_cli_does(glue_di
                                   recipe=tinyaug.Recipe(variants_per_example=3, masks_per_context=2), backend="onnxruntime")
     assert api.data.table.equals(cli.data.table)
     assert "[onnxruntime" in tinyaug.read_metadata(api)["mlm"]
+
+
+def test_a_callers_loaded_model_stays_usable_after_an_onnxruntime_run(glue_dir, tiny_dir, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
+    hub_style, _ = read_split(glue_dir, "sst2", limit=6)
+    ds, recipe = hub_style.remove_columns("aug_example_id"), tinyaug.Recipe(variants_per_example=3)
+    loaded = tinyaug.load_masked_lm(str(tiny_dir), "cpu")  # loaded once, to reuse across calls
+    on_ort = tinyaug.augment_dataset(ds, task="sst2", mlm=loaded, recipe=recipe, backend="onnxruntime")
+    assert next(loaded.model.parameters()).device.type == "cpu"  # the caller's model is not released
+    for backend in ("torch", "onnxruntime"):  # the same object again, on either backend
+        again = tinyaug.augment_dataset(ds, task="sst2", mlm=loaded, recipe=recipe, backend=backend)
+        assert again["sentence"] == on_ort["sentence"]
+
+
+def test_a_callers_loaded_model_stays_fp32_after_a_reduced_precision_run(glue_dir, tiny_dir):
+    import torch
+
+    hub_style, _ = read_split(glue_dir, "sst2", limit=6)
+    ds, recipe = hub_style.remove_columns("aug_example_id"), tinyaug.Recipe(variants_per_example=3)
+    loaded = tinyaug.load_masked_lm(str(tiny_dir), "cpu")
+    fp32 = tinyaug.augment_dataset(ds, task="sst2", mlm=loaded, recipe=recipe, device="cpu")
+    tinyaug.augment_dataset(ds, task="sst2", mlm=loaded, recipe=recipe, device="cpu", precision="int8")
+    assert all(type(m) is torch.nn.Linear for m in loaded.model.modules() if "Linear" in type(m).__name__)
+    again = tinyaug.augment_dataset(ds, task="sst2", mlm=loaded, recipe=recipe, device="cpu")
+    assert again.data.table.equals(fp32.data.table)  # still the fp32 model its identifier names

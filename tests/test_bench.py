@@ -161,3 +161,11 @@ def test_agreement_counts_the_masked_lms_words_only():
     assert fp32 == [[None, ("good", "fine"), None]]
     # the stopword and the GloVe word, which no masked-LM mode can change, are not counted as agreeing
     assert overlap(fp32, other) == 0.5 and identical(fp32, other) == 0.0
+
+
+def test_a_reduced_precision_measured_only_with_several_masks_per_context(tiny_dir, glue_dir):
+    config = BenchConfig(sst2_rows=4, mrpc_rows=1, naive_fraction=1.0, variants=2, mlm=str(tiny_dir),
+                         data_dir=str(glue_dir), precisions=("fp32", "int8"), masks_per_context=(2,))
+    modes = run_bench(config)["precisions"]
+    assert set(modes) == {"fp32, 2 masks per context", "int8, 2 masks per context"}
+    assert modes["int8, 2 masks per context"]["product_gops"] > 0  # its own entry holds its products' rate

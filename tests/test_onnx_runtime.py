@@ -219,3 +219,80 @@ def test_models_named_alike_never_share_a_graph(model_dir, tmp_path):
     assert len(list((tmp_path / "onnx").iterdir())) == 2
     assert _words(_candidates(ort_a, queries)[1]) == want["a"]
     assert _words(_candidates(ort_b, queries)[1]) == want["b"]
+
+
+def test_a_model_the_exporter_cannot_trace_is_refused_in_one_line(tmp_path, glue_dir, monkeypatch):
+    from click.testing import CliRunner
+    from transformers import LongformerConfig, LongformerForMaskedLM
+
+    from tinyaug.pipelines.cli import main
+
+    folder = tmp_path / "longformer"  # its attention pads to a window by a size read from the data
+    tokenizer = make_tokenizer(folder)
+    LongformerForMaskedLM(LongformerConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+                                           num_attention_heads=2, intermediate_size=37, attention_window=4,
+                                           pad_token_id=0, max_position_embeddings=66)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
+    result = CliRunner().invoke(main, ["augment", "--task", "sst2", "--data-dir", str(glue_dir), "--limit", "3",
+                                       "-n", "2", "--show", "0", "--mlm", str(folder), "--backend", "onnxruntime",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and result.output.count("\n") == 1, \
+        result.output[-3000:]
+    assert "LongformerForMaskedLM" in result.output and "--backend torch" in result.output
+    assert not list((tmp_path / "cache" / "onnx").iterdir())  # nothing half-built left behind
+
+
+def test_a_cache_entry_onnxruntime_cannot_load_is_built_again(model_dir, tmp_path):
+    loaded = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
+    entry = Path(loaded.forward.session._model_path).parent
+    data = entry / (onnx_runtime.MODEL_FILE + ".data")  # the weights beside the graph, cut short (a power loss)
+    with open(data, "r+b") as f:
+        f.truncate(data.stat().st_size // 2)
+    again = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
+    queries = _queries(again.tokenizer)
+    assert _words(_candidates(again, queries)[1]) == _words(_candidates(load_masked_lm(str(model_dir), "cpu"), queries)[1])
+
+
+def _write_graph(content: bytes):
+    def build(folder: Path) -> None:
+        (folder / onnx_runtime.MODEL_FILE).write_bytes(content)
+    return build
+
+
+def test_a_killed_export_leaves_nothing_behind_once_the_cache_is_next_used(tmp_path):
+    script = ("import os, signal, sys\nfrom pathlib import Path\nfrom tinyaug.pipelines.io import onnx_runtime\n"
+              "def killed(folder):\n"
+              "    (folder / 'model.onnx.data').write_bytes(b'x' * 4096)  # weights half written\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)  # the OOM killer, say, in the middle of an export\n"
+              "onnx_runtime._cached('k' * 24, Path(sys.argv[1]), killed)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr[-2000:]
+    assert list((tmp_path / "onnx").iterdir())  # the killed writer's temporary folder
+    path = onnx_runtime._cached("k" * 24, tmp_path, _write_graph(b"graph"))
+    assert path.read_bytes() == b"graph"
+    assert [p.name for p in (tmp_path / "onnx").iterdir()] == ["k" * 24]  # the dead writer's folder is gone
+
+
+def test_two_writers_of_one_entry_keep_one_copy(tmp_path, monkeypatch):
+    import os
+
+    replace, entry = os.replace, tmp_path / "onnx" / ("k" * 24)
+
+    def another_writer_finishes_first(source, target, *args, **kwargs):  # just before our rename
+        if Path(target) == entry and not entry.exists():
+            entry.mkdir()
+            (entry / onnx_runtime.MODEL_FILE).write_bytes(b"theirs")
+        return replace(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", another_writer_finishes_first)
+    path = onnx_runtime._cached("k" * 24, tmp_path, _write_graph(b"ours"))
+    assert path == entry / onnx_runtime.MODEL_FILE and path.read_bytes() == b"theirs"
+    assert [p.name for p in (tmp_path / "onnx").iterdir()] == ["k" * 24]
+
+
+def test_a_cache_that_cannot_be_written_is_named_in_one_line(model_dir, tmp_path):
+    (tmp_path / "file").write_text("")  # a cache folder that cannot be made (a read-only home, say)
+    with pytest.raises(ModelLoadError, match="set TINYAUG_CACHE to a writable folder") as caught:
+        on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path / "file" / "cache")
+    assert "\n" not in str(caught.value)

@@ -336,3 +336,20 @@ def test_wordnet_antonyms_through_nltk(tmp_path, monkeypatch):
     assert "bad" in antonyms("good") and "good" in antonyms("Bad") and "hate" in antonyms("love")
     assert antonyms("movie") == frozenset()
     assert (tmp_path / "nltk_data" / "corpora" / "wordnet" / "lexnames").read_text().startswith("00\tadj.all\t3\n")
+
+
+def test_masks_per_context_a_sentence_is_masked_alike_whatever_is_planned_beside_it(tiny_tokenizer, tiny_model,
+                                                                                    tiny_vectors):
+    words, vectors = tiny_vectors
+    composed, decomposed = "the na\u00efve actor was good", "the nai\u0308ve actor was good"
+    # one sentence to the model; "naïve" is a word to replace only where its letters are composed
+    assert tiny_tokenizer(composed)["input_ids"] == tiny_tokenizer(decomposed)["input_ids"]
+
+    def plan(texts):
+        source = MaskedLMSource(tiny_model, tiny_tokenizer, masks_per_context=2)
+        return Augmenter(Recipe(masks_per_context=2), tiny_tokenizer, source, VectorSource(words, vectors)).plan(texts)
+
+    alone, beside = plan([decomposed])[0], plan([composed, decomposed])[1]  # two examples in one batch, or not
+    assert alone.routes == beside.routes == [None, None, "mlm", None, "mlm"]
+    assert [[c.word for c in found] for found in beside.candidates] == \
+        [[c.word for c in found] for found in alone.candidates]

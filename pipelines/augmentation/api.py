@@ -15,6 +15,7 @@ Not here: the command line (``cli.augment``).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tempfile
 from pathlib import Path
@@ -109,7 +110,14 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
             device = "cpu"  # its CPU build
         check_backend(backend, resolve_device(device), precision)
         base = mlm if isinstance(mlm, LoadedMLM) else load_masked_lm(mlm, device)
-        loaded_mlm = on_onnxruntime(base, precision) if backend == "onnxruntime" else at_precision(base, precision)
+        # A model the caller loaded stays theirs, usable after this call as it was: its weights are
+        # not released, and reduced precision (which converts in place) converts a copy.
+        if backend == "onnxruntime":
+            loaded_mlm = on_onnxruntime(base, precision, release=base is not mlm)
+        else:
+            own = base is not mlm or precision == "fp32"
+            loaded_mlm = at_precision(base if own else dataclasses.replace(base, model=copy.deepcopy(base.model)),
+                                      precision)
     loaded_vectors = None
     if "vectors" in needed:
         loaded_vectors = vectors if isinstance(vectors, LoadedVectors) else load_vectors(vectors)

@@ -281,7 +281,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
         if device.type == "cpu" and backend == "torch" and precision != "fp32":  # what its products deliver here, and what that allows
             fp32_products = fp32_products or product_rate("fp32")
             rate = product_rate(precision)
-            precisions[precision].update({
+            precisions[name].update({
                 "product_gops": rate, "product_speedup_over_fp32": rate / fp32_products,
                 "speedup_ceiling": naive_seconds / (subset_flops / 1e9 / rate) if subset_flops else None})
     result["precisions"] = precisions

@@ -13,9 +13,13 @@ and the mode, so cards and resumed runs tell the modes apart.
 Cache: ``$TINYAUG_CACHE/onnx/<key>/`` (beside the vectors cache), keyed by the model's
 identifier, a sample of its weights (so two models that an API caller named alike, or a model
 changed in memory, never share a graph), the mode, the model's input names and the versions of
-onnxruntime, torch and this exporter; built in a temporary folder and renamed into place, so an interrupted export leaves
-nothing half-written, and two processes racing keep one copy. The PyTorch weights are released
-once the session holds its own (the process then holds one copy of the model, not two).
+onnxruntime, torch and this exporter; built in a temporary folder, flushed and renamed into
+place (``tinyaug.pipelines.io.storage``'s discipline), so an interrupted export leaves nothing
+half-written (a killed one's folder goes with the entry's next build), and two processes racing
+keep one copy; an entry ONNX Runtime cannot load is built again. A model torch.onnx cannot export
+is refused in one line (``--backend torch`` runs it). The PyTorch weights are released once the
+session holds its own (the process then holds one copy of the model, not two), except a model
+the API's caller keeps.
 
 The teacher of ``teacher-logits`` (a sequence classifier) is exported the same way, its graph
 taking the padded batch (ids, attention mask, token types) and giving its logits
@@ -34,13 +38,14 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
-from tinyaug.errors import ModelLoadError
+from tinyaug.errors import ModelLoadError, TinyaugError
+from tinyaug.pipelines.io.storage import fsync_path, fsync_tree, remove_tree, temporary_sibling
 from tinyaug.pipelines.io.vectors import cache_dir
 
 if TYPE_CHECKING:
@@ -49,6 +54,7 @@ if TYPE_CHECKING:
     from tinyaug.pipelines.io.models import LoadedMLM
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BACKENDS = ("torch", "onnxruntime")
 MODES = ("fp32", "int8")  # what ONNX Runtime's CPU build computes here
@@ -107,9 +113,10 @@ class OnnxMaskedForward:
 
 
 def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int | None = None,
-                   cache: Path | None = None) -> LoadedMLM:
+                   cache: Path | None = None, release: bool = True) -> LoadedMLM:
     """``loaded`` computing through ONNX Runtime in ``precision`` (``MODES``), from the cached graph
-    or a new export. Its PyTorch weights are released (the model stays as a description)."""
+    or a new export. Its PyTorch weights are released (the model stays as a description), unless
+    ``release`` is False: a model the caller loaded and keeps using (the API's ``mlm=LoadedMLM``)."""
     import torch
 
     from tinyaug.augment.mlm import MaskedPositionLogits
@@ -121,15 +128,22 @@ def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int |
     with_types = "token_type_ids" in loaded.tokenizer.model_input_names
     graph = MaskedPositionLogits(loaded.model).eval()
     identity = f"{loaded.identifier} | weights {weights_sample(loaded.model)}"
-    fp32 = _cached(_key(identity, "fp32", with_types, ort.__version__), cache,
-                   lambda folder: _export(graph, folder / MODEL_FILE, with_types))
-    path = fp32
-    if precision == "int8":
-        path = _cached(_key(identity, "int8", with_types, ort.__version__), cache,
-                       lambda folder: _quantize(fp32, folder / MODEL_FILE))
-    forward = OnnxMaskedForward(path, partial_last_layer=graph.partial_last_layer,
-                                threads=threads or torch.get_num_threads())
-    loaded.model.to("meta")  # the session holds its own copy of the weights
+
+    def start(path: Path) -> OnnxMaskedForward:
+        return OnnxMaskedForward(path, partial_last_layer=graph.partial_last_layer,
+                                 threads=threads or torch.get_num_threads())
+
+    def export(folder: Path) -> None:
+        _export(graph, folder / MODEL_FILE, with_types)
+
+    def quantize(folder: Path) -> None:  # from an fp32 graph that ONNX Runtime loads
+        _quantize(_opened(_key(identity, "fp32", with_types, ort.__version__), cache, export, start)[0],
+                  folder / MODEL_FILE)
+
+    forward = _opened(_key(identity, precision, with_types, ort.__version__), cache,
+                      quantize if precision == "int8" else export, start)[1]
+    if release:
+        loaded.model.to("meta")  # the session holds its own copy of the weights
     label = "int8 per-channel" if precision == "int8" else "fp32"
     return dataclasses.replace(loaded, forward=forward, precision=precision, backend="onnxruntime",
                                identifier=f"{loaded.identifier} [onnxruntime {ort.__version__} {label}]")
@@ -159,8 +173,8 @@ def classifier_on_onnxruntime(model: torch.nn.Module, identifier: str, input_nam
     ort = _require("onnxruntime")
     with_types = "token_type_ids" in input_names
     key = _key(f"{identifier} | weights {weights_sample(model)}", "classifier fp32", with_types, ort.__version__)
-    path = _cached(key, cache, lambda folder: _export_classifier(model.eval(), folder / MODEL_FILE, with_types))
-    runner = OnnxClassifier(path, threads=threads or torch.get_num_threads())
+    runner = _opened(key, cache, lambda folder: _export_classifier(model.eval(), folder / MODEL_FILE, with_types),
+                     lambda path: OnnxClassifier(path, threads=threads or torch.get_num_threads()))[1]
     model.to("meta")
     return runner, f"[onnxruntime {ort.__version__} fp32]"
 
@@ -176,8 +190,7 @@ def _export_classifier(model: torch.nn.Module, path: Path, with_types: bool) -> 
     example = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
     example["attention_mask"][0, 5:] = 0  # padded rows, as batches have them
     names = ["input_ids", "attention_mask", *(["token_type_ids"] if with_types else [])]
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet("torch"):
-        warnings.simplefilter("ignore")
+    with _exporting(model):
         program = torch.onnx.export(TaskLogits(model).eval(), tuple(example[n] for n in names), None,
                                     input_names=names, output_names=["logits"], dynamo=True, verbose=False,
                                     dynamic_shapes=tuple({0: batch, 1: length} for _ in names), report=False)
@@ -208,36 +221,84 @@ def _key(identifier: str, mode: str, with_types: bool, ort_version: str) -> str:
     return hashlib.sha256(json.dumps(about, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _cached(key: str, cache: Path | None, build) -> Path:
-    """The model file of cache entry ``key``, built by ``build(folder)`` into a temporary folder
-    and renamed into place if it is not there yet."""
+def _cached(key: str, cache: Path | None, build: Callable[[Path], None]) -> Path:
+    """The model file of cache entry ``key``, built by ``build(folder)`` if it is not there yet: in
+    a temporary sibling named with this process's id (a killed writer's is cleared by the next
+    writer of the entry), with the umask's permissions, flushed to the disk, then renamed into
+    place; when another process renamed its copy first, that one is kept."""
     root = (cache or cache_dir()) / "onnx"
     folder = root / key
     if (folder / MODEL_FILE).is_file():
         return folder / MODEL_FILE
-    root.mkdir(parents=True, exist_ok=True)
     logger.info("building the onnxruntime graph in %s (once per model and mode)", folder)
-    building = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
+    building = None
     try:
+        building = temporary_sibling(folder, directory=True)
         build(building)
-        os.chmod(building, 0o777 & ~_umask())  # mkdtemp makes it private; the cache follows the umask
-        if folder.exists():  # a damaged entry (no model file), or another process finished first
-            if (folder / MODEL_FILE).is_file():
-                return folder / MODEL_FILE
-            shutil.rmtree(folder)
-        os.replace(building, folder)
+        fsync_tree(building)  # a power loss leaves no entry in place whose files are cut short
+        if folder.exists() and not (folder / MODEL_FILE).is_file():
+            remove_tree(folder)  # a damaged entry (no model file)
+        try:
+            os.replace(building, folder)
+        except OSError:
+            if not (folder / MODEL_FILE).is_file():
+                raise
+        fsync_path(root)
     except OSError as exc:
         raise ModelLoadError(f"cannot write the onnxruntime graph to {root} ({exc}); set TINYAUG_CACHE to a "
                              "writable folder") from None
     finally:
-        shutil.rmtree(building, ignore_errors=True)
+        if building is not None:
+            shutil.rmtree(building, ignore_errors=True)
     return folder / MODEL_FILE
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _opened(key: str, cache: Path | None, build: Callable[[Path], None], start: Callable[[Path], T]) -> tuple[Path, T]:
+    """Cache entry ``key`` (``_cached``) and ``start(its model file)``, ONNX Runtime's session on
+    it. An entry found in the cache that ONNX Runtime cannot load (its files damaged since they
+    were written) is built once more."""
+    for _ in range(2):
+        found = ((cache or cache_dir()) / "onnx" / key / MODEL_FILE).is_file()
+        path = _cached(key, cache, build)
+        try:
+            return path, start(path)
+        except (TinyaugError, MemoryError):
+            raise
+        except Exception as exc:  # ONNX Runtime's errors derive from Exception alone
+            if not found:  # just built: building it again would not help
+                raise ModelLoadError(f"ONNX Runtime cannot load {path} ({_first_line(exc)}); use --backend torch") \
+                    from None
+            logger.warning("ONNX Runtime cannot load %s (%s); building it again", path, _first_line(exc))
+            try:
+                remove_tree(path.parent)
+            except OSError as error:
+                raise ModelLoadError(f"cannot remove the damaged onnxruntime graph {path.parent} ({error}); "
+                                     "delete it, or set TINYAUG_CACHE to a writable folder") from None
+    raise ModelLoadError(f"ONNX Runtime cannot load the graphs in {path.parent}; delete it and run again")
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's first line without terminal colours (the exporter's messages carry them)."""
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _exporting(model: torch.nn.Module) -> Iterator[None]:
+    """torch.onnx quiet (its notes, and the graph it prints when it fails), and a model it cannot
+    export refused in one line: such models run on ``--backend torch``."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()), _quiet("torch"):
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        except (OSError, TinyaugError):
+            raise
+        except Exception as exc:
+            while exc.__cause__ is not None:  # what torch.export tripped on, under the exporter's wrapping
+                exc = exc.__cause__  # type: ignore[assignment]
+            raise ModelLoadError(f"torch.onnx cannot export {type(model).__name__} for --backend onnxruntime "
+                                 f"({_first_line(exc)}); use --backend torch") from None
 
 
 def _export(graph: torch.nn.Module, path: Path, with_types: bool) -> None:
@@ -251,8 +312,7 @@ def _export(graph: torch.nn.Module, path: Path, with_types: bool) -> None:
     at, rows = torch.tensor([1, 2, 3, 5]), torch.tensor([0, 1, 2, 2])  # two masked words in the last row
     names = ["input_ids", *(["token_type_ids"] if with_types else []), "at", "rows"]
     shapes = ({0: batch, 1: length}, {0: batch, 1: length} if with_types else None, {0: asked}, {0: asked})
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet("torch"):
-        warnings.simplefilter("ignore")
+    with _exporting(graph.model):
         program = torch.onnx.export(graph, (ids, types, at, rows), None, input_names=names, output_names=["logits"],
                                     dynamic_shapes=shapes, dynamo=True, verbose=False, report=False)
         program.save(str(path), external_data=True)
