@@ -91,7 +91,7 @@ def test_int8_is_quantized_and_agrees(model_dir, cache):
 
     fp32 = _candidates(load_masked_lm(str(model_dir), "cpu"), _queries(load_masked_lm(str(model_dir), "cpu").tokenizer))[1]
     int8 = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "int8", cache=cache)
-    assert int8.identifier.endswith("[onnxruntime %s int8 per-channel]" % onnx_runtime._require("onnxruntime").__version__)
+    assert int8.identifier.endswith("[onnxruntime %s int8 per-channel]" % onnx_runtime.require("onnxruntime").__version__)
     path = Path(int8.forward.session._model_path)
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert ops & {"DynamicQuantizeMatMul", "MatMulInteger", "DynamicQuantizeLinear"}, ops

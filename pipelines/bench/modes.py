@@ -19,7 +19,7 @@ import numpy as np
 
 from tinyaug.errors import ModelLoadError
 from tinyaug.pipelines.io.models import EmulatedPrecision, LoadedMLM, at_precision, check_precision
-from tinyaug.pipelines.io.onnx_runtime import check_backend, on_onnxruntime
+from tinyaug.pipelines.io.onnx_runtime import require, check_backend, on_onnxruntime
 
 Mode = tuple[str, str, int]  # (backend, precision, words masked per context)
 REFERENCE: Mode = ("torch", "fp32", 1)
@@ -44,6 +44,9 @@ def skip_reason(mode: Mode, device) -> str | None:
     backend, precision, _ = mode
     try:
         check_backend(backend, device, precision)
+        if backend == "onnxruntime":  # the bench exports its model: say so now, not after the reference run
+            for package in ("onnxscript", "onnx"):
+                require(package)
         if backend == "torch":
             check_precision(precision, device)
     except EmulatedPrecision as exc:

@@ -69,7 +69,7 @@ def check_backend(backend: str, device: torch.device, precision: str) -> None:
         raise ModelLoadError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if backend == "torch":
         return
-    _require("onnxruntime")
+    require("onnxruntime")
     if device.type != "cpu":
         raise ModelLoadError(f"--backend onnxruntime runs on the CPU (the model would be on {device}); "
                              "pass --device cpu, or use --backend torch on a GPU")
@@ -78,7 +78,7 @@ def check_backend(backend: str, device: torch.device, precision: str) -> None:
                              f"for {precision} use --backend torch")
 
 
-def _require(package: str) -> Any:
+def require(package: str) -> Any:
     import importlib
 
     try:
@@ -92,7 +92,7 @@ class OnnxMaskedForward:
     """``MaskedPositionLogits``' call, run by an ONNX Runtime session on the CPU."""
 
     def __init__(self, path: Path, *, partial_last_layer: bool, threads: int) -> None:
-        ort = _require("onnxruntime")
+        ort = require("onnxruntime")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -124,7 +124,7 @@ def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int |
     check_backend("onnxruntime", next(loaded.model.parameters()).device, precision)
     if loaded.precision != "fp32" or loaded.forward is not None:
         raise ModelLoadError(f"{loaded.identifier} is not a plain fp32 PyTorch model; load it again for onnxruntime")
-    ort = _require("onnxruntime")
+    ort = require("onnxruntime")
     with_types = "token_type_ids" in loaded.tokenizer.model_input_names
     graph = MaskedPositionLogits(loaded.model).eval()
     identity = f"{loaded.identifier} | weights {weights_sample(loaded.model)}"
@@ -170,7 +170,7 @@ def classifier_on_onnxruntime(model: torch.nn.Module, identifier: str, input_nam
     import torch
 
     check_backend("onnxruntime", next(model.parameters()).device, "fp32")
-    ort = _require("onnxruntime")
+    ort = require("onnxruntime")
     with_types = "token_type_ids" in input_names
     key = _key(f"{identifier} | weights {weights_sample(model)}", "classifier fp32", with_types, ort.__version__)
     runner = _opened(key, cache, lambda folder: _export_classifier(model.eval(), folder / MODEL_FILE, with_types),
@@ -184,7 +184,7 @@ def _export_classifier(model: torch.nn.Module, path: Path, with_types: bool) -> 
 
     from tinyaug.distill.inference import TaskLogits
 
-    _require("onnxscript")
+    require("onnxscript")
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
     ids = torch.randint(1000, 2000, (3, 7)) % model.config.vocab_size
     example = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
@@ -305,7 +305,7 @@ def _export(graph: torch.nn.Module, path: Path, with_types: bool) -> None:
     """``graph`` as ONNX at ``path`` (weights in ``path.data`` beside it), batch and length dynamic."""
     import torch
 
-    _require("onnxscript")  # the exporter's own dependency
+    require("onnxscript")  # the exporter's own dependency
     batch, length, asked = torch.export.Dim("batch"), torch.export.Dim("length"), torch.export.Dim("predictions")
     ids = torch.randint(1000, 2000, (3, 7)) % graph.model.config.vocab_size
     types = torch.zeros_like(ids) if with_types else None
@@ -320,7 +320,8 @@ def _export(graph: torch.nn.Module, path: Path, with_types: bool) -> None:
 
 def _quantize(fp32: Path, path: Path) -> None:
     """Dynamic int8 of the fp32 graph: int8 weights, one scale per output channel."""
-    quantization = _require("onnxruntime.quantization")
+    require("onnx")  # onnxruntime's quantization tools read and write the graph with it
+    quantization = require("onnxruntime.quantization")
     with warnings.catch_warnings(), _quiet("root"):
         warnings.simplefilter("ignore")
         quantization.quantize_dynamic(str(fp32), str(path), per_channel=True,
