@@ -296,3 +296,39 @@ def test_a_cache_that_cannot_be_written_is_named_in_one_line(model_dir, tmp_path
     with pytest.raises(ModelLoadError, match="set TINYAUG_CACHE to a writable folder") as caught:
         on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path / "file" / "cache")
     assert "\n" not in str(caught.value)
+
+
+def test_a_cached_graph_starts_without_pytorchs_model(model_dir, tmp_path, monkeypatch):
+    """By name, the second run reads the graph alone: no model module imported, no weights read."""
+    from tinyaug.pipelines.io import models
+
+    first = onnx_runtime.load_by_name(str(model_dir), "fp32", cache=tmp_path)  # exports
+    assert isinstance(first.model, torch.nn.Module)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded although its graph is cached")
+
+    monkeypatch.setattr(models, "load_masked_lm", no_model)
+    again = onnx_runtime.load_by_name(str(model_dir), "fp32", cache=tmp_path)
+    assert isinstance(again.model, onnx_runtime.ModelDescription)
+    assert again.identifier == first.identifier and again.forward.partial_last_layer
+    queries = _queries(again.tokenizer)
+    monkeypatch.undo()
+    want = _candidates(load_masked_lm(str(model_dir), "cpu"), queries)[1]
+    source, got = _candidates(again, queries, masks=1)
+    assert _words(got) == _words(want) and source.partial_last_layer
+
+
+def test_the_command_line_on_a_cached_graph_imports_no_model_module(model_dir, tmp_path):
+    script = ("import atexit, sys\n"
+              "atexit.register(lambda: print('MODEL MODULE' if 'transformers.models.bert.modeling_bert' in sys.modules "
+              "else 'NO MODEL MODULE'))\n"
+              "from tinyaug.pipelines.cli import main\n"
+              f"main(['augment', '--task', 'sst2', '--data-dir', 'sample', '--limit', '2', '-n', '2', '--show', '0', "
+              f"'--mlm', {str(model_dir)!r}, '--backend', 'onnxruntime', '--overwrite', '--out', {str(tmp_path / 'out')!r}])\n")
+    env = {**__import__("os").environ, "TINYAUG_CACHE": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+            for _ in range(2)]
+    assert all(run.returncode == 0 for run in runs), runs[-1].stderr[-2000:]
+    assert "NO MODEL MODULE" not in runs[0].stdout  # the first run exports from the model
+    assert "NO MODEL MODULE" in runs[1].stdout

@@ -172,29 +172,60 @@ def resolve_device(device: str | None) -> torch.device:
     return resolved
 
 
-def load_masked_lm(name_or_path: str = DEFAULT_MLM, device: str | None = "auto") -> LoadedMLM:
-    """A masked LM and its fast tokenizer, in eval mode on ``device``."""
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
+def _starter_identity() -> tuple[str, dict[str, Any]]:
+    """The embedded starter's identifier and what its card says about it (no weights read)."""
+    from tinyaug.pipelines.starter.artifact import read_manifest, starter_summary
+    from tinyaug.pipelines.starter.recipe import STARTER_MLM_ID
 
-    target = resolve_device(device)
-    if name_or_path == STARTER_MLM:
-        from tinyaug.pipelines.starter.artifact import load_starter_mlm, read_manifest, starter_summary
-        from tinyaug.pipelines.starter.recipe import STARTER_MLM_ID
+    manifest = read_manifest()
+    about = {"id": manifest["id"], "tensors_sha256": manifest["tensors"]["sha256"], "base": manifest["base"],
+             "recall": (manifest.get("evaluation") or {}).get("overall"), "summary": starter_summary(manifest)}
+    return f"{STARTER_MLM_ID} (tensors sha256 {manifest['tensors']['sha256'][:12]})", about
 
-        model, tokenizer = load_starter_mlm(device=str(target))
-        manifest = read_manifest()
-        about = {"id": manifest["id"], "tensors_sha256": manifest["tensors"]["sha256"], "base": manifest["base"],
-                 "recall": (manifest.get("evaluation") or {}).get("overall"),
-                 "summary": starter_summary(manifest)}
-        identifier = f"{STARTER_MLM_ID} (tensors sha256 {manifest['tensors']['sha256'][:12]})"
-        return LoadedMLM(model.eval(), tokenizer, identifier, about)
-    hint = f"or leave out --mlm for the embedded starter model ({STARTER_MLM})"
+
+def _mlm_tokenizer(name_or_path: str, hint: str) -> Any:
+    from transformers import AutoTokenizer
+
     tokenizer = from_pretrained(AutoTokenizer.from_pretrained, name_or_path, "masked LM", offline_hint=hint)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{name_or_path}: tinyaug needs a fast tokenizer (tokenizer.json); "
                              "save one with AutoTokenizer.from_pretrained(..., use_fast=True).save_pretrained(DIR)")
     if tokenizer.mask_token_id is None:
         raise ModelLoadError(f"{name_or_path}: the tokenizer has no mask token; pass a masked language model")
+    return tokenizer
+
+
+def describe_masked_lm(name_or_path: str) -> tuple[Any, Any, str, dict[str, Any] | None] | None:
+    """``(tokenizer, config, identifier, starter card)`` of a masked LM whose files identify it
+    (the embedded starter, a local folder), read without its weights or its model code; None for
+    a hub name (its revision is known once it is loaded)."""
+    from transformers import AutoConfig
+
+    if name_or_path == STARTER_MLM:
+        from tinyaug.pipelines.starter.base import base_model_dir, load_tokenizer
+
+        identifier, about = _starter_identity()
+        return load_tokenizer(), AutoConfig.from_pretrained(str(base_model_dir())), identifier, about
+    if not Path(name_or_path).expanduser().is_dir():
+        return None
+    tokenizer = _mlm_tokenizer(name_or_path, "")
+    config = from_pretrained(AutoConfig.from_pretrained, name_or_path, "masked LM")
+    return tokenizer, config, f"{name_or_path} ({model_fingerprint(name_or_path, None)})", None
+
+
+def load_masked_lm(name_or_path: str = DEFAULT_MLM, device: str | None = "auto") -> LoadedMLM:
+    """A masked LM and its fast tokenizer, in eval mode on ``device``."""
+    from transformers import AutoModelForMaskedLM
+
+    target = resolve_device(device)
+    if name_or_path == STARTER_MLM:
+        from tinyaug.pipelines.starter.artifact import load_starter_mlm
+
+        model, tokenizer = load_starter_mlm(device=str(target))
+        identifier, about = _starter_identity()
+        return LoadedMLM(model.eval(), tokenizer, identifier, about)
+    hint = f"or leave out --mlm for the embedded starter model ({STARTER_MLM})"
+    tokenizer = _mlm_tokenizer(name_or_path, hint)
     model, info = from_pretrained(AutoModelForMaskedLM.from_pretrained, name_or_path, "masked LM",
                                   offline_hint=hint, output_loading_info=True)
     refuse_untrained_head(name_or_path, model, info)

@@ -61,6 +61,7 @@ MODES = ("fp32", "int8")  # what ONNX Runtime's CPU build computes here
 EXPORT_VERSION = 2  # bump when the exported graph changes (2: the rows of the masked positions)
 INSTALL = "pip install 'tinyaug[onnx]'"
 MODEL_FILE = "model.onnx"
+ABOUT_FILE = "about.json"  # what the session cannot tell: whether the graph runs the last layer partially
 
 
 def check_backend(backend: str, device: torch.device, precision: str) -> None:
@@ -112,11 +113,60 @@ class OnnxMaskedForward:
         return torch.from_numpy(self.session.run(["logits"], feeds)[0])
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelDescription:
+    """What the masked-LM source reads of a model that ONNX Runtime computes: its config (the
+    positions it takes); no weights, no module."""
+
+    config: Any
+
+    def get_output_embeddings(self) -> None:
+        return None  # the vocabulary size is the config's
+
+
+def load_by_name(name: str, precision: str = "fp32", *, threads: int | None = None,
+                 cache: Path | None = None) -> LoadedMLM:
+    """The masked LM ``name`` (as ``--mlm`` takes it) computing through ONNX Runtime. When its
+    graph is cached and its files identify it (the starter, a local folder), straight from the
+    cache: PyTorch's model is neither imported nor read, which is most of a small run's start-up
+    and half of its memory. Otherwise loaded, exported and cached (``on_onnxruntime``)."""
+    import torch
+
+    from tinyaug.pipelines.io.models import LoadedMLM, describe_masked_lm, load_masked_lm
+
+    check_backend("onnxruntime", torch.device("cpu"), precision)
+    described = describe_masked_lm(name)
+    if described is None:  # a hub name: identified by its weights once loaded
+        return on_onnxruntime(load_masked_lm(name, "cpu"), precision, threads=threads, cache=cache)
+    tokenizer, config, identifier, starter = described
+    identity = f"{identifier} | files"
+    ort = require("onnxruntime")
+    folder = (cache or cache_dir()) / "onnx" / _key(identity, precision, "token_type_ids" in tokenizer.model_input_names,
+                                                    ort.__version__)
+    if (folder / MODEL_FILE).is_file() and (folder / ABOUT_FILE).is_file():
+        try:
+            about = json.loads((folder / ABOUT_FILE).read_text(encoding="utf-8"))
+            forward = OnnxMaskedForward(folder / MODEL_FILE, partial_last_layer=bool(about["partial_last_layer"]),
+                                        threads=threads or torch.get_num_threads())
+        except Exception as exc:  # damaged: the full path below rebuilds it
+            logger.warning("the cached onnxruntime graph %s does not load (%s); building it again", folder, exc)
+        else:
+            return LoadedMLM(ModelDescription(config), tokenizer, f"{identifier} {_label(ort, precision)}", starter,
+                             precision, "onnxruntime", forward)
+    return on_onnxruntime(load_masked_lm(name, "cpu"), precision, threads=threads, cache=cache, identity=identity)
+
+
+def _label(ort: Any, precision: str) -> str:
+    return f"[onnxruntime {ort.__version__} {'int8 per-channel' if precision == 'int8' else 'fp32'}]"
+
+
 def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int | None = None,
-                   cache: Path | None = None, release: bool = True) -> LoadedMLM:
+                   cache: Path | None = None, release: bool = True, identity: str | None = None) -> LoadedMLM:
     """``loaded`` computing through ONNX Runtime in ``precision`` (``MODES``), from the cached graph
     or a new export. Its PyTorch weights are released (the model stays as a description), unless
-    ``release`` is False: a model the caller loaded and keeps using (the API's ``mlm=LoadedMLM``)."""
+    ``release`` is False: a model the caller loaded and keeps using (the API's ``mlm=LoadedMLM``).
+    ``identity``: what keys the cache (default: the identifier and a sample of the weights; a
+    model loaded by name from files that identify it: ``load_by_name``'s)."""
     import torch
 
     from tinyaug.augment.mlm import MaskedPositionLogits
@@ -127,7 +177,8 @@ def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int |
     ort = require("onnxruntime")
     with_types = "token_type_ids" in loaded.tokenizer.model_input_names
     graph = MaskedPositionLogits(loaded.model).eval()
-    identity = f"{loaded.identifier} | weights {weights_sample(loaded.model)}"
+    identity = identity or f"{loaded.identifier} | weights {weights_sample(loaded.model)}"
+    about = json.dumps({"partial_last_layer": graph.partial_last_layer})
 
     def start(path: Path) -> OnnxMaskedForward:
         return OnnxMaskedForward(path, partial_last_layer=graph.partial_last_layer,
@@ -135,18 +186,19 @@ def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int |
 
     def export(folder: Path) -> None:
         _export(graph, folder / MODEL_FILE, with_types)
+        (folder / ABOUT_FILE).write_text(about, encoding="utf-8")
 
     def quantize(folder: Path) -> None:  # from an fp32 graph that ONNX Runtime loads
         _quantize(_opened(_key(identity, "fp32", with_types, ort.__version__), cache, export, start)[0],
                   folder / MODEL_FILE)
+        (folder / ABOUT_FILE).write_text(about, encoding="utf-8")
 
     forward = _opened(_key(identity, precision, with_types, ort.__version__), cache,
                       quantize if precision == "int8" else export, start)[1]
     if release:
         loaded.model.to("meta")  # the session holds its own copy of the weights
-    label = "int8 per-channel" if precision == "int8" else "fp32"
     return dataclasses.replace(loaded, forward=forward, precision=precision, backend="onnxruntime",
-                               identifier=f"{loaded.identifier} [onnxruntime {ort.__version__} {label}]")
+                               identifier=f"{loaded.identifier} {_label(ort, precision)}")
 
 
 class OnnxClassifier:
