@@ -14,7 +14,7 @@ from conftest import make_mlm, make_tokenizer
 from tinyaug.augment.mlm import MaskedLMSource
 from tinyaug.augment.sources import Query
 from tinyaug.errors import ModelLoadError
-from tinyaug.pipelines.io import onnx_runtime
+from tinyaug.pipelines.io import onnx_graphs, onnx_runtime
 from tinyaug.pipelines.io.models import load_masked_lm
 from tinyaug.pipelines.io.onnx_runtime import check_backend, on_onnxruntime
 
@@ -107,7 +107,7 @@ def test_the_graph_is_cached_and_rebuilt_when_the_model_changes(model_dir, cache
     def no_export(*args, **kwargs):
         raise AssertionError("exported again although the cache holds this model")
 
-    monkeypatch.setattr(onnx_runtime, "_export", no_export)
+    monkeypatch.setattr(onnx_graphs, "export_masked", no_export)
     on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=cache)
     assert set((cache / "onnx").iterdir()) == entries
     monkeypatch.undo()
@@ -124,7 +124,7 @@ def test_the_graph_is_cached_and_rebuilt_when_the_model_changes(model_dir, cache
 def test_a_damaged_cache_entry_is_rebuilt(model_dir, tmp_path):
     loaded = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
     entry = Path(loaded.forward.session._model_path).parent
-    (entry / onnx_runtime.MODEL_FILE).unlink()  # a folder left without its model
+    (entry / onnx_graphs.MODEL_FILE).unlink()  # a folder left without its model
     again = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
     assert Path(again.forward.session._model_path).is_file()
     assert not [p for p in (tmp_path / "onnx").iterdir() if p.name.startswith(".")]  # no temporary left
@@ -246,7 +246,7 @@ def test_a_model_the_exporter_cannot_trace_is_refused_in_one_line(tmp_path, glue
 def test_a_cache_entry_onnxruntime_cannot_load_is_built_again(model_dir, tmp_path):
     loaded = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
     entry = Path(loaded.forward.session._model_path).parent
-    data = entry / (onnx_runtime.MODEL_FILE + ".data")  # the weights beside the graph, cut short (a power loss)
+    data = entry / (onnx_graphs.MODEL_FILE + ".data")  # the weights beside the graph, cut short (a power loss)
     with open(data, "r+b") as f:
         f.truncate(data.stat().st_size // 2)
     again = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
@@ -256,20 +256,20 @@ def test_a_cache_entry_onnxruntime_cannot_load_is_built_again(model_dir, tmp_pat
 
 def _write_graph(content: bytes):
     def build(folder: Path) -> None:
-        (folder / onnx_runtime.MODEL_FILE).write_bytes(content)
+        (folder / onnx_graphs.MODEL_FILE).write_bytes(content)
     return build
 
 
 def test_a_killed_export_leaves_nothing_behind_once_the_cache_is_next_used(tmp_path):
-    script = ("import os, signal, sys\nfrom pathlib import Path\nfrom tinyaug.pipelines.io import onnx_runtime\n"
+    script = ("import os, signal, sys\nfrom pathlib import Path\nfrom tinyaug.pipelines.io import onnx_graphs\n"
               "def killed(folder):\n"
               "    (folder / 'model.onnx.data').write_bytes(b'x' * 4096)  # weights half written\n"
               "    os.kill(os.getpid(), signal.SIGKILL)  # the OOM killer, say, in the middle of an export\n"
-              "onnx_runtime._cached('k' * 24, Path(sys.argv[1]), killed)\n")
+              "onnx_graphs.cached('k' * 24, Path(sys.argv[1]), killed)\n")
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert done.returncode == -9, done.stderr[-2000:]
     assert list((tmp_path / "onnx").iterdir())  # the killed writer's temporary folder
-    path = onnx_runtime._cached("k" * 24, tmp_path, _write_graph(b"graph"))
+    path = onnx_graphs.cached("k" * 24, tmp_path, _write_graph(b"graph"))
     assert path.read_bytes() == b"graph"
     assert [p.name for p in (tmp_path / "onnx").iterdir()] == ["k" * 24]  # the dead writer's folder is gone
 
@@ -282,12 +282,12 @@ def test_two_writers_of_one_entry_keep_one_copy(tmp_path, monkeypatch):
     def another_writer_finishes_first(source, target, *args, **kwargs):  # just before our rename
         if Path(target) == entry and not entry.exists():
             entry.mkdir()
-            (entry / onnx_runtime.MODEL_FILE).write_bytes(b"theirs")
+            (entry / onnx_graphs.MODEL_FILE).write_bytes(b"theirs")
         return replace(source, target, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", another_writer_finishes_first)
-    path = onnx_runtime._cached("k" * 24, tmp_path, _write_graph(b"ours"))
-    assert path == entry / onnx_runtime.MODEL_FILE and path.read_bytes() == b"theirs"
+    path = onnx_graphs.cached("k" * 24, tmp_path, _write_graph(b"ours"))
+    assert path == entry / onnx_graphs.MODEL_FILE and path.read_bytes() == b"theirs"
     assert [p.name for p in (tmp_path / "onnx").iterdir()] == ["k" * 24]
 
 
@@ -332,3 +332,81 @@ def test_the_command_line_on_a_cached_graph_imports_no_model_module(model_dir, t
     assert all(run.returncode == 0 for run in runs), runs[-1].stderr[-2000:]
     assert "NO MODEL MODULE" not in runs[0].stdout  # the first run exports from the model
     assert "NO MODEL MODULE" in runs[1].stdout
+
+
+def test_the_api_by_name_starts_from_the_cached_graph(model_dir, tiny_vectors, tmp_path, monkeypatch):
+    """``augment_dataset(mlm=name, backend="onnxruntime")`` loads as the command line does: the
+    second call reads the cached graph alone, and gives the same rows."""
+    import datasets
+
+    import transformers
+
+    import tinyaug
+
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
+    words, vectors = tiny_vectors
+    vec = tmp_path / "vectors.txt"
+    vec.write_text("".join(f"{w} {' '.join(str(x) for x in v)}\n" for w, v in zip(words, vectors)), encoding="utf-8")
+    rows = datasets.Dataset.from_dict({"text": TEXTS})
+    kwargs = dict(text_columns=["text"], mlm=str(model_dir), vectors=str(vec), backend="onnxruntime")
+    first = tinyaug.augment_dataset(rows, **kwargs)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded although its graph is cached")
+
+    monkeypatch.setattr(transformers.AutoModelForMaskedLM, "from_pretrained", no_model)
+    again = tinyaug.augment_dataset(rows, **kwargs)
+    assert again["text"] == first["text"] and len(first) > len(TEXTS)
+
+
+@pytest.mark.parametrize("backend, device, want", [("onnxruntime", "auto", "cpu"), ("torch", "cpu", "cpu")])
+def test_the_backends_device_is_resolved_and_checked_once(backend, device, want):
+    assert onnx_runtime.backend_device(backend, device, "fp32").type == want
+    with pytest.raises(ModelLoadError, match="--backend torch"):
+        onnx_runtime.backend_device("onnxruntime", "auto", "bf16")
+
+
+def test_browse_loads_the_masked_lm_a_dataset_was_made_with(model_dir, tiny_vectors, tmp_path, glue_dir, monkeypatch):
+    """``browse --backend onnxruntime``: its masked LM is the one the dataset names (no mismatch note)."""
+    from click.testing import CliRunner
+
+    from tinyaug.pipelines.browse.data import DatasetBrowser
+    from tinyaug.pipelines.cli import main
+
+    pytest.importorskip("gradio")
+    words, vectors = tiny_vectors
+    vec = tmp_path / "vectors.txt"
+    vec.write_text("".join(f"{w} {' '.join(str(x) for x in v)}\n" for w, v in zip(words, vectors)), encoding="utf-8")
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
+    models = {"--mlm": str(model_dir), "--vectors": str(vec), "--backend": "onnxruntime", "--precision": "int8"}
+    options = [part for pair in models.items() for part in pair]
+    out = tmp_path / "aug"
+    made = CliRunner().invoke(main, ["augment", "--task", "sst2", "--data-dir", str(glue_dir), "--limit", "3",
+                                     "-n", "2", "--show", "0", "--out", str(out), *options])
+    assert made.exit_code == 0, made.output
+    built = []
+    monkeypatch.setattr("tinyaug.pipelines.browse.app.build_app", lambda browser, loader: built.append(loader))
+    monkeypatch.setattr("tinyaug.pipelines.browse.app.launch", lambda *args, **kwargs: None)
+    monkeypatch.setattr("tinyaug.pipelines.browse.app.check_port", lambda host, port: None)
+    result = CliRunner().invoke(main, ["browse", str(out), *options])
+    assert result.exit_code == 0, result.output
+    mlm, _ = built[0].get()
+    assert mlm.backend == "onnxruntime" and mlm.identifier == DatasetBrowser(out).metadata["mlm"]
+
+
+@pytest.mark.parametrize("kind", ["masked LM", "classifier"])
+def test_a_graph_exported_with_a_fixed_shape_is_refused_and_not_cached(kind, model_dir, tmp_path, monkeypatch):
+    """The export is checked on a second batch and length: a graph whose sizes the exporter fixed
+    (here: the dynamic shapes dropped) is refused in one line, and nothing is left in the cache."""
+    from transformers import AutoModelForSequenceClassification
+
+    export = torch.onnx.export
+    monkeypatch.setattr(torch.onnx, "export", lambda *args, **kwargs: export(*args, **{**kwargs, "dynamic_shapes": None}))
+    with pytest.raises(ModelLoadError, match="other logits than PyTorch on a second batch and length") as caught:
+        if kind == "masked LM":
+            on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=2)
+            onnx_runtime.classifier_on_onnxruntime(model, "tiny", ["input_ids", "attention_mask"], cache=tmp_path)
+    assert "\n" not in str(caught.value)
+    assert not any((tmp_path / "onnx").glob(f"*/{onnx_graphs.MODEL_FILE}"))

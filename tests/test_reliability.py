@@ -125,6 +125,10 @@ def test_teacher_logits_never_replaces_a_users_folder(tmp_path):
     (["inspect", "word " * 3000], "characters; inspect takes up to 10,000"),
     (["augment", "--task", "sst2", "--worker", "1/0"], "--worker I/N was removed"),
     (["augment", "--task", "sst2", "--actors", "2"], "--actors only apply with --engine ray"),
+    (["augment", "--task", "sst2", "--engine", "ray", "--gpus-per-actor", "1", "--backend", "onnxruntime"],
+     "--backend onnxruntime runs on CPUs: leave out --gpus-per-actor"),
+    (["teacher-logits", "--teacher", "t", "--data", ".", "--task", "sst2", "--engine", "ray", "--gpus-per-actor",
+      "0.5", "--backend", "onnxruntime"], "--backend onnxruntime runs on CPUs: leave out --gpus-per-actor"),
 ])
 def test_out_of_range_options_are_one_line(args, fragment, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -27,9 +27,9 @@ from tinyaug.augment.methods import Method, method_name, parse_method
 from tinyaug.augment.recipe import Recipe
 from tinyaug.errors import InputError
 from tinyaug.pipelines.augmentation.build import AugmentJob, BuildOptions, load_augmented, run
-from tinyaug.pipelines.augmentation.methods import MethodModels, ModelSpec, models_needed
-from tinyaug.pipelines.io.models import DEFAULT_MLM, LoadedMLM, at_precision, load_masked_lm, resolve_device
-from tinyaug.pipelines.io.onnx_runtime import check_backend, on_onnxruntime
+from tinyaug.pipelines.augmentation.methods import MethodModels, ModelSpec, load_models, models_needed
+from tinyaug.pipelines.io.models import DEFAULT_MLM, LoadedMLM, at_precision
+from tinyaug.pipelines.io.onnx_runtime import backend_device, on_onnxruntime
 from tinyaug.pipelines.io.tables import table_from_dataset
 from tinyaug.pipelines.io import glue
 from tinyaug.tasks import INDEX, TaskSpec, get_task
@@ -53,6 +53,17 @@ def _in_task_schema(dataset: datasets.Dataset, spec: TaskSpec) -> datasets.Datas
         raise InputError(f"column {spec.label_column!r} does not fit task {spec.name}'s labels{names}: "
                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
                          "pass labels as class indices, or leave out task= and give text_columns") from None
+
+
+def _callers_mlm(mlm: LoadedMLM, device: str, precision: str, backend: str) -> LoadedMLM:
+    """A masked LM the caller loaded, run in ``precision`` by ``backend``. It stays theirs, usable
+    after the call as it was: its weights are not released, and reduced precision (which converts
+    in place) converts a copy."""
+    backend_device(backend, device, precision)
+    if backend == "onnxruntime":
+        return on_onnxruntime(mlm, precision, release=False)
+    return at_precision(mlm if precision == "fp32" else dataclasses.replace(mlm, model=copy.deepcopy(mlm.model)),
+                        precision)
 
 
 def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
@@ -104,24 +115,18 @@ def augment_dataset(dataset: datasets.Dataset, *, task: str | None = None,
     elif method is not None:
         recipe = dataclasses.replace(recipe, method=method_name(parse_method(method)))
     needed = models_needed(recipe) if custom is None else set()
+    named = ModelSpec(mlm, vectors, precision=precision, backend=backend) \
+        if isinstance(mlm, str) and isinstance(vectors, str) else None
     loaded_mlm = None
     if "mlm" in needed:
-        if backend == "onnxruntime" and device == "auto":
-            device = "cpu"  # its CPU build
-        check_backend(backend, resolve_device(device), precision)
-        base = mlm if isinstance(mlm, LoadedMLM) else load_masked_lm(mlm, device)
-        # A model the caller loaded stays theirs, usable after this call as it was: its weights are
-        # not released, and reduced precision (which converts in place) converts a copy.
-        if backend == "onnxruntime":
-            loaded_mlm = on_onnxruntime(base, precision, release=base is not mlm)
+        if isinstance(mlm, str):  # as the command line loads it (from the cached graph where it can)
+            loaded_mlm = load_models(ModelSpec(mlm, EMBEDDED_VECTORS, precision=precision, backend=backend),
+                                     device, {"mlm"}).mlm
         else:
-            own = base is not mlm or precision == "fp32"
-            loaded_mlm = at_precision(base if own else dataclasses.replace(base, model=copy.deepcopy(base.model)),
-                                      precision)
+            loaded_mlm = _callers_mlm(mlm, device, precision, backend)
     loaded_vectors = None
     if "vectors" in needed:
         loaded_vectors = vectors if isinstance(vectors, LoadedVectors) else load_vectors(vectors)
-    named = ModelSpec(mlm, vectors, precision=precision, backend=backend) if isinstance(mlm, str) and isinstance(vectors, str) else None
     options = BuildOptions(batch_size=batch_size, shard_size=shard_size, overwrite=overwrite)
 
     def job(target: str | Path) -> AugmentJob:

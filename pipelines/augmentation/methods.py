@@ -72,16 +72,14 @@ def models_needed(recipe: Recipe) -> set[str]:
 def load_models(spec: ModelSpec, device: str, needed: set[str] | frozenset[str]) -> MethodModels:
     """The masked LM (on ``device``, at ``spec.precision``, run by ``spec.backend``) and the word
     vectors, each only if ``needed`` (``models_needed``), else None."""
-    from tinyaug.pipelines.io.models import at_precision, load_masked_lm, resolve_device
-    from tinyaug.pipelines.io.onnx_runtime import check_backend, load_by_name
+    from tinyaug.pipelines.io.models import at_precision, load_masked_lm
+    from tinyaug.pipelines.io.onnx_runtime import backend_device, load_by_name
     from tinyaug.pipelines.io.vectors import load_vectors
 
     mlm = None
     if "mlm" in needed:
-        if spec.backend == "onnxruntime" and device == "auto":
-            device = "cpu"  # its CPU build: "auto" must not pick a GPU it cannot use
-        check_backend(spec.backend, resolve_device(device), spec.precision)  # before a model is read
-        mlm = at_precision(load_masked_lm(spec.mlm, device), spec.precision) if spec.backend == "torch" \
+        target = str(backend_device(spec.backend, device, spec.precision))  # before a model is read
+        mlm = at_precision(load_masked_lm(spec.mlm, target), spec.precision) if spec.backend == "torch" \
             else load_by_name(spec.mlm, spec.precision)  # from the cached graph alone when it can
     vectors = load_vectors(spec.vectors, spec.vectors_format, allow_pickle=spec.trust_pickle) \
         if "vectors" in needed else None

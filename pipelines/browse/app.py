@@ -176,7 +176,8 @@ def _word_candidates(browser: DatasetBrowser, models: Models, value: str) -> str
     note = ""
     if browser.metadata.get("mlm") not in (None, mlm.identifier):
         note = (f"<p class=\"aug-meta\">Candidates from {mlm.identifier}; the dataset was made with "
-                f"{browser.metadata.get('mlm')} (start browse with its --mlm to match).</p>")
+                f"{browser.metadata.get('mlm')} (start browse with the --mlm, --precision and --backend it was "
+                "made with to match).</p>")
     return candidates_html(plan.words[word].text, plan.routes[word], plan.candidates[word],
                            plan.missing.get(word)) + note
 

@@ -103,7 +103,7 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
     if worker is not None:
         raise click.UsageError("--worker I/N was removed: run the shards on Ray instead, with --engine ray "
                                "(one actor per GPU: --gpus-per-actor 1; README, 'Scale-out on Ray')")
-    settings = ray_settings(engine, ray_address, actors, cpus_per_actor, gpus_per_actor)
+    settings = ray_settings(engine, ray_address, actors, cpus_per_actor, gpus_per_actor, backend)
     if reference_n:
         if not task:
             raise click.UsageError("--reference-n needs --task")

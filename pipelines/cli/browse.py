@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tinyaug.pipelines.cli.common import friendly_errors
+from tinyaug.pipelines.cli.common import BACKENDS, PRECISIONS, friendly_errors
 from tinyaug.pipelines.io.models import DEFAULT_MLM
 from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS as VECTOR_FORMATS
 
@@ -21,11 +21,15 @@ from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS as VECTOR_FOR
 @click.option("--vectors-format", type=click.Choice(VECTOR_FORMATS), default="auto", show_default=True)
 @click.option("--trust-pickle", is_flag=True, help="Allow gensim's native (pickle) vector format.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="Masked-LM arithmetic (as in augment); give a dataset's own to see its candidates.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True,
+              help="What runs the masked LM (as in augment); give a dataset's own to see its candidates.")
 @click.option("--auth", envvar="TINYAUG_BROWSE_AUTH", metavar="USER:PASSWORD",
               help="Ask for this user name and password (Gradio's login page); also read from "
                    "$TINYAUG_BROWSE_AUTH, which keeps the password out of the process list.")
 @friendly_errors
-def browse_command(dataset, host, port, mlm, vectors, vectors_format, trust_pickle, device, auth):
+def browse_command(dataset, host, port, mlm, vectors, vectors_format, trust_pickle, device, precision, backend, auth):
     """Look at augmentations in the browser: a dataset's variants with every replaced word
     highlighted by source (filters, paging, candidates on click), and any sentence's candidates
     and variants. The models load on first use. The app takes no uploads and serves no files;
@@ -48,10 +52,11 @@ def browse_command(dataset, host, port, mlm, vectors, vectors_format, trust_pick
         check_port(host, port)
 
         def load():
-            from tinyaug.pipelines.io.models import load_masked_lm
-            from tinyaug.pipelines.io.vectors import load_vectors
+            from tinyaug.pipelines.augmentation.methods import ModelSpec, load_models
 
-            return load_masked_lm(mlm, device), load_vectors(vectors, vectors_format, allow_pickle=trust_pickle)
+            spec = ModelSpec(mlm, vectors, vectors_format, trust_pickle, precision, backend)
+            models = load_models(spec, device, {"mlm", "vectors"})
+            return models.mlm, models.vectors
 
         warning = exposure_warning(host, credentials)
         if warning:

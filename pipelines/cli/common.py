@@ -268,14 +268,18 @@ def engine_options(func: Callable) -> Callable:
 
 
 def ray_settings(engine: str, ray_address: str | None, actors: int | None, cpus_per_actor: float,
-                 gpus_per_actor: float) -> Any:
-    """The Ray settings for ``--engine ray`` (None for the local engine, which takes no Ray option)."""
+                 gpus_per_actor: float, backend: str = "torch") -> Any:
+    """The Ray settings for ``--engine ray`` (None for the local engine, which takes no Ray option).
+    ``backend``: the model's (ONNX Runtime's build here runs on CPUs alone, so not on GPU actors)."""
     if engine != "ray":
         given = [name for name, value in (("--ray-address", ray_address), ("--actors", actors),
                                           ("--gpus-per-actor", gpus_per_actor or None)) if value]
         if given:
             raise click.UsageError(f"{', '.join(given)} only apply with --engine ray")
         return None
+    if backend == "onnxruntime" and gpus_per_actor:
+        raise click.UsageError("--backend onnxruntime runs on CPUs: leave out --gpus-per-actor, or use "
+                               "--backend torch on GPU actors")
     from tinyaug.pipelines.scale.ray_executor import RaySettings
 
     return RaySettings(address=ray_address, actors=actors, cpus_per_actor=cpus_per_actor,

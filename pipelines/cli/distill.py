@@ -123,7 +123,7 @@ def teacher_logits_command(teacher: str, data: Path, task: str, out: Path | None
 
     Example: tinyaug teacher-logits --teacher teachers/sst2 --data aug/sst2 --task sst2
     """
-    settings = ray_settings(engine, ray_address, actors, cpus_per_actor, gpus_per_actor)
+    settings = ray_settings(engine, ray_address, actors, cpus_per_actor, gpus_per_actor, backend)
     from tinyaug.pipelines.distillation.teacher import TeacherLogitsJob, run
     from tinyaug.pipelines.scale.ray_executor import executor_for
 

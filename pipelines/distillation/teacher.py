@@ -46,8 +46,8 @@ from tinyaug.pipelines.distillation.loading import (
     load_tokenizer,
 )
 from tinyaug.pipelines.io.glue import get_task
-from tinyaug.pipelines.io.models import model_fingerprint, resolve_device
-from tinyaug.pipelines.io.onnx_runtime import check_backend, classifier_on_onnxruntime
+from tinyaug.pipelines.io.models import model_fingerprint
+from tinyaug.pipelines.io.onnx_runtime import backend_device, classifier_on_onnxruntime
 from tinyaug.pipelines.io.schema import (
     CARD_FILE,
     CHANGES,
@@ -79,10 +79,7 @@ def load_teacher(teacher: str | Path, task: str, max_length: int, batch_size: in
     in the task's label order, the model, and what identifies it (every engine must match it).
     ``backend`` ``onnxruntime``: computed by ONNX Runtime in fp32 on the CPU."""
     spec = get_task(task)
-    if backend == "onnxruntime" and device == "auto":
-        device = "cpu"  # its CPU build
-    target = resolve_device(device)
-    check_backend(backend, target, "fp32")
+    target = backend_device(backend, device, "fp32")
     model, permutation = load_task_model(teacher, spec, "teacher")
     tokenizer = load_tokenizer(teacher, "teacher tokenizer")
     collator = TextCollator(tokenizer, spec.text_columns, max_length)

@@ -359,3 +359,19 @@ def model_fingerprint(name_or_path: str, model: torch.nn.Module) -> str:
             stat = file.stat()
             digest.update(f"{file.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return f"local {digest.hexdigest()[:12]}"
+
+
+def weights_sample(model: torch.nn.Module, points: int = 64) -> str:
+    """A digest of every tensor's name, shape, dtype and ``points`` values spread over it: cheap
+    (milliseconds for bert-base), and different for models that differ anywhere but in a few
+    weights between the sampled ones."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        flat = tensor.detach().reshape(-1)
+        count = min(points, flat.numel())
+        picked = flat[torch.arange(count) * (flat.numel() - 1) // max(count - 1, 1)]  # exact integer positions
+        digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}|".encode())
+        digest.update(picked.float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]

@@ -10,16 +10,9 @@ dynamically (int8 weights with one scale per output channel, activations quantiz
 with ``onnxruntime.quantization``. The loaded model's identifier names the backend, its version
 and the mode, so cards and resumed runs tell the modes apart.
 
-Cache: ``$TINYAUG_CACHE/onnx/<key>/`` (beside the vectors cache), keyed by the model's
-identifier, a sample of its weights (so two models that an API caller named alike, or a model
-changed in memory, never share a graph), the mode, the model's input names and the versions of
-onnxruntime, torch and this exporter; built in a temporary folder, flushed and renamed into
-place (``tinyaug.pipelines.io.storage``'s discipline), so an interrupted export leaves nothing
-half-written (a killed one's folder goes with the entry's next build), and two processes racing
-keep one copy; an entry ONNX Runtime cannot load is built again. A model torch.onnx cannot export
-is refused in one line (``--backend torch`` runs it). The PyTorch weights are released once the
-session holds its own (the process then holds one copy of the model, not two), except a model
-the API's caller keeps.
+The graphs are exported, checked, quantized and cached on disk by
+``tinyaug.pipelines.io.onnx_graphs``. The PyTorch weights are released once the session holds
+its own, except a model the API's caller keeps.
 
 The teacher of ``teacher-logits`` (a sequence classifier) is exported the same way, its graph
 taking the padded batch (ids, attention mask, token types) and giving its logits
@@ -31,21 +24,16 @@ candidate logic.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
-import io
 import json
 import logging
-import os
-import re
-import shutil
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from tinyaug.errors import ModelLoadError, TinyaugError
-from tinyaug.pipelines.io.storage import fsync_path, fsync_tree, remove_tree, temporary_sibling
+from tinyaug.errors import ModelLoadError
+from tinyaug.pipelines.io import onnx_graphs as graphs
+from tinyaug.pipelines.io.models import weights_sample
+from tinyaug.pipelines.io.onnx_graphs import require
 from tinyaug.pipelines.io.vectors import cache_dir
 
 if TYPE_CHECKING:
@@ -54,14 +42,9 @@ if TYPE_CHECKING:
     from tinyaug.pipelines.io.models import LoadedMLM
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 BACKENDS = ("torch", "onnxruntime")
 MODES = ("fp32", "int8")  # what ONNX Runtime's CPU build computes here
-EXPORT_VERSION = 2  # bump when the exported graph changes (2: the rows of the masked positions)
-INSTALL = "pip install 'tinyaug[onnx]'"
-MODEL_FILE = "model.onnx"
-ABOUT_FILE = "about.json"  # what the session cannot tell: whether the graph runs the last layer partially
 
 
 def check_backend(backend: str, device: torch.device, precision: str) -> None:
@@ -79,26 +62,21 @@ def check_backend(backend: str, device: torch.device, precision: str) -> None:
                              f"for {precision} use --backend torch")
 
 
-def require(package: str) -> Any:
-    import importlib
+def backend_device(backend: str, device: str, precision: str) -> torch.device:
+    """The device ``--device`` names for ``backend``, checked (``check_backend``) before any model is
+    read. ONNX Runtime's build here is the CPU's, so its ``auto`` is the CPU, never a GPU."""
+    from tinyaug.pipelines.io.models import resolve_device
 
-    try:
-        return importlib.import_module(package)
-    except ImportError:
-        raise ModelLoadError(f"--backend onnxruntime needs the {package} package, which is not installed: "
-                             f"{INSTALL}") from None
+    resolved = resolve_device("cpu" if backend == "onnxruntime" and device == "auto" else device)
+    check_backend(backend, resolved, precision)
+    return resolved
 
 
 class OnnxMaskedForward:
     """``MaskedPositionLogits``' call, run by an ONNX Runtime session on the CPU."""
 
     def __init__(self, path: Path, *, partial_last_layer: bool, threads: int) -> None:
-        ort = require("onnxruntime")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only: its optimizer's notes are not the user's business
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = graphs.open_session(path, threads)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.partial_last_layer = partial_last_layer
 
@@ -109,7 +87,8 @@ class OnnxMaskedForward:
         rows = rows if rows is not None else torch.arange(input_ids.shape[0])
         feeds = {"input_ids": input_ids.numpy(), "at": at.numpy(), "rows": rows.numpy()}
         if "token_type_ids" in self.inputs:
-            feeds["token_type_ids"] = (token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)).numpy()
+            types = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)
+            feeds["token_type_ids"] = types.numpy()
         return torch.from_numpy(self.session.run(["logits"], feeds)[0])
 
 
@@ -141,13 +120,13 @@ def load_by_name(name: str, precision: str = "fp32", *, threads: int | None = No
     tokenizer, config, identifier, starter = described
     identity = f"{identifier} | files"
     ort = require("onnxruntime")
-    folder = (cache or cache_dir()) / "onnx" / _key(identity, precision, "token_type_ids" in tokenizer.model_input_names,
-                                                    ort.__version__)
-    if (folder / MODEL_FILE).is_file() and (folder / ABOUT_FILE).is_file():
+    with_types = "token_type_ids" in tokenizer.model_input_names
+    folder = (cache or cache_dir()) / "onnx" / graphs.graph_key(identity, precision, with_types, ort.__version__)
+    if (folder / graphs.MODEL_FILE).is_file() and (folder / graphs.ABOUT_FILE).is_file():
         try:
-            about = json.loads((folder / ABOUT_FILE).read_text(encoding="utf-8"))
-            forward = OnnxMaskedForward(folder / MODEL_FILE, partial_last_layer=bool(about["partial_last_layer"]),
-                                        threads=threads or torch.get_num_threads())
+            about = json.loads((folder / graphs.ABOUT_FILE).read_text(encoding="utf-8"))
+            forward = OnnxMaskedForward(folder / graphs.MODEL_FILE, threads=threads or torch.get_num_threads(),
+                                        partial_last_layer=bool(about["partial_last_layer"]))
         except Exception as exc:  # damaged: the full path below rebuilds it
             logger.warning("the cached onnxruntime graph %s does not load (%s); building it again", folder, exc)
         else:
@@ -185,16 +164,16 @@ def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int |
                                  threads=threads or torch.get_num_threads())
 
     def export(folder: Path) -> None:
-        _export(graph, folder / MODEL_FILE, with_types)
-        (folder / ABOUT_FILE).write_text(about, encoding="utf-8")
+        graphs.export_masked(graph, folder / graphs.MODEL_FILE, with_types)
+        (folder / graphs.ABOUT_FILE).write_text(about, encoding="utf-8")
 
-    def quantize(folder: Path) -> None:  # from an fp32 graph that ONNX Runtime loads
-        _quantize(_opened(_key(identity, "fp32", with_types, ort.__version__), cache, export, start)[0],
-                  folder / MODEL_FILE)
-        (folder / ABOUT_FILE).write_text(about, encoding="utf-8")
+    def quantized(folder: Path) -> None:  # from an fp32 graph that ONNX Runtime loads
+        fp32 = graphs.opened(graphs.graph_key(identity, "fp32", with_types, ort.__version__), cache, export, start)[0]
+        graphs.quantize(fp32, folder / graphs.MODEL_FILE)
+        (folder / graphs.ABOUT_FILE).write_text(about, encoding="utf-8")
 
-    forward = _opened(_key(identity, precision, with_types, ort.__version__), cache,
-                      quantize if precision == "int8" else export, start)[1]
+    forward = graphs.opened(graphs.graph_key(identity, precision, with_types, ort.__version__), cache,
+                            quantized if precision == "int8" else export, start)[1]
     if release:
         loaded.model.to("meta")  # the session holds its own copy of the weights
     return dataclasses.replace(loaded, forward=forward, precision=precision, backend="onnxruntime",
@@ -205,13 +184,14 @@ class OnnxClassifier:
     """A sequence classifier's ``model(**batch).logits``, run by an ONNX Runtime session."""
 
     def __init__(self, path: Path, *, threads: int) -> None:
-        self.masked = OnnxMaskedForward(path, partial_last_layer=False, threads=threads)
+        self.session = graphs.open_session(path, threads)
+        self.inputs = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         import torch
 
-        feeds = {name: batch[name].numpy() for name in self.masked.inputs}
-        return torch.from_numpy(self.masked.session.run(["logits"], feeds)[0])
+        feeds = {name: batch[name].numpy() for name in self.inputs}
+        return torch.from_numpy(self.session.run(["logits"], feeds)[0])
 
 
 def classifier_on_onnxruntime(model: torch.nn.Module, identifier: str, input_names: list[str], *,
@@ -224,169 +204,15 @@ def classifier_on_onnxruntime(model: torch.nn.Module, identifier: str, input_nam
     check_backend("onnxruntime", next(model.parameters()).device, "fp32")
     ort = require("onnxruntime")
     with_types = "token_type_ids" in input_names
-    key = _key(f"{identifier} | weights {weights_sample(model)}", "classifier fp32", with_types, ort.__version__)
-    runner = _opened(key, cache, lambda folder: _export_classifier(model.eval(), folder / MODEL_FILE, with_types),
-                     lambda path: OnnxClassifier(path, threads=threads or torch.get_num_threads()))[1]
+    identity = f"{identifier} | weights {weights_sample(model)}"
+    key = graphs.graph_key(identity, "classifier fp32", with_types, ort.__version__)
+
+    def export(folder: Path) -> None:
+        graphs.export_classifier(model.eval(), folder / graphs.MODEL_FILE, with_types)
+
+    runner = graphs.opened(key, cache, export,
+                           lambda path: OnnxClassifier(path, threads=threads or torch.get_num_threads()))[1]
     model.to("meta")
     return runner, f"[onnxruntime {ort.__version__} fp32]"
 
 
-def _export_classifier(model: torch.nn.Module, path: Path, with_types: bool) -> None:
-    import torch
-
-    from tinyaug.distill.inference import TaskLogits
-
-    require("onnxscript")
-    batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
-    ids = torch.randint(1000, 2000, (3, 7)) % model.config.vocab_size
-    example = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
-    example["attention_mask"][0, 5:] = 0  # padded rows, as batches have them
-    names = ["input_ids", "attention_mask", *(["token_type_ids"] if with_types else [])]
-    with _exporting(model):
-        program = torch.onnx.export(TaskLogits(model).eval(), tuple(example[n] for n in names), None,
-                                    input_names=names, output_names=["logits"], dynamo=True, verbose=False,
-                                    dynamic_shapes=tuple({0: batch, 1: length} for _ in names), report=False)
-        program.save(str(path), external_data=True)
-
-
-def weights_sample(model: torch.nn.Module, points: int = 64) -> str:
-    """A digest of every tensor's name, shape, dtype and ``points`` values spread over it: cheap
-    (milliseconds for bert-base), and different for models that differ anywhere but in a few
-    weights between the sampled ones."""
-    import torch
-
-    digest = hashlib.sha256()
-    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
-        flat = tensor.detach().reshape(-1)
-        count = min(points, flat.numel())
-        picked = flat[torch.arange(count) * (flat.numel() - 1) // max(count - 1, 1)]  # exact integer positions
-        digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}|".encode())
-        digest.update(picked.float().cpu().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _key(identifier: str, mode: str, with_types: bool, ort_version: str) -> str:
-    import torch
-
-    about = {"model": identifier, "mode": mode, "token_type_ids": with_types, "onnxruntime": ort_version,
-             "torch": torch.__version__, "export": EXPORT_VERSION}
-    return hashlib.sha256(json.dumps(about, sort_keys=True).encode()).hexdigest()[:24]
-
-
-def _cached(key: str, cache: Path | None, build: Callable[[Path], None]) -> Path:
-    """The model file of cache entry ``key``, built by ``build(folder)`` if it is not there yet: in
-    a temporary sibling named with this process's id (a killed writer's is cleared by the next
-    writer of the entry), with the umask's permissions, flushed to the disk, then renamed into
-    place; when another process renamed its copy first, that one is kept."""
-    root = (cache or cache_dir()) / "onnx"
-    folder = root / key
-    if (folder / MODEL_FILE).is_file():
-        return folder / MODEL_FILE
-    logger.info("building the onnxruntime graph in %s (once per model and mode)", folder)
-    building = None
-    try:
-        building = temporary_sibling(folder, directory=True)
-        build(building)
-        fsync_tree(building)  # a power loss leaves no entry in place whose files are cut short
-        if folder.exists() and not (folder / MODEL_FILE).is_file():
-            remove_tree(folder)  # a damaged entry (no model file)
-        try:
-            os.replace(building, folder)
-        except OSError:
-            if not (folder / MODEL_FILE).is_file():
-                raise
-        fsync_path(root)
-    except OSError as exc:
-        raise ModelLoadError(f"cannot write the onnxruntime graph to {root} ({exc}); set TINYAUG_CACHE to a "
-                             "writable folder") from None
-    finally:
-        if building is not None:
-            shutil.rmtree(building, ignore_errors=True)
-    return folder / MODEL_FILE
-
-
-def _opened(key: str, cache: Path | None, build: Callable[[Path], None], start: Callable[[Path], T]) -> tuple[Path, T]:
-    """Cache entry ``key`` (``_cached``) and ``start(its model file)``, ONNX Runtime's session on
-    it. An entry found in the cache that ONNX Runtime cannot load (its files damaged since they
-    were written) is built once more."""
-    for _ in range(2):
-        found = ((cache or cache_dir()) / "onnx" / key / MODEL_FILE).is_file()
-        path = _cached(key, cache, build)
-        try:
-            return path, start(path)
-        except (TinyaugError, MemoryError):
-            raise
-        except Exception as exc:  # ONNX Runtime's errors derive from Exception alone
-            if not found:  # just built: building it again would not help
-                raise ModelLoadError(f"ONNX Runtime cannot load {path} ({_first_line(exc)}); use --backend torch") \
-                    from None
-            logger.warning("ONNX Runtime cannot load %s (%s); building it again", path, _first_line(exc))
-            try:
-                remove_tree(path.parent)
-            except OSError as error:
-                raise ModelLoadError(f"cannot remove the damaged onnxruntime graph {path.parent} ({error}); "
-                                     "delete it, or set TINYAUG_CACHE to a writable folder") from None
-    raise ModelLoadError(f"ONNX Runtime cannot load the graphs in {path.parent}; delete it and run again")
-
-
-def _first_line(exc: BaseException) -> str:
-    """An exception's first line without terminal colours (the exporter's messages carry them)."""
-    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-@contextlib.contextmanager
-def _exporting(model: torch.nn.Module) -> Iterator[None]:
-    """torch.onnx quiet (its notes, and the graph it prints when it fails), and a model it cannot
-    export refused in one line: such models run on ``--backend torch``."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()), _quiet("torch"):
-        warnings.simplefilter("ignore")
-        try:
-            yield
-        except (OSError, TinyaugError):
-            raise
-        except Exception as exc:
-            while exc.__cause__ is not None:  # what torch.export tripped on, under the exporter's wrapping
-                exc = exc.__cause__  # type: ignore[assignment]
-            raise ModelLoadError(f"torch.onnx cannot export {type(model).__name__} for --backend onnxruntime "
-                                 f"({_first_line(exc)}); use --backend torch") from None
-
-
-def _export(graph: torch.nn.Module, path: Path, with_types: bool) -> None:
-    """``graph`` as ONNX at ``path`` (weights in ``path.data`` beside it), batch and length dynamic."""
-    import torch
-
-    require("onnxscript")  # the exporter's own dependency
-    batch, length, asked = torch.export.Dim("batch"), torch.export.Dim("length"), torch.export.Dim("predictions")
-    ids = torch.randint(1000, 2000, (3, 7)) % graph.model.config.vocab_size
-    types = torch.zeros_like(ids) if with_types else None
-    at, rows = torch.tensor([1, 2, 3, 5]), torch.tensor([0, 1, 2, 2])  # two masked words in the last row
-    names = ["input_ids", *(["token_type_ids"] if with_types else []), "at", "rows"]
-    shapes = ({0: batch, 1: length}, {0: batch, 1: length} if with_types else None, {0: asked}, {0: asked})
-    with _exporting(graph.model):
-        program = torch.onnx.export(graph, (ids, types, at, rows), None, input_names=names, output_names=["logits"],
-                                    dynamic_shapes=shapes, dynamo=True, verbose=False, report=False)
-        program.save(str(path), external_data=True)
-
-
-def _quantize(fp32: Path, path: Path) -> None:
-    """Dynamic int8 of the fp32 graph: int8 weights, one scale per output channel."""
-    require("onnx")  # onnxruntime's quantization tools read and write the graph with it
-    quantization = require("onnxruntime.quantization")
-    with warnings.catch_warnings(), _quiet("root"):
-        warnings.simplefilter("ignore")
-        quantization.quantize_dynamic(str(fp32), str(path), per_channel=True,
-                                      weight_type=quantization.QuantType.QInt8)
-
-
-@contextlib.contextmanager
-def _quiet(name: str):
-    """Silence a library's logger below errors for the duration (the exporter's progress notes)."""
-    log = logging.getLogger(name if name != "root" else None)
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
