@@ -68,6 +68,15 @@ def test_a_loss_beyond_the_spread_is_called_beyond_and_one_seed_gets_no_verdict(
     assert "(c) - (b) = +80.0 points, too few seeds to compare with the spread\n" in table
 
 
+def test_the_report_gives_each_tasks_wall_clock():
+    summary = summarize("mrpc", "f1", {"f1": 0.9}, {"b": {1: {"f1": 0.1}}, "c": {1: {"f1": 0.9}}})
+    summary["wall_clock_seconds"] = {"teacher": {"seconds": 600.0}, "augment0": {"seconds": 30.0},
+                                     "teacher-logits0": {"seconds": 30.0}, "b-seed1": {"seconds": 300.0},
+                                     "c-aug0-seed1": {"seconds": 420.0}}
+    assert ("- mrpc: wall-clock 23.0 minutes of steps: teacher 10.0, data 1.0, 2 student runs 12.0 (5.0-7.0 each)\n"
+            in summary_markdown([summary]))
+
+
 def test_plan_checks_and_differences():
     plan = AblationPlan.for_task("MRPC", data_dir="glue", seeds=[1, 2])
     assert plan.task == "mrpc" and plan.seeds == (1, 2) and plan.stage1_steps == plan.stage2_steps

@@ -184,11 +184,30 @@ def summary_markdown(summaries: Iterable[dict[str, Any]]) -> str:
                          f"{100 * summary['chance_level']:.1f} on dev")
         if summary.get("teacher_on_variants"):
             notes.append(variants_note(task, summary["teacher_on_variants"]))
+        if summary.get("wall_clock_seconds"):
+            notes.append(wall_clock_note(task, summary["wall_clock_seconds"]))
         rows = summary.get("rows") or {}
         if rows.get("agreeing") is not None:
             notes.append(f"- {task}: rows per student data set: original {rows['original']:,}, augmented "
                          f"{rows['augmented']:,}, augmented and agreeing with the teacher {rows['agreeing']:,}")
     return "\n".join(lines + [""] + notes) + "\n"
+
+
+def wall_clock_note(task: str, steps: dict[str, dict[str, Any]]) -> str:
+    """The task's minutes of steps: the teacher, the data (augmentation, logits, rows, student
+    build) and the student runs.
+
+    >>> wall_clock_note("mrpc", {"teacher": {"seconds": 600}, "augment0": {"seconds": 60},
+    ...                          "a-seed1": {"seconds": 300}, "c-aug0-seed1": {"seconds": 420}})
+    '- mrpc: wall-clock 23.0 minutes of steps: teacher 10.0, data 1.0, 2 student runs 12.0 (5.0-7.0 each)'
+    """
+    student = [s["seconds"] / 60 for name, s in steps.items() if re.fullmatch(r"[a-z]-(aug[0-9]+-)?seed[0-9]+", name)]
+    teacher = sum(s["seconds"] for name, s in steps.items() if name == "teacher") / 60
+    total = sum(s["seconds"] for s in steps.values()) / 60
+    runs = f", {len(student)} student runs {sum(student):.1f} ({min(student):.1f}-{max(student):.1f} each)" \
+        if student else ""
+    return (f"- {task}: wall-clock {total:.1f} minutes of steps: teacher {teacher:.1f}, "
+            f"data {total - teacher - sum(student):.1f}{runs}")
 
 
 def _task_label(summary: dict[str, Any], upper: bool = False) -> str:
