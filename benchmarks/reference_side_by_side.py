@@ -22,7 +22,11 @@ Both pick CUDA when they see it; ``--threads`` gives both the same CPU threads.
     python benchmarks/reference_side_by_side.py write-glove runs/glove.6B.50d.txt
     python benchmarks/reference_side_by_side.py run --reference ../Pretrained-Language-Model/TinyBERT \\
         --model runs/bert-base-random --glove runs/glove.6B.50d.txt --rows 20,200 \\
-        [--threads 1] [--tinyaug-arg="--precision bf16"] [--json side-by-side.json]
+        [--threads 1] [--tinyaug-arg="--batch-size 128"] [--json side-by-side.json] \\
+        [--mode "fp32=" --mode "bf16=--precision bf16" --mode "ort int8=--backend onnxruntime --precision int8"]
+
+Each ``--mode LABEL=ARGS`` is one tinyaug configuration timed against the same reference runs
+(``--tinyaug-arg`` is added to every mode); without one, tinyaug runs with its defaults.
 """
 
 from __future__ import annotations
@@ -132,12 +136,12 @@ def reference_command(args: argparse.Namespace, glue: Path) -> list[str]:
             "--task_name", "SST-2", "--N", str(args.n), "--M", str(args.k), "--p", str(args.p)]
 
 
-def tinyaug_command(args: argparse.Namespace, glue: Path, out: Path) -> list[str]:
+def tinyaug_command(args: argparse.Namespace, glue: Path, out: Path, mode: Sequence[str] = ()) -> list[str]:
     beside = Path(sys.executable).with_name("tinyaug")  # not a shim script (pyenv's costs ~0.1 s)
     executable = str(beside) if beside.is_file() else (shutil.which("tinyaug") or "tinyaug")
     return [executable, "-q", "augment", "--task", "sst2", "--data-dir", str(glue), "--mlm", str(args.model),
             "--vectors", str(args.glove), "-n", str(args.n), "-k", str(args.k), "-p", str(args.p),
-            "--out", str(out), "--show", "0", *args.tinyaug_args]
+            "--out", str(out), "--show", "0", *args.tinyaug_args, *mode]
 
 
 def child_env(threads: int | None, **extra: str) -> dict[str, str]:
@@ -162,7 +166,7 @@ def timed(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
-def rows_out(tool: str, glue: Path, out: Path) -> int:
+def rows_out(tool: str, glue: Path, out: Path | None) -> int:
     if tool == "reference":  # its train_aug.tsv: the header, then one line per row
         with (glue / "SST-2" / "train_aug.tsv").open("rb") as f:
             return sum(1 for _ in f) - 1
@@ -200,7 +204,9 @@ def check_inputs(args: argparse.Namespace) -> None:
 
 
 def summarise(runs: dict[str, dict[int, dict[str, float]]], rows: tuple[int, int]) -> dict[str, Any]:
-    """Steady state per tool ((t_hi - t_lo) / (hi - lo), wall and CPU) and tinyaug / reference.
+    """Steady state per tool ((t_hi - t_lo) / (hi - lo), wall and CPU) and each tinyaug mode /
+    reference (``ratio_over_reference``; ``ratio_tinyaug_over_reference``: the mode named
+    ``tinyaug``, the one run without ``--mode``).
 
     ``{"reference": {20: {"wall_s": 10, "cpu_s": 9}, 200: {"wall_s": 100, "cpu_s": 90}}, "tinyaug":
     {20: {"wall_s": 5, ...}, 200: {"wall_s": 14, ...}}}`` -> reference 0.5 s per row, tinyaug
@@ -208,10 +214,18 @@ def summarise(runs: dict[str, dict[int, dict[str, float]]], rows: tuple[int, int
     lo, hi = rows
     steady = {tool: {f"steady_{key}_per_row": (by[hi][key] - by[lo][key]) / (hi - lo) for key in ("wall_s", "cpu_s")}
               for tool, by in runs.items()}
-    ratio = {f"whole_wall_s_{n}_rows": runs["tinyaug"][n]["wall_s"] / runs["reference"][n]["wall_s"] for n in rows}
-    for key in ("steady_wall_s_per_row", "steady_cpu_s_per_row"):
-        ratio[key] = steady["tinyaug"][key] / steady["reference"][key] if steady["reference"][key] > 0 else None
-    return {"steady": steady, "ratio_tinyaug_over_reference": ratio}
+    ratios = {}
+    for tool in runs:
+        if tool == "reference":
+            continue
+        ratio = {f"whole_wall_s_{n}_rows": runs[tool][n]["wall_s"] / runs["reference"][n]["wall_s"] for n in rows}
+        for key in ("steady_wall_s_per_row", "steady_cpu_s_per_row"):
+            ratio[key] = steady[tool][key] / steady["reference"][key] if steady["reference"][key] > 0 else None
+        ratios[tool] = ratio
+    out: dict[str, Any] = {"steady": steady, "ratio_over_reference": ratios}
+    if "tinyaug" in ratios:
+        out["ratio_tinyaug_over_reference"] = ratios["tinyaug"]
+    return out
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -226,16 +240,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start = time.perf_counter()  # tinyaug parses a vectors file once, then memory-maps its cache
         load_vectors(str(args.glove))
         cache_s = time.perf_counter() - start
-        runs: dict[str, dict[int, dict[str, Any]]] = {"reference": {}, "tinyaug": {}}
+        runs: dict[str, dict[int, dict[str, Any]]] = {"reference": {}, **{tool: {} for tool in args.modes}}
         report = work / "reference.json"
         for n in args.rows:
             glue = write_rows(args.data_dir, n, work / f"glue-{n}")
-            out = work / f"tinyaug-{n}"
-            for tool, command, tool_env in (
-                    ("reference", reference_command(args, glue), dict(env, SIDE_BY_SIDE_REPORT=str(report))),
-                    ("tinyaug", tinyaug_command(args, glue, out), env)):
+            commands = [("reference", reference_command(args, glue), dict(env, SIDE_BY_SIDE_REPORT=str(report)), None)]
+            for number, (tool, mode) in enumerate(args.modes.items()):
+                out = work / f"tinyaug{number}-{n}"
+                commands.append((tool, tinyaug_command(args, glue, out, mode), env, out))
+            for tool, command, tool_env, out in commands:
                 print(f"{tool}, {n} rows ...", file=sys.stderr, flush=True)
-                figures = timed(command, tool_env, work, work / f"{tool}-{n}.log")
+                figures = timed(command, tool_env, work, work / f"{tool.replace(' ', '_')}-{n}.log")
                 runs[tool][n] = {**figures, "rows_in": n, "rows_out": rows_out(tool, glue, out)}
         config = json.loads((args.model / "config.json").read_text())
         import torch
@@ -251,7 +266,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                           "sha256": hashlib.sha256((args.reference / "data_augmentation.py").read_bytes()).hexdigest(),
                           **json.loads(report.read_text())},
             "tinyaug": {"version": _version("tinyaug"), "python": sys.version.split()[0], "torch": torch.__version__,
-                        "extra_args": args.tinyaug_args, "vectors_cache_s": cache_s},
+                        "extra_args": args.tinyaug_args, "modes": args.modes, "vectors_cache_s": cache_s},
             "runs": {tool: {str(n): figures for n, figures in by.items()} for tool, by in runs.items()},
             **summarise(runs, args.rows),
         }
@@ -286,21 +301,26 @@ def markdown(r: dict[str, Any]) -> str:
         f"NumPy {ref['numpy']}; shims applied at run time, its files unmodified: {'; '.join(ref['shims']) or 'none'}.",
         f"- tinyaug {tiny['version']}: `tinyaug augment -n {s['N']} -k {s['K']} -p {s['p']}"
         f"{' ' + extra if extra else ''}`, Python {tiny['python']}, torch {tiny['torch']}; its vectors cache "
-        f"warmed before timing ({tiny['vectors_cache_s']:.1f} s).", "",
+        f"warmed before timing ({tiny['vectors_cache_s']:.1f} s)"
+        + "".join(f"; `{tool}`: `{' '.join(shlex.quote(a) for a in extra) or '(defaults)'}`"
+                  for tool, extra in tiny.get("modes", {}).items()) + ".", "",
         "| run | rows in | rows out | wall s | CPU s | peak RSS MB |", "|---|---|---|---|---|---|"]
+    tools = list(r["runs"])  # the reference first, then each tinyaug mode
     for n in (lo, hi):
-        for tool in ("reference", "tinyaug"):
+        for tool in tools:
             f = r["runs"][tool][str(n)]
             lines.append(f"| {tool} | {n} | {f['rows_out']} | {f['wall_s']:.2f} | {f['cpu_s']:.2f} | {f['peak_rss_mb']:.0f} |")
-    steady, ratio = r["steady"], r["ratio_tinyaug_over_reference"]
-    lines += ["", "| | reference | tinyaug | tinyaug / reference |", "|---|---|---|---|"]
-    for n in (lo, hi):
-        a, b = r["runs"]["reference"][str(n)]["wall_s"], r["runs"]["tinyaug"][str(n)]["wall_s"]
-        lines.append(f"| whole process, {n} rows, s | {a:.2f} | {b:.2f} | {ratio[f'whole_wall_s_{n}_rows']:.3f} |")
-    for key, label in (("steady_wall_s_per_row", "wall s"), ("steady_cpu_s_per_row", "CPU s")):
-        value = ratio[key]
-        lines.append(f"| steady state, {label} per extra row | {steady['reference'][key]:.4f} | "
-                     f"{steady['tinyaug'][key]:.4f} | {'n/a' if value is None else f'{value:.3f}'} |")
+    steady = r["steady"]
+    ratios = r.get("ratio_over_reference") or {"tinyaug": r["ratio_tinyaug_over_reference"]}
+    lines += ["", f"| | whole process, {lo} rows, s | whole process, {hi} rows, s | steady state, wall s per extra row "
+                  "| steady state, CPU s per extra row | times the reference's speed at steady state (wall) |",
+              "|---|---|---|---|---|---|"]
+    for tool in tools:
+        whole = [r["runs"][tool][str(n)]["wall_s"] for n in (lo, hi)]
+        ratio = ratios.get(tool, {}).get("steady_wall_s_per_row")
+        speed = "" if tool == "reference" else ("n/a" if not ratio else f"{1 / ratio:.1f}x")
+        lines.append(f"| {tool} | {whole[0]:.2f} | {whole[1]:.2f} | {steady[tool]['steady_wall_s_per_row']:.4f} | "
+                     f"{steady[tool]['steady_cpu_s_per_row']:.4f} | {speed} |")
     return "\n".join(lines)
 
 
@@ -337,6 +357,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     bench.add_argument("--threads", type=int, default=None, help="CPU threads for each tool [default: theirs]")
     bench.add_argument("--tinyaug-arg", dest="tinyaug_arg", action="append", default=[], metavar="ARGS",
                        help="extra tinyaug augment arguments, e.g. --tinyaug-arg='--precision bf16' (repeatable)")
+    bench.add_argument("--mode", dest="mode", action="append", default=[], metavar="LABEL=ARGS",
+                       help="a tinyaug configuration to time, e.g. --mode 'onnxruntime int8=--backend onnxruntime "
+                            "--precision int8' (repeatable; default: one, tinyaug's defaults)")
     bench.add_argument("--reference-python", default=sys.executable, help="the interpreter for the reference")
     bench.add_argument("--json", type=Path, default=None, help="also write the figures here")
     bench.add_argument("--keep", action="store_true", help="keep the work folder (inputs, outputs, logs)")
@@ -345,9 +368,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         for name in ("reference", "model", "glove", "data_dir"):  # the tools run in a work folder
             setattr(args, name, getattr(args, name).resolve())
         args.tinyaug_args = [part for value in args.tinyaug_arg for part in shlex.split(value)]
-        own = sorted({a.split("=")[0] for a in args.tinyaug_args} & set(OWN_OPTIONS))
+        args.modes = {"tinyaug": []} if not args.mode else {}
+        for value in args.mode:
+            label, _, extra = value.partition("=")
+            if not label.strip() or label.strip() == "reference" or f"tinyaug {label.strip()}" in args.modes:
+                parser.error(f"--mode {value!r}: LABEL=ARGS with a label of its own (not 'reference')")
+            args.modes[f"tinyaug {label.strip()}"] = shlex.split(extra)
+        given = args.tinyaug_args + [part for extra in args.modes.values() for part in extra]
+        own = sorted({a.split("=")[0] for a in given} & set(OWN_OPTIONS))
         if own:
-            parser.error(f"--tinyaug-arg {' '.join(own)}: set by this script for both tools; use its own options")
+            parser.error(f"--tinyaug-arg/--mode {' '.join(own)}: set by this script for both tools; use its own options")
         if args.n != REFERENCE_N:
             parser.error(f"-n {args.n}: the reference uses N=20 for SST-2 whatever --N says (default_params in "
                          "its main), so the comparison holds only at 20")

@@ -67,6 +67,35 @@ def test_steady_state_and_ratio_worked_by_hand():
                                    "steady_wall_s_per_row": 0.1, "steady_cpu_s_per_row": 0.025 / 0.45})
 
 
+def test_modes_are_timed_against_one_reference_and_reported_as_speed_ups():
+    args = sbs.parse_args(RUN + ["--tinyaug-arg=--batch-size 32", "--mode", "fp32=",
+                                 "--mode", "ort int8=--backend onnxruntime --precision int8"])
+    assert args.modes == {"tinyaug fp32": [], "tinyaug ort int8": ["--backend", "onnxruntime", "--precision", "int8"]}
+    command = sbs.tinyaug_command(args, Path("glue"), Path("out"), args.modes["tinyaug ort int8"])
+    assert command[-6:] == ["--batch-size", "32", "--backend", "onnxruntime", "--precision", "int8"]
+    for bad in (["--mode", "=--precision bf16"], ["--mode", "a=", "--mode", "a=--precision bf16"],
+                ["--mode", "x=--limit 5"]):
+        with pytest.raises(SystemExit):
+            sbs.parse_args(RUN + bad)
+    runs = {"reference": {20: {"wall_s": 10.0, "cpu_s": 9.0}, 200: {"wall_s": 100.0, "cpu_s": 90.0}},
+            "tinyaug fp32": {20: {"wall_s": 5.0, "cpu_s": 4.5}, 200: {"wall_s": 14.0, "cpu_s": 9.0}},
+            "tinyaug ort int8": {20: {"wall_s": 4.0, "cpu_s": 4.0}, 200: {"wall_s": 8.5, "cpu_s": 6.0}}}
+    summary = sbs.summarise(runs, (20, 200))
+    assert "ratio_tinyaug_over_reference" not in summary
+    assert summary["ratio_over_reference"]["tinyaug ort int8"]["steady_wall_s_per_row"] == pytest.approx(0.05)
+    result = {"settings": {"rows": [20, 200], "data": "d", "N": 20, "K": 15, "p": 0.4, "model": "m", "glove": "g",
+                           "model_shape": {"num_hidden_layers": 12, "hidden_size": 768, "vocab_size": 30522}},
+              "reference": {"script": "s", "sha256": "0" * 64, "python": "3", "torch": "2", "numpy": "2", "shims": []},
+              "tinyaug": {"version": "0", "extra_args": [], "python": "3", "torch": "2", "vectors_cache_s": 1.0,
+                          "modes": args.modes},
+              "date": "today", "machine": "here", "threads": 1,
+              "runs": {tool: {str(n): {**f, "rows_out": 1, "peak_rss_mb": 1.0} for n, f in by.items()}
+                       for tool, by in runs.items()}, **summary}
+    table = sbs.markdown(result)
+    assert "| tinyaug fp32 | 5.00 | 14.00 | 0.0500 | 0.0250 | 10.0x |" in table
+    assert "| tinyaug ort int8 | 4.00 | 8.50 | 0.0250 | 0.0111 | 20.0x |" in table
+
+
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory):
     """A tiny masked LM written by write_model_folder; returns (folder, the model written)."""
