@@ -157,6 +157,15 @@ def test_a_network_address_is_warned_about_in_one_line(mocked_server):
     assert result.exit_code == 0 and "Warning" not in result.stderr and mocked_server[-1]["host"] == "127.0.0.1"
 
 
+@pytest.mark.parametrize("options, says", [(["--backend", "onnxruntime", "--precision", "bf16"], "for bf16 use --backend torch"),
+                                           (["--device", "tpu"], "--device 'tpu': expected cpu, cuda")])
+def test_model_options_it_cannot_run_are_refused_before_the_server_starts(mocked_server, options, says):
+    pytest.importorskip("onnxruntime")
+    result = CliRunner().invoke(main, ["browse", *options])
+    assert result.exit_code == 1 and "Traceback" not in result.output and mocked_server == []
+    assert len(result.stderr.strip().splitlines()) == 1 and says in result.stderr
+
+
 @pytest.mark.parametrize("value", ["ada", ":pw", "ada:", ""])
 def test_a_malformed_auth_is_one_line(mocked_server, value):
     result = CliRunner().invoke(main, ["browse", "--auth", value])

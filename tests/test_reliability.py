@@ -4,6 +4,7 @@ out-of-range options, unsafe model files."""
 import errno
 import os
 import stat
+import sys
 
 import pytest
 import torch
@@ -132,6 +133,7 @@ def test_teacher_logits_never_replaces_a_users_folder(tmp_path):
 ])
 def test_out_of_range_options_are_one_line(args, fragment, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "ray", None)  # refused before Ray starts, or failing fast if not
     one_line_error(invoke(*args), fragment)
 
 

@@ -39,7 +39,10 @@ def browse_command(dataset, host, port, mlm, vectors, vectors_format, trust_pick
     """
     from tinyaug.pipelines.browse.guard import exposure_warning, parse_auth, private_temp_dir
 
+    from tinyaug.pipelines.io.onnx_runtime import backend_device
+
     credentials = parse_auth(auth) if auth is not None else None
+    backend_device(backend, device, precision)  # a model option it cannot run: refused now, not on first use
     with private_temp_dir():  # Gradio's files go here, and go when the app stops; set before Gradio is imported
         try:
             import gradio  # noqa: F401

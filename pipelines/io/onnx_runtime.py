@@ -62,12 +62,13 @@ def check_backend(backend: str, device: torch.device, precision: str) -> None:
                              f"for {precision} use --backend torch")
 
 
-def backend_device(backend: str, device: str, precision: str) -> torch.device:
+def backend_device(backend: str, device: str | None, precision: str) -> torch.device:
     """The device ``--device`` names for ``backend``, checked (``check_backend``) before any model is
     read. ONNX Runtime's build here is the CPU's, so its ``auto`` is the CPU, never a GPU."""
     from tinyaug.pipelines.io.models import resolve_device
 
-    resolved = resolve_device("cpu" if backend == "onnxruntime" and device == "auto" else device)
+    auto = (device or "auto").strip().lower() == "auto"
+    resolved = resolve_device("cpu" if backend == "onnxruntime" and auto else device)
     check_backend(backend, resolved, precision)
     return resolved
 
