@@ -441,3 +441,22 @@ def test_the_export_check_allows_float_noise_and_refuses_other_logits(by, kept, 
         with pytest.raises(ModelLoadError, match="gives other logits than PyTorch on a second batch and length"):
             on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
     assert any((tmp_path / "onnx").glob(f"*/{onnx_graphs.MODEL_FILE}")) == kept
+
+
+def test_the_api_refuses_it_on_gpu_actors_before_ray_starts(model_dir, tiny_vectors, tmp_path, monkeypatch):
+    import sys
+
+    import datasets
+
+    import tinyaug
+    from tinyaug.pipelines.scale.ray_executor import RayExecutor, RaySettings
+
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(sys.modules, "ray", None)  # not started
+    words, vectors = tiny_vectors
+    vec = tmp_path / "vectors.txt"
+    vec.write_text("".join(f"{w} {' '.join(str(x) for x in v)}\n" for w, v in zip(words, vectors)), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="leave out --gpus-per-actor"):
+        tinyaug.augment_dataset(datasets.Dataset.from_dict({"text": TEXTS}), text_columns=["text"], mlm=str(model_dir),
+                                vectors=str(vec), backend="onnxruntime",
+                                executor=RayExecutor(RaySettings(gpus_per_actor=1)))

@@ -27,6 +27,7 @@ from tinyaug.augment.engine import Example, Stats, Variant
 from tinyaug.augment.methods import Method
 from tinyaug.augment.recipe import Recipe
 from tinyaug.pipelines.augmentation.methods import MethodModels, ModelSpec, build_method, load_models, models_needed
+from tinyaug.pipelines.io.onnx_runtime import check_actor_device
 from tinyaug.pipelines.io.schema import CHANGES, EXAMPLE_ID, VARIANT
 from tinyaug.pipelines.io.shard_runner import ShardJob
 from tinyaug.pipelines.io.storage import arrow_stream_rows, atomic_directory, data_files_problem
@@ -83,6 +84,9 @@ class NamedWorkers:
     spec: ModelSpec
     schema: ShardSchema
     device: str
+
+    def __post_init__(self) -> None:
+        check_actor_device(self.spec.backend, self.device)
 
     def __call__(self) -> ShardWorker:
         models = load_models(self.spec, self.device, models_needed(self.recipe))

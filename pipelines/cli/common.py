@@ -19,7 +19,7 @@ import click
 from tinyaug.errors import TinyaugError
 from tinyaug.augment.recipe import CONTEXT_MODES
 from tinyaug.pipelines.io.models import DEFAULT_MLM, PRECISIONS
-from tinyaug.pipelines.io.onnx_runtime import BACKENDS
+from tinyaug.pipelines.io.onnx_runtime import BACKENDS, check_actor_device
 from tinyaug.tasks import TASK_NAMES, get_task
 from tinyaug.pipelines.io.vectors import EMBEDDED_VECTORS, FORMATS as VECTOR_FORMATS
 
@@ -277,9 +277,7 @@ def ray_settings(engine: str, ray_address: str | None, actors: int | None, cpus_
         if given:
             raise click.UsageError(f"{', '.join(given)} only apply with --engine ray")
         return None
-    if backend == "onnxruntime" and gpus_per_actor:
-        raise click.UsageError("--backend onnxruntime runs on CPUs: leave out --gpus-per-actor, or use "
-                               "--backend torch on GPU actors")
+    check_actor_device(backend, "cuda" if gpus_per_actor else "cpu")
     from tinyaug.pipelines.scale.ray_executor import RaySettings
 
     return RaySettings(address=ray_address, actors=actors, cpus_per_actor=cpus_per_actor,

@@ -47,7 +47,7 @@ from tinyaug.pipelines.distillation.loading import (
 )
 from tinyaug.pipelines.io.glue import get_task
 from tinyaug.pipelines.io.models import model_fingerprint
-from tinyaug.pipelines.io.onnx_runtime import backend_device, classifier_on_onnxruntime
+from tinyaug.pipelines.io.onnx_runtime import backend_device, check_actor_device, classifier_on_onnxruntime
 from tinyaug.pipelines.io.schema import (
     CARD_FILE,
     CHANGES,
@@ -117,6 +117,9 @@ class TeacherWorkers:
     batch_size: int
     device: str
     backend: str = "torch"
+
+    def __post_init__(self) -> None:
+        check_actor_device(self.backend, self.device)
 
     def __call__(self) -> TeacherWorker:
         predict, _, identifiers = load_teacher(self.teacher, self.task, self.max_length, self.batch_size, self.device,

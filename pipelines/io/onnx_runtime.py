@@ -73,6 +73,14 @@ def backend_device(backend: str, device: str | None, precision: str) -> torch.de
     return resolved
 
 
+def check_actor_device(backend: str, device: str) -> None:
+    """Refuse, before any actor starts, ``backend`` on Ray actors of ``device`` (``cpu``, or
+    ``cuda`` when they have GPUs) if it cannot run there."""
+    if backend == "onnxruntime" and device != "cpu":
+        raise ModelLoadError("--backend onnxruntime runs on CPUs: leave out --gpus-per-actor, or use --backend torch "
+                             "on GPU actors")
+
+
 class OnnxMaskedForward:
     """``MaskedPositionLogits``' call, run by an ONNX Runtime session on the CPU."""
 
