@@ -460,3 +460,46 @@ def test_the_api_refuses_it_on_gpu_actors_before_ray_starts(model_dir, tiny_vect
         tinyaug.augment_dataset(datasets.Dataset.from_dict({"text": TEXTS}), text_columns=["text"], mlm=str(model_dir),
                                 vectors=str(vec), backend="onnxruntime",
                                 executor=RayExecutor(RaySettings(gpus_per_actor=1)))
+
+
+def test_tinyaug_cache_lists_the_graphs_and_clears_the_stale_ones(model_dir, tmp_path, monkeypatch):
+    """A graph built here records its key and stays; one from another torch or exporter version,
+    or from before entries recorded their key, is stale and goes; --all clears the rest."""
+    import json
+
+    from click.testing import CliRunner
+
+    from tinyaug.pipelines.cli import main
+
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path))
+    on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
+    root = tmp_path / "onnx"
+    (current,) = [p for p in root.iterdir()]
+    about = json.loads((current / onnx_graphs.KEY_FILE).read_text())
+    assert about["mode"] == "fp32" and about["export"] == onnx_graphs.EXPORT_VERSION
+    older = root / ("0" * 24)
+    older.mkdir()
+    (older / onnx_graphs.MODEL_FILE).write_bytes(b"x" * 1000)
+    (older / onnx_graphs.KEY_FILE).write_text(json.dumps({**about, "torch": "1.0.0"}))
+    unrecorded = root / ("1" * 24)
+    unrecorded.mkdir()
+    (unrecorded / onnx_graphs.MODEL_FILE).write_bytes(b"x")
+    (root / ".building.tmp-1-x").mkdir()  # a writer's temporary folder: not an entry
+    (tmp_path / "vectors").mkdir()
+    (tmp_path / "vectors" / "v.npy").write_bytes(b"v")
+
+    listed = CliRunner().invoke(main, ["cache", "list"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert sum("in use" in line and "fp32" in line and str(model_dir) in line for line in lines) == 1
+    assert sum(" stale " in line for line in lines[:-1]) == 2 and "3 graphs" in lines[-1] and "2 stale" in lines[-1]
+
+    cleared = CliRunner().invoke(main, ["cache", "clear"])
+    assert cleared.exit_code == 0 and "removed 2 graphs" in cleared.output and "kept 1" in cleared.output
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == [current.name]
+    again = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)  # still used, not rebuilt
+    assert Path(again.forward.session._model_path).parent == current
+
+    everything = CliRunner().invoke(main, ["cache", "clear", "--all"])
+    assert everything.exit_code == 0 and "removed 1 graphs" in everything.output
+    assert not any(p for p in root.iterdir() if not p.name.startswith(".")) and (tmp_path / "vectors" / "v.npy").exists()

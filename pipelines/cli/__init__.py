@@ -22,7 +22,7 @@ import click
 
 from tinyaug import __version__
 from tinyaug.errors import TinyaugError
-from tinyaug.pipelines.cli import augment, bench, browse, distill, experiment, starter
+from tinyaug.pipelines.cli import augment, bench, browse, cache, distill, experiment, starter
 from tinyaug.pipelines.cli.common import command_runner, setup_logging
 from tinyaug.pipelines.cli.progress import QUIET_KEY
 
@@ -101,7 +101,7 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     ctx.meta[QUIET_KEY] = quiet
 
 
-for _module in (augment, browse, distill, starter, experiment, bench):
+for _module in (augment, browse, distill, starter, experiment, bench, cache):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

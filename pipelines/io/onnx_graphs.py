@@ -13,6 +13,7 @@ with a size fixed that should vary, is refused in one line.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -34,10 +35,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-EXPORT_VERSION = 3  # bump when the exported graph changes (2: the rows of the masked positions; 3: checked)
+EXPORT_VERSION = 4  # bump when the exported graph changes (2: rows of the masked positions; 3: checked; 4: key.json)
 INSTALL = "pip install 'tinyaug[onnx]'"
 MODEL_FILE = "model.onnx"
 ABOUT_FILE = "about.json"  # what the session cannot tell: whether the graph runs the last layer partially
+KEY_FILE = "key.json"  # what the entry was built from (GraphKey.about)
 
 
 def require(package: str) -> Any:
@@ -60,21 +62,81 @@ def open_session(path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def graph_key(identifier: str, mode: str, with_types: bool, ort_version: str) -> str:
+@dataclasses.dataclass(frozen=True)
+class GraphKey:
+    """What a cached graph is built from (JSON: model, mode, input names, versions); ``name``,
+    its digest, is the entry's folder. Written into the entry as ``key.json``."""
+
+    about: str
+
+    @property
+    def name(self) -> str:
+        return hashlib.sha256(self.about.encode()).hexdigest()[:24]
+
+
+def graph_key(identifier: str, mode: str, with_types: bool, ort_version: str) -> GraphKey:
+    about = {"model": identifier, "mode": mode, "token_type_ids": with_types, "onnxruntime": ort_version,
+             **current_versions(with_runtime=False)}
+    return GraphKey(json.dumps(about, sort_keys=True))
+
+
+def current_versions(*, with_runtime: bool = True) -> dict[str, Any]:
+    """The versions a graph must have been built with to be used here (torch, the exporter and,
+    if ``with_runtime``, onnxruntime: None when it is not installed)."""
     import torch
 
-    about = {"model": identifier, "mode": mode, "token_type_ids": with_types, "onnxruntime": ort_version,
-             "torch": torch.__version__, "export": EXPORT_VERSION}
-    return hashlib.sha256(json.dumps(about, sort_keys=True).encode()).hexdigest()[:24]
+    versions: dict[str, Any] = {"torch": torch.__version__, "export": EXPORT_VERSION}
+    if with_runtime:
+        try:
+            import onnxruntime
+        except ImportError:
+            onnxruntime = None
+        versions["onnxruntime"] = getattr(onnxruntime, "__version__", None)
+    return versions
 
 
-def cached(key: str, cache: Path | None, build: Callable[[Path], None]) -> Path:
+@dataclasses.dataclass(frozen=True)
+class CachedGraph:
+    """An entry of the graph cache, as ``tinyaug cache`` lists it."""
+
+    path: Path
+    size: int  # bytes
+    about: dict[str, Any] | None  # None: built before entries recorded it
+    stale: bool  # built with other versions than this installation's: never used here again
+
+
+def cached_graphs(cache: Path | None = None) -> list[CachedGraph]:
+    """Every graph in the cache (not a writer's temporary folder), each with its size and whether
+    this installation can still use it."""
+    root = (cache or cache_dir()) / "onnx"
+    if not root.is_dir():
+        return []
+    current = current_versions()
+    found = []
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        try:
+            about = json.loads((folder / KEY_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            about = None
+        stale = not isinstance(about, dict) or any(about.get(k) != v for k, v in current.items())
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        found.append(CachedGraph(folder, size, about if isinstance(about, dict) else None, stale))
+    return found
+
+
+def _entry(key: GraphKey | str, cache: Path | None) -> Path:
+    return (cache or cache_dir()) / "onnx" / (key if isinstance(key, str) else key.name)
+
+
+def cached(key: GraphKey | str, cache: Path | None, build: Callable[[Path], None]) -> Path:
     """The model file of cache entry ``key``, built by ``build(folder)`` if it is not there yet: in
     a temporary sibling named with this process's id (a killed writer's is cleared by the next
     writer of the entry), with the umask's permissions, flushed to the disk, then renamed into
     place; when another process renamed its copy first, that one is kept."""
-    root = (cache or cache_dir()) / "onnx"
-    folder = root / key
+    folder = _entry(key, cache)
+    root = folder.parent
     if (folder / MODEL_FILE).is_file():
         return folder / MODEL_FILE
     logger.info("building the onnxruntime graph in %s (once per model and mode)", folder)
@@ -82,6 +144,8 @@ def cached(key: str, cache: Path | None, build: Callable[[Path], None]) -> Path:
     try:
         building = temporary_sibling(folder, directory=True)
         build(building)
+        if isinstance(key, GraphKey):
+            (building / KEY_FILE).write_text(key.about, encoding="utf-8")
         fsync_tree(building)  # a power loss leaves no entry in place whose files are cut short
         if folder.exists() and not (folder / MODEL_FILE).is_file():
             remove_tree(folder)  # a damaged entry (no model file)
@@ -100,12 +164,12 @@ def cached(key: str, cache: Path | None, build: Callable[[Path], None]) -> Path:
     return folder / MODEL_FILE
 
 
-def opened(key: str, cache: Path | None, build: Callable[[Path], None], start: Callable[[Path], T]) -> tuple[Path, T]:
+def opened(key: GraphKey | str, cache: Path | None, build: Callable[[Path], None], start: Callable[[Path], T]) -> tuple[Path, T]:
     """Cache entry ``key`` (``_cached``) and ``start(its model file)``, ONNX Runtime's session on
     it. An entry found in the cache that ONNX Runtime cannot load (its files damaged since they
     were written) is built once more."""
     for _ in range(2):
-        found = ((cache or cache_dir()) / "onnx" / key / MODEL_FILE).is_file()
+        found = (_entry(key, cache) / MODEL_FILE).is_file()
         path = cached(key, cache, build)
         try:
             return path, start(path)

@@ -130,7 +130,7 @@ def load_by_name(name: str, precision: str = "fp32", *, threads: int | None = No
     identity = f"{identifier} | files"
     ort = require("onnxruntime")
     with_types = "token_type_ids" in tokenizer.model_input_names
-    folder = (cache or cache_dir()) / "onnx" / graphs.graph_key(identity, precision, with_types, ort.__version__)
+    folder = (cache or cache_dir()) / "onnx" / graphs.graph_key(identity, precision, with_types, ort.__version__).name
     if (folder / graphs.MODEL_FILE).is_file() and (folder / graphs.ABOUT_FILE).is_file():
         try:
             about = json.loads((folder / graphs.ABOUT_FILE).read_text(encoding="utf-8"))
