@@ -23,7 +23,10 @@ def cache_group() -> None:
 @cache_group.command("list")
 @friendly_errors
 def list_command() -> None:
-    """Each graph: size, whether it is still used here, its mode and model."""
+    """Each graph: size, whether it is still used here, its mode and model.
+
+    Example: tinyaug cache list
+    """
     from tinyaug.pipelines.io.onnx_graphs import cached_graphs
     from tinyaug.pipelines.io.vectors import cache_dir
 
@@ -46,7 +49,10 @@ def list_command() -> None:
                                                         "exported again on its next use).")
 @friendly_errors
 def clear_command(everything: bool) -> None:
-    """Remove the stale graphs (built with other versions than this installation's)."""
+    """Remove the stale graphs (built with other versions than this installation's).
+
+    Example: tinyaug cache clear   (or tinyaug cache clear --all)
+    """
     from tinyaug.errors import TinyaugError
     from tinyaug.pipelines.io.onnx_graphs import cached_graphs
     from tinyaug.pipelines.io.storage import remove_tree
