@@ -35,6 +35,15 @@ def model_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture
+def vectors_file(tmp_path, tiny_vectors) -> Path:
+    """The tiny vectors as a GloVe text file."""
+    words, vectors = tiny_vectors
+    path = tmp_path / "vectors.txt"
+    path.write_text("".join(f"{w} {' '.join(str(x) for x in v)}\n" for w, v in zip(words, vectors)), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
@@ -146,18 +155,15 @@ def test_a_missing_package_is_refused_naming_the_extra(monkeypatch):
         check_backend("onnxruntime", torch.device("cpu"), "fp32")
 
 
-def test_the_cli_runs_it_and_the_card_names_it(model_dir, tiny_vectors, tmp_path, glue_dir, monkeypatch):
+def test_the_cli_runs_it_and_the_card_names_it(model_dir, vectors_file, tmp_path, glue_dir, monkeypatch):
     from click.testing import CliRunner
     from datasets import load_from_disk
 
     from tinyaug.pipelines.cli import main
 
-    words, vectors = tiny_vectors
-    vec = tmp_path / "vectors.txt"
-    vec.write_text("".join(f"{w} {' '.join(str(x) for x in v)}\n" for w, v in zip(words, vectors)), encoding="utf-8")
     monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
     common = ["augment", "--task", "sst2", "--data-dir", str(glue_dir), "--limit", "6", "--mlm", str(model_dir),
-              "--vectors", str(vec), "-n", "3", "--show", "0"]
+              "--vectors", str(vectors_file), "-n", "3", "--show", "0"]
     runs = {}
     for backend in ("torch", "onnxruntime"):
         out = tmp_path / backend
@@ -334,7 +340,7 @@ def test_the_command_line_on_a_cached_graph_imports_no_model_module(model_dir, t
     assert "NO MODEL MODULE" in runs[1].stdout
 
 
-def test_the_api_by_name_starts_from_the_cached_graph(model_dir, tiny_vectors, tmp_path, monkeypatch):
+def test_the_api_by_name_starts_from_the_cached_graph(model_dir, vectors_file, tmp_path, monkeypatch):
     """``augment_dataset(mlm=name, backend="onnxruntime")`` loads as the command line does: the
     second call reads the cached graph alone, and gives the same rows."""
     import datasets
@@ -344,11 +350,8 @@ def test_the_api_by_name_starts_from_the_cached_graph(model_dir, tiny_vectors, t
     import tinyaug
 
     monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
-    words, vectors = tiny_vectors
-    vec = tmp_path / "vectors.txt"
-    vec.write_text("".join(f"{w} {' '.join(str(x) for x in v)}\n" for w, v in zip(words, vectors)), encoding="utf-8")
     rows = datasets.Dataset.from_dict({"text": TEXTS})
-    kwargs = dict(text_columns=["text"], mlm=str(model_dir), vectors=str(vec), backend="onnxruntime")
+    kwargs = dict(text_columns=["text"], mlm=str(model_dir), vectors=str(vectors_file), backend="onnxruntime")
     first = tinyaug.augment_dataset(rows, **kwargs)
 
     def no_model(*args, **kwargs):
@@ -372,7 +375,7 @@ def test_the_backends_device_is_resolved_and_checked_once(backend, device, want,
         onnx_runtime.backend_device("onnxruntime", "cuda", "fp32")
 
 
-def test_browse_loads_the_masked_lm_a_dataset_was_made_with(model_dir, tiny_vectors, tmp_path, glue_dir, monkeypatch):
+def test_browse_loads_the_masked_lm_a_dataset_was_made_with(model_dir, vectors_file, tmp_path, glue_dir, monkeypatch):
     """``browse --backend onnxruntime``: its masked LM is the one the dataset names (no mismatch note)."""
     from click.testing import CliRunner
 
@@ -380,11 +383,8 @@ def test_browse_loads_the_masked_lm_a_dataset_was_made_with(model_dir, tiny_vect
     from tinyaug.pipelines.cli import main
 
     pytest.importorskip("gradio")
-    words, vectors = tiny_vectors
-    vec = tmp_path / "vectors.txt"
-    vec.write_text("".join(f"{w} {' '.join(str(x) for x in v)}\n" for w, v in zip(words, vectors)), encoding="utf-8")
     monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
-    models = {"--mlm": str(model_dir), "--vectors": str(vec), "--backend": "onnxruntime", "--precision": "int8"}
+    models = {"--mlm": str(model_dir), "--vectors": str(vectors_file), "--backend": "onnxruntime", "--precision": "int8"}
     options = [part for pair in models.items() for part in pair]
     out = tmp_path / "aug"
     made = CliRunner().invoke(main, ["augment", "--task", "sst2", "--data-dir", str(glue_dir), "--limit", "3",
@@ -443,7 +443,7 @@ def test_the_export_check_allows_float_noise_and_refuses_other_logits(by, kept, 
     assert any((tmp_path / "onnx").glob(f"*/{onnx_graphs.MODEL_FILE}")) == kept
 
 
-def test_the_api_refuses_it_on_gpu_actors_before_ray_starts(model_dir, tiny_vectors, tmp_path, monkeypatch):
+def test_the_api_refuses_it_on_gpu_actors_before_ray_starts(model_dir, vectors_file, tmp_path, monkeypatch):
     import sys
 
     import datasets
@@ -453,12 +453,9 @@ def test_the_api_refuses_it_on_gpu_actors_before_ray_starts(model_dir, tiny_vect
 
     monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path / "cache"))
     monkeypatch.setitem(sys.modules, "ray", None)  # not started
-    words, vectors = tiny_vectors
-    vec = tmp_path / "vectors.txt"
-    vec.write_text("".join(f"{w} {' '.join(str(x) for x in v)}\n" for w, v in zip(words, vectors)), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="leave out --gpus-per-actor"):
         tinyaug.augment_dataset(datasets.Dataset.from_dict({"text": TEXTS}), text_columns=["text"], mlm=str(model_dir),
-                                vectors=str(vec), backend="onnxruntime",
+                                vectors=str(vectors_file), backend="onnxruntime",
                                 executor=RayExecutor(RaySettings(gpus_per_actor=1)))
 
 

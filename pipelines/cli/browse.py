@@ -38,7 +38,6 @@ def browse_command(dataset, host, port, mlm, vectors, vectors_format, trust_pick
     Example: tinyaug browse tinyaug-out/sst2-aug   (then open http://127.0.0.1:7860)
     """
     from tinyaug.pipelines.browse.guard import exposure_warning, parse_auth, private_temp_dir
-
     from tinyaug.pipelines.io.onnx_runtime import backend_device
 
     credentials = parse_auth(auth) if auth is not None else None

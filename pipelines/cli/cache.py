@@ -27,12 +27,11 @@ def list_command() -> None:
 
     Example: tinyaug cache list
     """
-    from tinyaug.pipelines.io.onnx_graphs import cached_graphs
-    from tinyaug.pipelines.io.vectors import cache_dir
+    from tinyaug.pipelines.io.onnx_graphs import cached_graphs, graphs_root
 
     graphs = cached_graphs()
     if not graphs:
-        click.echo(f"no graphs in {cache_dir() / 'onnx'}")
+        click.echo(f"no graphs in {graphs_root()}")
         return
     for graph in graphs:
         about = graph.about or {}
@@ -40,7 +39,7 @@ def list_command() -> None:
         click.echo(f"{graph.size / 1e6:8.1f} MB  {state:6}  {about.get('mode', '?'):16}  "
                    f"{about.get('model', '(built before tinyaug recorded it)')}  [{graph.path.name}]")
     stale = [g for g in graphs if g.stale]
-    click.echo(f"{len(graphs)} graphs, {sum(g.size for g in graphs) / 1e6:.1f} MB in {graphs[0].path.parent}; "
+    click.echo(f"{len(graphs)} graphs, {sum(g.size for g in graphs) / 1e6:.1f} MB in {graphs_root()}; "
                f"{len(stale)} stale ({sum(g.size for g in stale) / 1e6:.1f} MB): tinyaug cache clear removes them")
 
 

@@ -277,11 +277,12 @@ def ray_settings(engine: str, ray_address: str | None, actors: int | None, cpus_
         if given:
             raise click.UsageError(f"{', '.join(given)} only apply with --engine ray")
         return None
-    check_actor_device(backend, "cuda" if gpus_per_actor else "cpu")
     from tinyaug.pipelines.scale.ray_executor import RaySettings
 
-    return RaySettings(address=ray_address, actors=actors, cpus_per_actor=cpus_per_actor,
-                       gpus_per_actor=gpus_per_actor)
+    settings = RaySettings(address=ray_address, actors=actors, cpus_per_actor=cpus_per_actor,
+                           gpus_per_actor=gpus_per_actor)
+    check_actor_device(backend, settings.actor_device)
+    return settings
 
 
 def command_runner(root: click.Group) -> Callable[[Sequence[str]], None]:

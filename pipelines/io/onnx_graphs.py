@@ -52,11 +52,14 @@ def require(package: str) -> Any:
                              f"{INSTALL}") from None
 
 
-def open_session(path: Path, threads: int) -> Any:
-    """An ONNX Runtime session on the graph at ``path``: the CPU's, ``threads`` threads per operator."""
+def open_session(path: Path, threads: int | None) -> Any:
+    """An ONNX Runtime session on the graph at ``path``: the CPU's, ``threads`` threads per operator
+    (None: as many as PyTorch's)."""
+    import torch
+
     ort = require("onnxruntime")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = threads or torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: its optimizer's notes are not the user's business
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -74,25 +77,22 @@ class GraphKey:
         return hashlib.sha256(self.about.encode()).hexdigest()[:24]
 
 
-def graph_key(identifier: str, mode: str, with_types: bool, ort_version: str) -> GraphKey:
-    about = {"model": identifier, "mode": mode, "token_type_ids": with_types, "onnxruntime": ort_version,
-             **current_versions(with_runtime=False)}
+def graph_key(identifier: str, mode: str, with_types: bool) -> GraphKey:
+    about = {"model": identifier, "mode": mode, "token_type_ids": with_types, **current_versions()}
     return GraphKey(json.dumps(about, sort_keys=True))
 
 
-def current_versions(*, with_runtime: bool = True) -> dict[str, Any]:
-    """The versions a graph must have been built with to be used here (torch, the exporter and,
-    if ``with_runtime``, onnxruntime: None when it is not installed)."""
+def current_versions() -> dict[str, Any]:
+    """The versions a graph must have been built with to be used here: torch's, the exporter's
+    and onnxruntime's (None when it is not installed)."""
     import torch
 
-    versions: dict[str, Any] = {"torch": torch.__version__, "export": EXPORT_VERSION}
-    if with_runtime:
-        try:
-            import onnxruntime
-        except ImportError:
-            onnxruntime = None
-        versions["onnxruntime"] = getattr(onnxruntime, "__version__", None)
-    return versions
+    try:
+        import onnxruntime
+    except ImportError:
+        onnxruntime = None
+    return {"torch": torch.__version__, "export": EXPORT_VERSION,
+            "onnxruntime": getattr(onnxruntime, "__version__", None)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +108,7 @@ class CachedGraph:
 def cached_graphs(cache: Path | None = None) -> list[CachedGraph]:
     """Every graph in the cache (not a writer's temporary folder), each with its size and whether
     this installation can still use it."""
-    root = (cache or cache_dir()) / "onnx"
+    root = graphs_root(cache)
     if not root.is_dir():
         return []
     current = current_versions()
@@ -126,8 +126,14 @@ def cached_graphs(cache: Path | None = None) -> list[CachedGraph]:
     return found
 
 
-def _entry(key: GraphKey | str, cache: Path | None) -> Path:
-    return (cache or cache_dir()) / "onnx" / (key if isinstance(key, str) else key.name)
+def graphs_root(cache: Path | None = None) -> Path:
+    """Where the graphs live: ``onnx/`` in ``cache`` (default: $TINYAUG_CACHE, beside the vectors')."""
+    return (cache or cache_dir()) / "onnx"
+
+
+def entry(key: GraphKey | str, cache: Path | None) -> Path:
+    """The folder of cache entry ``key``."""
+    return graphs_root(cache) / (key if isinstance(key, str) else key.name)
 
 
 def cached(key: GraphKey | str, cache: Path | None, build: Callable[[Path], None]) -> Path:
@@ -135,7 +141,7 @@ def cached(key: GraphKey | str, cache: Path | None, build: Callable[[Path], None
     a temporary sibling named with this process's id (a killed writer's is cleared by the next
     writer of the entry), with the umask's permissions, flushed to the disk, then renamed into
     place; when another process renamed its copy first, that one is kept."""
-    folder = _entry(key, cache)
+    folder = entry(key, cache)
     root = folder.parent
     if (folder / MODEL_FILE).is_file():
         return folder / MODEL_FILE
@@ -164,12 +170,13 @@ def cached(key: GraphKey | str, cache: Path | None, build: Callable[[Path], None
     return folder / MODEL_FILE
 
 
-def opened(key: GraphKey | str, cache: Path | None, build: Callable[[Path], None], start: Callable[[Path], T]) -> tuple[Path, T]:
-    """Cache entry ``key`` (``_cached``) and ``start(its model file)``, ONNX Runtime's session on
+def opened(key: GraphKey | str, cache: Path | None, build: Callable[[Path], None],
+           start: Callable[[Path], T]) -> tuple[Path, T]:
+    """Cache entry ``key`` (``cached``) and ``start(its model file)``, ONNX Runtime's session on
     it. An entry found in the cache that ONNX Runtime cannot load (its files damaged since they
     were written) is built once more."""
     for _ in range(2):
-        found = (_entry(key, cache) / MODEL_FILE).is_file()
+        found = (entry(key, cache) / MODEL_FILE).is_file()
         path = cached(key, cache, build)
         try:
             return path, start(path)

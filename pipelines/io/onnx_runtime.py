@@ -34,7 +34,6 @@ from tinyaug.errors import ModelLoadError
 from tinyaug.pipelines.io import onnx_graphs as graphs
 from tinyaug.pipelines.io.models import weights_sample
 from tinyaug.pipelines.io.onnx_graphs import require
-from tinyaug.pipelines.io.vectors import cache_dir
 
 if TYPE_CHECKING:
     import torch
@@ -84,7 +83,7 @@ def check_actor_device(backend: str, device: str) -> None:
 class OnnxMaskedForward:
     """``MaskedPositionLogits``' call, run by an ONNX Runtime session on the CPU."""
 
-    def __init__(self, path: Path, *, partial_last_layer: bool, threads: int) -> None:
+    def __init__(self, path: Path, *, partial_last_layer: bool, threads: int | None) -> None:
         self.session = graphs.open_session(path, threads)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.partial_last_layer = partial_last_layer
@@ -130,11 +129,11 @@ def load_by_name(name: str, precision: str = "fp32", *, threads: int | None = No
     identity = f"{identifier} | files"
     ort = require("onnxruntime")
     with_types = "token_type_ids" in tokenizer.model_input_names
-    folder = (cache or cache_dir()) / "onnx" / graphs.graph_key(identity, precision, with_types, ort.__version__).name
+    folder = graphs.entry(graphs.graph_key(identity, precision, with_types), cache)
     if (folder / graphs.MODEL_FILE).is_file() and (folder / graphs.ABOUT_FILE).is_file():
         try:
             about = json.loads((folder / graphs.ABOUT_FILE).read_text(encoding="utf-8"))
-            forward = OnnxMaskedForward(folder / graphs.MODEL_FILE, threads=threads or torch.get_num_threads(),
+            forward = OnnxMaskedForward(folder / graphs.MODEL_FILE, threads=threads,
                                         partial_last_layer=bool(about["partial_last_layer"]))
         except Exception as exc:  # damaged: the full path below rebuilds it
             logger.warning("the cached onnxruntime graph %s does not load (%s); building it again", folder, exc)
@@ -155,8 +154,6 @@ def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int |
     ``release`` is False: a model the caller loaded and keeps using (the API's ``mlm=LoadedMLM``).
     ``identity``: what keys the cache (default: the identifier and a sample of the weights; a
     model loaded by name from files that identify it: ``load_by_name``'s)."""
-    import torch
-
     from tinyaug.augment.mlm import MaskedPositionLogits
 
     check_backend("onnxruntime", next(loaded.model.parameters()).device, precision)
@@ -169,19 +166,18 @@ def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int |
     about = json.dumps({"partial_last_layer": graph.partial_last_layer})
 
     def start(path: Path) -> OnnxMaskedForward:
-        return OnnxMaskedForward(path, partial_last_layer=graph.partial_last_layer,
-                                 threads=threads or torch.get_num_threads())
+        return OnnxMaskedForward(path, partial_last_layer=graph.partial_last_layer, threads=threads)
 
     def export(folder: Path) -> None:
         graphs.export_masked(graph, folder / graphs.MODEL_FILE, with_types)
         (folder / graphs.ABOUT_FILE).write_text(about, encoding="utf-8")
 
     def quantized(folder: Path) -> None:  # from an fp32 graph that ONNX Runtime loads
-        fp32 = graphs.opened(graphs.graph_key(identity, "fp32", with_types, ort.__version__), cache, export, start)[0]
+        fp32 = graphs.opened(graphs.graph_key(identity, "fp32", with_types), cache, export, start)[0]
         graphs.quantize(fp32, folder / graphs.MODEL_FILE)
         (folder / graphs.ABOUT_FILE).write_text(about, encoding="utf-8")
 
-    forward = graphs.opened(graphs.graph_key(identity, precision, with_types, ort.__version__), cache,
+    forward = graphs.opened(graphs.graph_key(identity, precision, with_types), cache,
                             quantized if precision == "int8" else export, start)[1]
     if release:
         loaded.model.to("meta")  # the session holds its own copy of the weights
@@ -192,7 +188,7 @@ def on_onnxruntime(loaded: LoadedMLM, precision: str = "fp32", *, threads: int |
 class OnnxClassifier:
     """A sequence classifier's ``model(**batch).logits``, run by an ONNX Runtime session."""
 
-    def __init__(self, path: Path, *, threads: int) -> None:
+    def __init__(self, path: Path, *, threads: int | None) -> None:
         self.session = graphs.open_session(path, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
 
@@ -208,20 +204,17 @@ def classifier_on_onnxruntime(model: torch.nn.Module, identifier: str, input_nam
     """A fp32 ONNX Runtime runner for the sequence classifier ``model`` (identified by
     ``identifier``; ``input_names``: what its tokenizer gives, of input_ids, attention_mask,
     token_type_ids), and the label to add to its identifier. Its PyTorch weights are released."""
-    import torch
-
     check_backend("onnxruntime", next(model.parameters()).device, "fp32")
     ort = require("onnxruntime")
     with_types = "token_type_ids" in input_names
     identity = f"{identifier} | weights {weights_sample(model)}"
-    key = graphs.graph_key(identity, "classifier fp32", with_types, ort.__version__)
+    key = graphs.graph_key(identity, "classifier fp32", with_types)
 
     def export(folder: Path) -> None:
         graphs.export_classifier(model.eval(), folder / graphs.MODEL_FILE, with_types)
 
-    runner = graphs.opened(key, cache, export,
-                           lambda path: OnnxClassifier(path, threads=threads or torch.get_num_threads()))[1]
+    runner = graphs.opened(key, cache, export, lambda path: OnnxClassifier(path, threads=threads))[1]
     model.to("meta")
-    return runner, f"[onnxruntime {ort.__version__} fp32]"
+    return runner, _label(ort, "fp32")
 
 

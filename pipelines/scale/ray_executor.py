@@ -46,6 +46,11 @@ class RaySettings:
     gpus_per_actor: float = 0.0
     max_retries: int = 3  # restarts of a dead actor, and retries of the shard it held
 
+    @property
+    def actor_device(self) -> str:
+        """Where each actor runs its models: its GPU share, or the CPU."""
+        return "cuda" if self.gpus_per_actor > 0 else "cpu"
+
     def __post_init__(self) -> None:
         if self.actors is not None and self.actors < 1:
             raise TinyaugError(f"--actors {self.actors}: run at least one actor")
@@ -147,7 +152,7 @@ class RayExecutor:
                  on_submit: Callable[[dict, Any], None] | None = None) -> None:
         self.settings = settings
         self.on_start, self.on_submit = on_start, on_submit
-        self.device = "cuda" if settings.gpus_per_actor > 0 else "cpu"
+        self.device = settings.actor_device
 
     def map(self, factory: Any, jobs: list, source: Callable[[Any], Any], *, expected: dict | None = None,
             progress: Callable[[int], None] | None = None) -> Iterator[tuple[Any, Any]]:
