@@ -3,6 +3,7 @@ one-line refusals, and a core that never needs the optional packages."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -323,6 +324,45 @@ def test_a_cached_graph_starts_without_pytorchs_model(model_dir, tmp_path, monke
     want = _candidates(load_masked_lm(str(model_dir), "cpu"), queries)[1]
     source, got = _candidates(again, queries, masks=1)
     assert _words(got) == _words(want) and source.partial_last_layer
+
+
+def test_a_cached_graph_is_opened_in_a_second_thread_while_the_tokenizer_is_read(model_dir, tmp_path, monkeypatch):
+    import threading
+
+    onnx_runtime.load_by_name(str(model_dir), "fp32", cache=tmp_path)  # exports
+    threads, open_session = [], onnx_graphs.open_session
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return open_session(*args, **kwargs)
+
+    monkeypatch.setattr(onnx_graphs, "open_session", recording)
+    again = onnx_runtime.load_by_name(str(model_dir), "fp32", cache=tmp_path)
+    assert len(threads) == 1 and threads[0].startswith("tinyaug-onnx-open")
+    queries = _queries(again.tokenizer)
+    assert _words(_candidates(again, queries)[1]) == _words(_candidates(load_masked_lm(str(model_dir), "cpu"), queries)[1])
+
+
+@pytest.mark.parametrize("damage", ["this model's entry cut short", "an entry under the other token-types key"])
+def test_by_name_a_cached_graph_that_does_not_open_is_built_again(damage, model_dir, tmp_path, caplog):
+    first = onnx_runtime.load_by_name(str(model_dir), "fp32", cache=tmp_path)
+    entry = Path(first.forward.session._model_path).parent
+    if damage.startswith("this"):
+        data = entry / (onnx_graphs.MODEL_FILE + ".data")
+        with open(data, "r+b") as f:
+            f.truncate(data.stat().st_size // 2)
+    else:  # only the other key's (garbage) entry is found: it is opened, then not this tokenizer's
+        shutil.rmtree(entry)
+        identity = f"{first.identifier.rsplit(' [', 1)[0]} | files"
+        other = onnx_graphs.entry(onnx_graphs.graph_key(identity, "fp32", False), tmp_path)
+        other.mkdir(parents=True)
+        (other / onnx_graphs.MODEL_FILE).write_bytes(b"not a graph")
+        (other / onnx_graphs.ABOUT_FILE).write_text('{"partial_last_layer": true}', encoding="utf-8")
+    again = onnx_runtime.load_by_name(str(model_dir), "fp32", cache=tmp_path)
+    assert ("does not load" in caplog.text) == damage.startswith("this")
+    assert (entry / onnx_graphs.MODEL_FILE).is_file()
+    queries = _queries(again.tokenizer)
+    assert _words(_candidates(again, queries)[1]) == _words(_candidates(load_masked_lm(str(model_dir), "cpu"), queries)[1])
 
 
 def test_the_command_line_on_a_cached_graph_imports_no_model_module(model_dir, tmp_path):

@@ -10,7 +10,7 @@ import click
 from tinyaug.augment.recipe import PAIR_MODES, REFERENCE_VARIANTS, Recipe
 from tinyaug.errors import TinyaugError
 from tinyaug.pipelines.augmentation import formats as export_formats
-from tinyaug.pipelines.cli.common import (engine_options, friendly_errors, glue_data_dir, model_options, ray_settings,
+from tinyaug.pipelines.cli.common import (engine_options, friendly_errors, glue_data_dir, model_options, ray_settings, start_up,
                                          task_option)
 from tinyaug.pipelines.cli.progress import Progress
 from tinyaug.tasks import get_task
@@ -108,8 +108,9 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
         if not task:
             raise click.UsageError("--reference-n needs --task")
         n = REFERENCE_VARIANTS[get_task(task).name]
-    from tinyaug.augment.methods import method_name, parse_method
-    from tinyaug.pipelines.augmentation.methods import check_resources
+    with start_up():  # imports PyTorch
+        from tinyaug.augment.methods import method_name, parse_method
+        from tinyaug.pipelines.augmentation.methods import check_resources
 
     recipe = Recipe(variants_per_example=n, candidates_per_word=k, replace_prob=p, seed=seed,
                     mlm_context=context, pair_mode=pair_mode, max_length=max_length,
@@ -137,8 +138,9 @@ def augment_command(task, data_dir, input_path, split, from_hub, keep_source_col
         executor = _executor(settings)
         options = BuildOptions(batch_size=batch_size, shard_size=shard_size, overwrite=overwrite, request=request)
         # On Ray, the models loaded here only name the run (the actors load their own, on their devices).
-        job = AugmentJob.load(load, out, recipe, _model_spec(mlm, vectors, vectors_format, trust_pickle, precision, backend),
-                              "cpu" if executor.remote else device, options)
+        with start_up():
+            job = AugmentJob.load(load, out, recipe, _model_spec(mlm, vectors, vectors_format, trust_pickle, precision,
+                                                                 backend), "cpu" if executor.remote else device, options)
         _describe(job)
         total = len(job.table.dataset)
         with Progress(every=shard_size) as progress:  # in a log: a line per shard

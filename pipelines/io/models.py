@@ -195,22 +195,28 @@ def _mlm_tokenizer(name_or_path: str, hint: str) -> Any:
     return tokenizer
 
 
-def describe_masked_lm(name_or_path: str) -> tuple[Any, Any, str, dict[str, Any] | None] | None:
-    """``(tokenizer, config, identifier, starter card)`` of a masked LM whose files identify it
-    (the embedded starter, a local folder), read without its weights or its model code; None for
-    a hub name (its revision is known once it is loaded)."""
+def identify_masked_lm(name_or_path: str) -> tuple[str, dict[str, Any] | None] | None:
+    """``(identifier, starter card)`` of a masked LM whose files identify it (the embedded starter,
+    a local folder), from those files alone: no weights, no tokenizer, no transformers. None for a
+    hub name (its revision is known once it is loaded)."""
+    if name_or_path == STARTER_MLM:
+        return _starter_identity()
+    if not Path(name_or_path).expanduser().is_dir():
+        return None
+    return f"{name_or_path} ({model_fingerprint(name_or_path, None)})", None
+
+
+def describe_masked_lm(name_or_path: str) -> tuple[Any, Any]:
+    """``(tokenizer, config)`` of a masked LM that ``identify_masked_lm`` identifies, read without
+    its weights or its model code."""
     from transformers import AutoConfig
 
     if name_or_path == STARTER_MLM:
         from tinyaug.pipelines.starter.base import base_model_dir, load_tokenizer
 
-        identifier, about = _starter_identity()
-        return load_tokenizer(), AutoConfig.from_pretrained(str(base_model_dir())), identifier, about
-    if not Path(name_or_path).expanduser().is_dir():
-        return None
+        return load_tokenizer(), AutoConfig.from_pretrained(str(base_model_dir()))
     tokenizer = _mlm_tokenizer(name_or_path, "")
-    config = from_pretrained(AutoConfig.from_pretrained, name_or_path, "masked LM")
-    return tokenizer, config, f"{name_or_path} ({model_fingerprint(name_or_path, None)})", None
+    return tokenizer, from_pretrained(AutoConfig.from_pretrained, name_or_path, "masked LM")
 
 
 def load_masked_lm(name_or_path: str = DEFAULT_MLM, device: str | None = "auto") -> LoadedMLM:
