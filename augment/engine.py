@@ -63,7 +63,8 @@ class Change:
     step: int = 0  # the composition step that made it (0 for a single method)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # its fields are scalars: no deep copy (``dataclasses.asdict`` costs 2% of a run, a row at a time)
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -301,3 +301,28 @@ print(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'gradio')))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_columns_are_read_through_arrow_never_row_by_row(monkeypatch):
+    """``column_values`` (the example ids behind ``--show`` and ``inspect``, labels, variants):
+    the rows the dataset shows, in order, without walking its rows in Python (seconds on a
+    million rows)."""
+    import numpy as np
+
+    from tinyaug.pipelines.augmentation.inspect import example_rows, first_examples
+    from tinyaug.pipelines.io.rows import column_array, column_values
+    from tinyaug.pipelines.io.schema import EXAMPLE_ID
+
+    ds = datasets.Dataset.from_dict({EXAMPLE_ID: [0, 0, 1, 1, 1, 2], "label": [1, 1, 0, 0, 0, 1],
+                                     "text": list("abcdef")})
+    shown = ds.select([5, 2, 3, 0])  # an indices mapping: the rows in this order
+
+    def row_by_row(*args, **kwargs):
+        raise AssertionError("a column was read row by row")
+
+    monkeypatch.setattr(datasets.arrow_dataset.Column, "__iter__", row_by_row)
+    monkeypatch.setattr(datasets.arrow_dataset.Column, "__array__", row_by_row, raising=False)
+    assert column_values(shown, EXAMPLE_ID).tolist() == [2, 1, 1, 0]
+    assert column_values(shown, "label", np.float64).dtype == np.float64
+    assert [column_array(rows, "text").to_pylist() for rows in first_examples(shown, 2)] == [["f"], ["c", "d"]]
+    assert column_array(example_rows(shown, 0), "text").to_pylist() == ["a"]

@@ -21,6 +21,7 @@ from tinyaug.distill.variants import LabelPolicy
 from tinyaug.errors import InputError
 from tinyaug.pipelines.augmentation.build import load_augmented
 from tinyaug.pipelines.augmentation.card import render_card
+from tinyaug.pipelines.io.rows import column_values
 from tinyaug.pipelines.io.schema import (CARD_FILE, TEACHER_CONFIDENCE, TEACHER_FLIP, TEACHER_LABEL,
                                          TEACHER_LOGITS_INFO, VARIANT, check_columns, read_metadata, with_metadata)
 from tinyaug.pipelines.io.outputs import TINYAUG_DATASET, check_output, is_tinyaug_dataset
@@ -54,8 +55,8 @@ def _relabelled(ds: datasets.Dataset) -> tuple[datasets.Dataset, np.ndarray]:
     column = meta.get("label_column") or "label"
     if column not in ds.column_names:
         raise InputError(f"the dataset has no label column {column!r} to replace")
-    gold, teacher = np.asarray(ds[column]), np.asarray(ds[TEACHER_LABEL])
-    new = np.where(np.asarray(ds[VARIANT]) > 0, teacher, gold)
+    gold, teacher = column_values(ds, column), column_values(ds, TEACHER_LABEL)
+    new = np.where(column_values(ds, VARIANT) > 0, teacher, gold)
     changed = new != gold
     features = ds.features
     relabelled = ds.remove_columns(column).add_column(column, new.tolist(), feature=features[column])
@@ -67,8 +68,8 @@ def _relabelled(ds: datasets.Dataset) -> tuple[datasets.Dataset, np.ndarray]:
 def apply_policy(ds: datasets.Dataset, policy: LabelPolicy, source: str) -> tuple[datasets.Dataset, dict[str, Any]]:
     """The rows ``policy`` keeps (relabelled if it says so) and its report."""
     check_teacher_columns(ds, source)
-    keep, dropped = policy.select(np.asarray(ds[VARIANT]), np.asarray(ds[TEACHER_FLIP]),
-                                  np.asarray(ds[TEACHER_CONFIDENCE], dtype=np.float64))
+    keep, dropped = policy.select(column_values(ds, VARIANT), column_values(ds, TEACHER_FLIP),
+                                  column_values(ds, TEACHER_CONFIDENCE, np.float64))
     rows = np.flatnonzero(keep)
     relabelled = 0
     if policy.labels == "teacher":  # relabel all rows, then select: nothing is written beside the source

@@ -18,6 +18,7 @@ import numpy as np
 from tinyaug.augment.engine import Augmenter, Example, Stats, TextPlan, Variant
 from tinyaug.errors import InputError
 from tinyaug.pipelines.augmentation.build import load_augmented
+from tinyaug.pipelines.io.rows import column_values
 from tinyaug.pipelines.io.schema import EXAMPLE_ID, PROVENANCE_COLUMNS, TEACHER_LOGITS, check_columns, read_metadata
 
 
@@ -63,7 +64,7 @@ def text_columns(ds: datasets.Dataset) -> list[str]:
 
 
 def _example_ids(ds: datasets.Dataset) -> np.ndarray:
-    return np.asarray(ds.with_format("numpy")[EXAMPLE_ID])
+    return column_values(ds, EXAMPLE_ID, np.int64)
 
 
 def example_rows(ds: datasets.Dataset, example_id: int) -> datasets.Dataset:

@@ -37,6 +37,7 @@ from tinyaug.pipelines.distillation.loading import (check_dev_files, check_same_
                                                     read_dev_splits, save_model)
 from tinyaug.pipelines.io.glue import TaskSpec, get_task
 from tinyaug.pipelines.io.models import resolve_device
+from tinyaug.pipelines.io.rows import column_values
 from tinyaug.pipelines.io.schema import TEACHER_LOGITS, TEACHER_LOGITS_INFO, VARIANT
 from tinyaug.pipelines.io.outputs import check_output, has_file, task_folder
 from tinyaug.pipelines.io.storage import read_json, write_json
@@ -222,7 +223,7 @@ def _teacher_check_rows(ds: datasets.Dataset, dev: dict[str, datasets.Dataset] |
     else:
         rows, source = ds, "the data's rows (no --data-dir)"
         if VARIANT in ds.column_names:  # the original rows, not the augmented variants
-            rows = ds.select(np.flatnonzero(np.asarray(ds[VARIANT]) == 0))
+            rows = ds.select(np.flatnonzero(column_values(ds, VARIANT) == 0))
             source = "the data's original rows (no --data-dir)"
     if limit and len(rows) > limit:
         rows = rows.select(range(limit))

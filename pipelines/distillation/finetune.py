@@ -33,6 +33,7 @@ from tinyaug.pipelines.distillation.loading import (check_dev_files, load_studen
                                                     save_model)
 from tinyaug.pipelines.io.glue import TaskSpec, get_task, read_split
 from tinyaug.pipelines.io.models import resolve_device
+from tinyaug.pipelines.io.rows import column_values
 from tinyaug.pipelines.io.outputs import check_output, has_file, task_folder
 from tinyaug.pipelines.io.storage import write_json
 
@@ -58,7 +59,7 @@ def score_splits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tas
         logits = predict_logits(model, collator, ds.select_columns(list(task.text_columns)),
                                 batch_size=batch_size, device=device, permutation=permutation,
                                 progress=_rows_progress(progress, f"scoring {name}"))
-        gold = np.asarray(ds[task.label_column])
+        gold = column_values(ds, task.label_column)
         metrics = compute_metrics(task.name, logits, gold)
         scores[name] = {**metrics, "examples": len(ds)}
         if predictions is not None:

@@ -48,6 +48,7 @@ from tinyaug.pipelines.distillation.loading import (
 from tinyaug.pipelines.io.glue import get_task
 from tinyaug.pipelines.io.models import model_fingerprint
 from tinyaug.pipelines.io.onnx_runtime import backend_device, check_actor_device, classifier_on_onnxruntime
+from tinyaug.pipelines.io.rows import column_values
 from tinyaug.pipelines.io.schema import (
     CARD_FILE,
     CHANGES,
@@ -222,7 +223,7 @@ def teacher_logits(teacher: str | Path, data: str | Path, task: str, *, out: str
 def _store(ds: datasets.Dataset, logits: np.ndarray, spec: Any, teacher: str | Path, model: Any,
            max_length: int, data: str | Path, out: str | Path | None) -> dict[str, Any]:
     """Add the teacher's columns to ``ds`` and save it (with the description and the card)."""
-    agreement = compute_metrics(spec.name, logits, np.asarray(ds[spec.label_column]))
+    agreement = compute_metrics(spec.name, logits, column_values(ds, spec.label_column))
     ds = ds.remove_columns([c for c in TEACHER_COLUMNS if c in ds.column_names])  # a rerun replaces them
     predicted, confidence = teacher_predictions(logits, spec.is_regression)
     ds = ds.add_column(TEACHER_LOGITS, logits.tolist(), feature=teacher_logits_feature())
@@ -235,11 +236,11 @@ def _store(ds: datasets.Dataset, logits: np.ndarray, spec: Any, teacher: str | P
             "max_seq_length": max_length, "rows": len(ds),
             "agreement_with_labels": agreement}
     if EXAMPLE_ID in ds.column_names and VARIANT in ds.column_names:
-        ids, variants = np.asarray(ds[EXAMPLE_ID]), np.asarray(ds[VARIANT])
+        ids, variants = column_values(ds, EXAMPLE_ID), column_values(ds, VARIANT)
         flipped = flips(ids, variants, predicted.astype(np.float64), spec.is_regression)
         ds = ds.add_column(TEACHER_FLIP, flipped.tolist(), feature=datasets.Value("bool"))
         if CHANGES in ds.column_names:
-            info["flips"] = flip_statistics(flipped, variants, *change_summary(ds), np.asarray(ds[spec.label_column]),
+            info["flips"] = flip_statistics(flipped, variants, *change_summary(ds), column_values(ds, spec.label_column),
                                             spec.label_names)
             if spec.is_regression:
                 info["flips"]["definition"] = f"the teacher's score moves by {REGRESSION_FLIP} or more"

@@ -21,15 +21,16 @@ def original_rows(aug: Path, orig: Path, task: str) -> None:
     import numpy as np
 
     from tinyaug.distill.metrics import compute_metrics
+    from tinyaug.pipelines.io.rows import column_values
     from tinyaug.pipelines.io.schema import TEACHER_LOGITS
     from tinyaug.pipelines.io.storage import save_dataset
 
     spec = get_task(task)
     ds = datasets.load_from_disk(str(aug))
-    keep = np.flatnonzero(np.asarray(ds["aug_variant"]) == 0)
+    keep = np.flatnonzero(column_values(ds, "aug_variant") == 0)
     rows = ds.select(keep).flatten_indices()
     agreement = compute_metrics(spec.name, np.asarray(rows[TEACHER_LOGITS], dtype=np.float32),
-                                np.asarray(rows[spec.label_column]))
+                                column_values(rows, spec.label_column))
     info = {**read_json(aug / TEACHER_LOGITS_INFO), "rows": len(rows), "selected_from": str(aug),
             "agreement_with_labels": agreement}
     save_dataset(rows, orig, {TEACHER_LOGITS_INFO: info})

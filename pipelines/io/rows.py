@@ -23,6 +23,13 @@ def column_array(ds: datasets.Dataset, name: str) -> pa.Array:
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
+def column_values(ds: datasets.Dataset, name: str, dtype: np.dtype | type | None = None) -> np.ndarray:
+    """``ds[name]`` (a column of scalars) as a NumPy array, through Arrow: ``np.asarray(ds[name])``
+    walks a ``datasets`` column row by row (8 µs a row, 40 µs in the NumPy format: seconds, or
+    most of a minute, on a million augmented rows)."""
+    return np.asarray(column_array(ds, name).to_numpy(zero_copy_only=False), dtype=dtype)
+
+
 def empty_text_rows(ds: datasets.Dataset, column: str) -> np.ndarray:
     """Rows (0-based) whose ``column`` is missing, empty or only whitespace.
 
