@@ -96,6 +96,43 @@ def test_modes_are_timed_against_one_reference_and_reported_as_speed_ups():
     assert "| tinyaug ort int8 | 4.00 | 8.50 | 0.0250 | 0.0111 | 20.0x |" in table
 
 
+def test_repeated_runs_interleave_and_keep_the_shortest(tmp_path, monkeypatch):
+    """--repeat 3: every tool runs once per repetition (reference first), each tinyaug run into a
+    fresh folder (a finished one would make it a no-op); the shortest wall-clock is reported,
+    every run's in ``walls``."""
+    (tmp_path / "glue" / "SST-2").mkdir(parents=True)
+    (tmp_path / "glue" / "SST-2" / "train.tsv").write_text("sentence\tlabel\n" + "a b\t1\n" * 6)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text('{"num_hidden_layers": 2, "hidden_size": 8, "vocab_size": 9}')
+    args = sbs.parse_args(["run", "--reference", str(tmp_path), "--model", str(tmp_path / "m"), "--glove",
+                           str(tmp_path / "g.txt"), "--data-dir", str(tmp_path / "glue"), "--rows", "2,4",
+                           "--repeat", "3"])
+    order, walls = [], iter([9.0, 3.0, 8.0, 2.5, 7.0, 3.5, 6.0, 2.0, 8.5, 4.0, 9.5, 1.5])
+
+    def timed(command, env, cwd, log):
+        if "SIDE_BY_SIDE_REPORT" in env:  # the reference, whose shim writes its versions there
+            Path(env["SIDE_BY_SIDE_REPORT"]).write_text('{"python": "3", "torch": "2", "numpy": "2", "shims": []}')
+            order.append("reference")
+        else:
+            out = Path(command[command.index("--out") + 1])
+            assert not out.exists()  # removed before each run
+            out.mkdir()
+            order.append("tinyaug")
+        return {"wall_s": next(walls), "cpu_s": 1.0, "peak_rss_mb": 1.0}
+
+    for name, value in {"check_inputs": lambda args: None, "timed": timed, "read_through": lambda *paths: None,
+                        "rows_out": lambda tool, glue, out: 5}.items():
+        monkeypatch.setattr(sbs, name, value)
+    monkeypatch.setattr("tinyaug.pipelines.io.vectors.load_vectors", lambda spec: None)
+    (tmp_path / "data_augmentation.py").write_text("")
+    result = sbs.run(args)
+    assert order == ["reference", "tinyaug"] * 6
+    assert result["repeat"] == 3
+    assert result["runs"]["reference"]["2"]["wall_s"] == 7.0 and result["runs"]["reference"]["2"]["walls"] == [9.0, 7.0, 8.5]
+    assert result["runs"]["tinyaug"]["4"]["wall_s"] == 1.5 and result["runs"]["tinyaug"]["4"]["walls"] == [2.5, 2.0, 1.5]
+    assert "the shortest of 3 interleaved runs" in sbs.markdown(result)
+
+
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory):
     """A tiny masked LM written by write_model_folder; returns (folder, the model written)."""
