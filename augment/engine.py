@@ -64,7 +64,10 @@ class Change:
 
     def to_dict(self) -> dict[str, Any]:
         # its fields are scalars: no deep copy (``dataclasses.asdict`` costs 2% of a run, a row at a time)
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in _CHANGE_FIELDS}
+
+
+_CHANGE_FIELDS = tuple(field.name for field in dataclasses.fields(Change))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -255,6 +255,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         runs: dict[str, dict[int, dict[str, Any]]] = {"reference": {}, **{tool: {} for tool in args.modes}}
         report = work / "reference.json"
         glues = {n: write_rows(args.data_dir, n, work / f"glue-{n}") for n in args.rows}
+        warm = write_rows(args.data_dir, 1, work / "glue-warm-up")
+        for number, (tool, mode) in enumerate(args.modes.items()):  # builds a mode's onnxruntime graph if not cached
+            print(f"{tool}, 1 row, warm-up (not timed) ...", file=sys.stderr, flush=True)
+            timed(tinyaug_command(args, warm, work / f"warm-up{number}", mode), env, work, work / f"warm-up{number}.log")
         for repeat in range(args.repeat):  # each repetition runs every tool once: drift touches all alike
             for n, glue in glues.items():
                 commands = [("reference", reference_command(args, glue), dict(env, SIDE_BY_SIDE_REPORT=str(report)), None)]
@@ -264,7 +268,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     commands.append((tool, tinyaug_command(args, glue, out, mode), env, out))
                 for tool, command, tool_env, out in commands:
                     print(f"{tool}, {n} rows, run {repeat + 1} of {args.repeat} ...", file=sys.stderr, flush=True)
-                    figures = timed(command, tool_env, work, work / f"{tool.replace(' ', '_')}-{n}.log")
+                    figures = timed(command, tool_env, work, work / f"{tool.replace(' ', '_')}-{n}-{repeat + 1}.log")
                     figures.update(rows_in=n, rows_out=rows_out(tool, glue, out))
                     runs[tool][n] = best_of(runs[tool].get(n), figures)
         config = json.loads((args.model / "config.json").read_text())
@@ -318,7 +322,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"NumPy {ref['numpy']}; shims applied at run time, its files unmodified: {'; '.join(ref['shims']) or 'none'}.",
         f"- tinyaug {tiny['version']}: `tinyaug augment -n {s['N']} -k {s['K']} -p {s['p']}"
         f"{' ' + extra if extra else ''}`, Python {tiny['python']}, torch {tiny['torch']}; its vectors cache "
-        f"warmed before timing ({tiny['vectors_cache_s']:.1f} s)"
+        f"warmed before timing ({tiny['vectors_cache_s']:.1f} s), and each mode run once on 1 row before timing "
+        f"(untimed: it builds the mode's onnxruntime graph if it is not cached)"
         + "".join(f"; `{tool}`: `{' '.join(shlex.quote(a) for a in extra) or '(defaults)'}`"
                   for tool, extra in tiny.get("modes", {}).items()) + ".", "",
         "| run | rows in | rows out | wall s | CPU s | peak RSS MB |", "|---|---|---|---|---|---|"]

@@ -324,5 +324,8 @@ def test_columns_are_read_through_arrow_never_row_by_row(monkeypatch):
     monkeypatch.setattr(datasets.arrow_dataset.Column, "__array__", row_by_row, raising=False)
     assert column_values(shown, EXAMPLE_ID).tolist() == [2, 1, 1, 0]
     assert column_values(shown, "label", np.float64).dtype == np.float64
+    values = column_values(shown, EXAMPLE_ID)
+    values[0] = 7  # a copy: the caller may write into it
+    assert column_values(shown, EXAMPLE_ID)[0] == 2
     assert [column_array(rows, "text").to_pylist() for rows in first_examples(shown, 2)] == [["f"], ["c", "d"]]
     assert column_array(example_rows(shown, 0), "text").to_pylist() == ["a"]

@@ -22,9 +22,11 @@ def test_a_cache_capacity_in_the_environment_wins(monkeypatch):
     assert os.environ[CACHE_VARIABLE] == "1024"
 
 
-def test_the_collector_is_paused_while_a_command_loads_and_is_the_same_after(tiny_dir, tmp_path, monkeypatch):
-    """Start-up (imports, models) runs without the cyclic collector (``start_up``); the command
-    ends with the collector as it was and nothing left frozen (in-process callers: tests, scripts)."""
+def test_the_collector_is_paused_while_a_command_loads_and_a_callers_freeze_is_left_alone(tiny_dir, tmp_path,
+                                                                                           monkeypatch):
+    """Start-up (imports, models) runs without the cyclic collector (``start_up``); under an
+    in-process caller (here the test) the collector ends as it was, the caller's frozen objects
+    still frozen and nothing more frozen."""
     import gc
 
     from tinyaug.pipelines.augmentation import build
@@ -41,11 +43,46 @@ def test_the_collector_is_paused_while_a_command_loads_and_is_the_same_after(tin
 
     monkeypatch.setattr(common, "quiet_libraries", recording("libraries", quiet))
     monkeypatch.setattr(build, "load_models", recording("models", load_models))
-    result = CliRunner().invoke(main, ["augment", "--task", "sst2", "--data-dir", "sample", "--limit", "2", "-n", "2",
-                                       "--show", "0", "--mlm", str(tiny_dir), "--out", str(tmp_path / "out")])
-    assert result.exit_code == 0, result.output
-    assert seen == {"libraries": False, "models": False}
-    assert gc.isenabled() and gc.get_freeze_count() == 0
-    failed = CliRunner().invoke(main, ["augment", "--task", "sst2", "--data-dir", "sample", "--limit", "2",
-                                       "--mlm", str(tmp_path / "missing"), "--out", str(tmp_path / "out2")])
-    assert failed.exit_code == 1 and gc.isenabled() and gc.get_freeze_count() == 0  # an error on the way too
+    gc.freeze()  # the caller's own
+    try:
+        frozen = gc.get_freeze_count()
+        result = CliRunner().invoke(main, ["augment", "--task", "sst2", "--data-dir", "sample", "--limit", "2", "-n",
+                                           "2", "--show", "0", "--mlm", str(tiny_dir), "--out", str(tmp_path / "out")])
+        assert result.exit_code == 0, result.output
+        assert seen == {"libraries": False, "models": False}
+        assert gc.isenabled() and frozen * 0.9 < gc.get_freeze_count() <= frozen  # (frozen objects freed: fewer)
+        failed = CliRunner().invoke(main, ["augment", "--task", "sst2", "--data-dir", "sample", "--limit", "2",
+                                           "--mlm", str(tmp_path / "missing"), "--out", str(tmp_path / "out2")])
+        assert failed.exit_code == 1 and gc.isenabled()  # an error on the way too
+        assert frozen * 0.9 < gc.get_freeze_count() <= frozen
+    finally:
+        gc.unfreeze()
+
+
+def test_the_program_freezes_what_its_first_command_loads_and_no_more(tmp_path, monkeypatch):
+    """In the ``tinyaug`` program's own process the first command's start-up is frozen; a command
+    run after it or inside it (the experiment's steps) freezes nothing more, so its garbage stays
+    collectable."""
+    import argparse
+    import gc
+    import weakref
+
+    from tinyaug.pipelines.cli import common
+
+    monkeypatch.setenv("TINYAUG_CACHE", str(tmp_path))
+    monkeypatch.setattr(common, "PROCESS", common.ProcessState(owned=True))
+    gc.collect()
+    try:
+        assert CliRunner().invoke(main, ["cache", "list"]).exit_code == 0
+        first = gc.get_freeze_count()
+        assert first > 0
+        garbage = argparse.Namespace()
+        garbage.itself = garbage  # a cycle made after the first command, garbage from here on
+        gone = weakref.ref(garbage)
+        del garbage
+        assert CliRunner().invoke(main, ["cache", "list"]).exit_code == 0
+        assert gc.get_freeze_count() <= first and gc.isenabled()
+        gc.collect()
+        assert gone() is None  # not frozen with the second command
+    finally:
+        gc.unfreeze()

@@ -206,3 +206,13 @@ def test_edits_never_garble_the_text(spec):
             assert {w.text.lower() for w in split_words(text)} <= allowed, (original, text)
             checked += 1
     assert checked >= 5
+
+
+def test_a_change_as_a_dict_is_every_field_in_order():
+    import dataclasses
+
+    from tinyaug.augment.engine import Change
+
+    change = Change(1, 2, 3, 8, "great", "fine", "mlm", 4, kind="replace", step=1)
+    assert change.to_dict() == dataclasses.asdict(change)
+    assert list(change.to_dict()) == [field.name for field in dataclasses.fields(Change)]

@@ -23,7 +23,7 @@ import click
 from tinyaug import __version__
 from tinyaug.errors import TinyaugError
 from tinyaug.pipelines.cli import augment, bench, browse, cache, distill, experiment, starter
-from tinyaug.pipelines.cli.common import command_runner, setup_logging
+from tinyaug.pipelines.cli.common import PROCESS, command_runner, setup_logging
 from tinyaug.pipelines.cli.progress import QUIET_KEY
 
 # oneDNN (torch's CPU matmul library) caches a compiled kernel per matrix shape, 1,024 by default.
@@ -104,6 +104,14 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 for _module in (augment, browse, distill, starter, experiment, bench, cache):
     for _command in _module.COMMANDS:
         main.add_command(_command)
+
+
+def run() -> None:
+    """The ``tinyaug`` program (its console script, ``python -m tinyaug.pipelines.cli``): this
+    process runs one command line and ends, so its start-up may freeze what it loads
+    (``common.start_up``)."""
+    PROCESS.owned = True
+    main(prog_name="tinyaug")
 
 
 def run_command(argv: Sequence[str]) -> None:

@@ -1,6 +1,6 @@
 """``python -m tinyaug.pipelines.cli``: the ``tinyaug`` command, for child processes started with
 the running interpreter (``bench --kernels``)."""
 
-from tinyaug.pipelines.cli import main
+from tinyaug.pipelines.cli import run
 
-main(prog_name="tinyaug")
+run()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import io
 import json
@@ -150,6 +151,7 @@ def cached(key: GraphKey | str, cache: Path | None, build: Callable[[Path], None
     try:
         building = temporary_sibling(folder, directory=True)
         build(building)
+        gc.collect()  # the exporter's traced graphs are garbage in cycles: gone before a start-up freezes what it loaded
         if isinstance(key, GraphKey):
             (building / KEY_FILE).write_text(key.about, encoding="utf-8")
         fsync_tree(building)  # a power loss leaves no entry in place whose files are cut short

@@ -132,8 +132,9 @@ def load_by_name(name: str, precision: str = "fp32", *, threads: int | None = No
     identifier, starter = identified
     identity = f"{identifier} | files"
     ort = require("onnxruntime")
-    # whether the graph takes token types is the tokenizer's to say, and the files fix it: of the
-    # two keys, the one in the cache is this model's
+    # whether the graph takes token types is the tokenizer's to say, and the tokenizer is what is
+    # being read meanwhile: when one of the two keys is cached (nearly always: the model's files
+    # rarely change their tokenizer), it is opened at once, and kept if the tokenizer agrees
     folders = {types: graphs.entry(graphs.graph_key(identity, precision, types), cache) for types in (True, False)}
     found = [types for types, folder in folders.items() if _complete(folder)]
     opening = _open_in_background(folders[found[0]], threads) if len(found) == 1 else None
@@ -147,6 +148,7 @@ def load_by_name(name: str, precision: str = "fp32", *, threads: int | None = No
         else:
             return LoadedMLM(ModelDescription(config), tokenizer, f"{identifier} {_label(ort, precision)}", starter,
                              precision, "onnxruntime", forward)
+    opening = None  # a session on the other key's graph: not held (with its weights) through the export below
     return on_onnxruntime(load_masked_lm(name, "cpu"), precision, threads=threads, cache=cache, identity=identity)
 
 
@@ -162,7 +164,9 @@ def _open_entry(folder: Path, threads: int | None) -> OnnxMaskedForward:
 
 def _open_in_background(folder: Path, threads: int | None) -> Future[OnnxMaskedForward]:
     """``_open_entry`` in a second thread (ONNX Runtime releases the GIL while it loads and
-    optimizes the graph); its errors are raised by ``result()``."""
+    optimizes the graph); its errors are raised by ``result()``, or dropped with it when the
+    caller does not want the session after all. The thread ends after its one job (at most the
+    0.3 s of an open, which an exit in the meantime waits for)."""
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="tinyaug-onnx-open")
