@@ -50,6 +50,15 @@ def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+@pytest.fixture(scope="module")
+def named_cache(model_dir, tmp_path_factory) -> Path:
+    """A cache holding ``model_dir``'s fp32 graph as ``load_by_name`` keys it, exported once:
+    copy it (``copytree``) to change it."""
+    folder = tmp_path_factory.mktemp("named-cache")
+    onnx_runtime.load_by_name(str(model_dir), "fp32", cache=folder)
+    return folder
+
+
 def _queries(tokenizer) -> list[Query]:
     queries = []
     for text in TEXTS:
@@ -326,10 +335,9 @@ def test_a_cached_graph_starts_without_pytorchs_model(model_dir, tmp_path, monke
     assert _words(got) == _words(want) and source.partial_last_layer
 
 
-def test_a_cached_graph_is_opened_in_a_second_thread_while_the_tokenizer_is_read(model_dir, tmp_path, monkeypatch):
+def test_a_cached_graph_is_opened_in_a_second_thread_while_the_tokenizer_is_read(model_dir, named_cache, monkeypatch):
     import threading
 
-    onnx_runtime.load_by_name(str(model_dir), "fp32", cache=tmp_path)  # exports
     threads, open_session = [], onnx_graphs.open_session
 
     def recording(*args, **kwargs):
@@ -337,14 +345,15 @@ def test_a_cached_graph_is_opened_in_a_second_thread_while_the_tokenizer_is_read
         return open_session(*args, **kwargs)
 
     monkeypatch.setattr(onnx_graphs, "open_session", recording)
-    again = onnx_runtime.load_by_name(str(model_dir), "fp32", cache=tmp_path)
+    again = onnx_runtime.load_by_name(str(model_dir), "fp32", cache=named_cache)
     assert len(threads) == 1 and threads[0].startswith("tinyaug-onnx-open")
     queries = _queries(again.tokenizer)
     assert _words(_candidates(again, queries)[1]) == _words(_candidates(load_masked_lm(str(model_dir), "cpu"), queries)[1])
 
 
 @pytest.mark.parametrize("damage", ["this model's entry cut short", "an entry under the other token-types key"])
-def test_by_name_a_cached_graph_that_does_not_open_is_built_again(damage, model_dir, tmp_path, caplog):
+def test_by_name_a_cached_graph_that_does_not_open_is_built_again(damage, model_dir, named_cache, tmp_path, caplog):
+    shutil.copytree(named_cache, tmp_path, dirs_exist_ok=True)
     first = onnx_runtime.load_by_name(str(model_dir), "fp32", cache=tmp_path)
     entry = Path(first.forward.session._model_path).parent
     if damage.startswith("this"):
