@@ -7,6 +7,7 @@
 - ``vectors``: candidates from word-vector nearest neighbours.
 - ``sampler``: seeded per-example draws; ``recipe``: every knob that changes the rows.
 - ``engine``: ``Augmenter``, which plans candidates for a batch and samples each example's variants.
+- ``collector``: Python's cycle collector paused where many new objects hold no cycles.
 
 Not here: loading models, vectors or data, and writing datasets (``tinyaug.pipelines``).
 """

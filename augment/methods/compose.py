@@ -18,7 +18,8 @@ from typing import Sequence
 
 from tinyaug.augment.edits import TextState
 from tinyaug.augment.engine import Example, Stats, Variant
-from tinyaug.augment.methods.base import Method, WordMethod, draw_variant, step_rng, without_cycle_collection
+from tinyaug.augment.collector import without_cycle_collection
+from tinyaug.augment.methods.base import Method, WordMethod, draw_variant, step_rng
 from tinyaug.augment.words import is_eligible
 
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 import click
 
 from tinyaug.errors import TinyaugError
+from tinyaug.augment.collector import without_cycle_collection
 from tinyaug.augment.recipe import CONTEXT_MODES
 from tinyaug.pipelines.io.models import DEFAULT_MLM, PRECISIONS
 from tinyaug.pipelines.io.onnx_runtime import BACKENDS, check_actor_device
@@ -135,15 +136,12 @@ def start_up() -> Iterator[None]:
     objects and freezes (tests, scripts, ``run_command``) are not ours to change, and a command run
     inside another (the experiment's steps) would freeze the garbage of the steps before it. The
     process ends with the command, so nothing is unfrozen."""
-    enabled = gc.isenabled()
-    try:
-        gc.disable()
-        yield
-    finally:
-        if PROCESS.owned and PROCESS.commands == 1:
-            gc.freeze()
-        if enabled:
-            gc.enable()
+    with without_cycle_collection():
+        try:
+            yield
+        finally:
+            if PROCESS.owned and PROCESS.commands == 1:
+                gc.freeze()
 
 
 def friendly_errors(func: Callable) -> Callable:
