@@ -77,6 +77,12 @@ def _words(rows):
     return [[c.word for c in row] for row in rows]
 
 
+def _words_and_pytorchs(loaded, model_dir):
+    """The candidate words of ``loaded`` and of ``model_dir`` loaded afresh in PyTorch, on TEXTS."""
+    queries = _queries(loaded.tokenizer)
+    return _words(_candidates(loaded, queries)[1]), _words(_candidates(load_masked_lm(str(model_dir), "cpu"), queries)[1])
+
+
 @pytest.mark.parametrize("context", ["masked", "pair"])
 def test_fp32_gives_pytorchs_candidates(model_dir, cache, context):
     torch_mlm = load_masked_lm(str(model_dir), "cpu")
@@ -266,8 +272,8 @@ def test_a_cache_entry_onnxruntime_cannot_load_is_built_again(model_dir, tmp_pat
     with open(data, "r+b") as f:
         f.truncate(data.stat().st_size // 2)
     again = on_onnxruntime(load_masked_lm(str(model_dir), "cpu"), "fp32", cache=tmp_path)
-    queries = _queries(again.tokenizer)
-    assert _words(_candidates(again, queries)[1]) == _words(_candidates(load_masked_lm(str(model_dir), "cpu"), queries)[1])
+    got, pytorchs = _words_and_pytorchs(again, model_dir)
+    assert got == pytorchs
 
 
 def _write_graph(content: bytes):
@@ -347,8 +353,8 @@ def test_a_cached_graph_is_opened_in_a_second_thread_while_the_tokenizer_is_read
     monkeypatch.setattr(onnx_graphs, "open_session", recording)
     again = onnx_runtime.load_by_name(str(model_dir), "fp32", cache=named_cache)
     assert len(threads) == 1 and threads[0].startswith("tinyaug-onnx-open")
-    queries = _queries(again.tokenizer)
-    assert _words(_candidates(again, queries)[1]) == _words(_candidates(load_masked_lm(str(model_dir), "cpu"), queries)[1])
+    got, pytorchs = _words_and_pytorchs(again, model_dir)
+    assert got == pytorchs
 
 
 @pytest.mark.parametrize("damage", ["this model's entry cut short", "an entry under the other token-types key"])
@@ -370,8 +376,8 @@ def test_by_name_a_cached_graph_that_does_not_open_is_built_again(damage, model_
     again = onnx_runtime.load_by_name(str(model_dir), "fp32", cache=tmp_path)
     assert ("does not load" in caplog.text) == damage.startswith("this")
     assert (entry / onnx_graphs.MODEL_FILE).is_file()
-    queries = _queries(again.tokenizer)
-    assert _words(_candidates(again, queries)[1]) == _words(_candidates(load_masked_lm(str(model_dir), "cpu"), queries)[1])
+    got, pytorchs = _words_and_pytorchs(again, model_dir)
+    assert got == pytorchs
 
 
 def test_the_command_line_on_a_cached_graph_imports_no_model_module(model_dir, tmp_path):
